@@ -1,0 +1,155 @@
+"""The unit of work a worker runs: one fully expanded GenerateTask.
+
+The orchestrator resolves every default, style, preset and seed before a task is built, so a worker
+reads these fields literally. Neutral values (FreeU off, ADM scalers 1/1/0, sharpness 0 …) change nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import msgspec
+
+CONTRACT_VERSION = 2
+
+# Seeds are Fooocus's range: 0 … 2**63 - 1.
+MAX_SEED = 2**63 - 1
+
+Seed = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEED)]
+Dimension = Annotated[int, msgspec.Meta(ge=64, le=4096, multiple_of=8)]
+
+
+class Sampler(str, enum.Enum):
+    """Fooocus's sampler names. Which of them a kernel runs is the kernel's to say."""
+
+    euler = "euler"
+    euler_ancestral = "euler_ancestral"
+    heun = "heun"
+    heunpp2 = "heunpp2"
+    dpm_2 = "dpm_2"
+    dpm_2_ancestral = "dpm_2_ancestral"
+    lms = "lms"
+    dpm_fast = "dpm_fast"
+    dpm_adaptive = "dpm_adaptive"
+    dpmpp_2s_ancestral = "dpmpp_2s_ancestral"
+    dpmpp_sde = "dpmpp_sde"
+    dpmpp_sde_gpu = "dpmpp_sde_gpu"
+    dpmpp_2m = "dpmpp_2m"
+    dpmpp_2m_sde = "dpmpp_2m_sde"
+    dpmpp_2m_sde_gpu = "dpmpp_2m_sde_gpu"
+    dpmpp_3m_sde = "dpmpp_3m_sde"
+    dpmpp_3m_sde_gpu = "dpmpp_3m_sde_gpu"
+    ddpm = "ddpm"
+    lcm = "lcm"
+    tcd = "tcd"
+    restart = "restart"
+    ddim = "ddim"
+    uni_pc = "uni_pc"
+    uni_pc_bh2 = "uni_pc_bh2"
+
+
+class Scheduler(str, enum.Enum):
+    """Fooocus's scheduler (sigma schedule) names."""
+
+    normal = "normal"
+    karras = "karras"
+    exponential = "exponential"
+    sgm_uniform = "sgm_uniform"
+    simple = "simple"
+    ddim_uniform = "ddim_uniform"
+    lcm = "lcm"
+    turbo = "turbo"
+    align_your_steps = "align_your_steps"
+    tcd = "tcd"
+    edm_playground_v2_5 = "edm_playground_v2.5"
+
+
+class OutputFormat(str, enum.Enum):
+    png = "png"
+    jpeg = "jpeg"
+    webp = "webp"
+
+
+class RefinerSwapMethod(str, enum.Enum):
+    joint = "joint"
+    separate = "separate"
+    vae = "vae"
+
+
+class ModelRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A model file the worker can open: `name` is the catalog name, `path` is absolute on the worker."""
+
+    name: str
+    path: str
+    sha256: str | None = None
+
+
+class LoraSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    path: str
+    weight: Annotated[float, msgspec.Meta(ge=-2.0, le=2.0)] = 1.0
+
+
+class AdmScalers(msgspec.Struct, frozen=True, kw_only=True):
+    """SDXL size conditioning: original size = output × positive / × negative until `end` of the schedule.
+
+    Neutral (no effect): positive=1.0, negative=1.0, end=0.0.
+    """
+
+    positive: Annotated[float, msgspec.Meta(ge=0.1, le=3.0)] = 1.5
+    negative: Annotated[float, msgspec.Meta(ge=0.1, le=3.0)] = 0.8
+    end: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.3
+
+
+class FreeU(msgspec.Struct, frozen=True, kw_only=True):
+    enabled: bool = False
+    b1: Annotated[float, msgspec.Meta(ge=0.0, le=3.0)] = 1.01
+    b2: Annotated[float, msgspec.Meta(ge=0.0, le=3.0)] = 1.02
+    s1: Annotated[float, msgspec.Meta(ge=0.0, le=3.0)] = 0.99
+    s2: Annotated[float, msgspec.Meta(ge=0.0, le=3.0)] = 0.95
+
+
+class PreviewSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Small JPEG previews of the current x0 carried in progress notifications."""
+
+    enabled: bool = True
+    every_n_steps: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    max_side: Annotated[int, msgspec.Meta(ge=16, le=1024)] = 256
+    quality: Annotated[int, msgspec.Meta(ge=1, le=100)] = 75
+
+
+class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything a worker needs to make `len(seeds)` images; nothing is left to defaults on its side."""
+
+    task_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    base_model: ModelRef
+    width: Dimension
+    height: Dimension
+    seeds: Annotated[list[Seed], msgspec.Meta(min_length=1, max_length=64)]
+    # Prompt chunks after styles; the kernel encodes each chunk and concatenates them.
+    positive: list[str] = []
+    negative: list[str] = []
+    steps: Annotated[int, msgspec.Meta(ge=1, le=200)] = 30
+    sampler: Sampler = Sampler.dpmpp_2m_sde_gpu
+    scheduler: Scheduler = Scheduler.karras
+    guidance_scale: Annotated[float, msgspec.Meta(ge=1.0, le=30.0)] = 4.0
+    sharpness: Annotated[float, msgspec.Meta(ge=0.0, le=30.0)] = 0.0
+    adaptive_cfg: Annotated[float, msgspec.Meta(ge=1.0, le=30.0)] = 7.0
+    adm: AdmScalers = AdmScalers(positive=1.0, negative=1.0, end=0.0)
+    clip_skip: Annotated[int, msgspec.Meta(ge=1, le=12)] = 2
+    loras: list[LoraSpec] = []
+    vae: ModelRef | None = None
+    refiner: ModelRef | None = None
+    refiner_switch: Annotated[float, msgspec.Meta(ge=0.1, le=1.0)] = 0.8
+    refiner_swap_method: RefinerSwapMethod = RefinerSwapMethod.joint
+    freeu: FreeU = FreeU()
+    output_format: OutputFormat = OutputFormat.png
+    # One key → text mapping per image (empty list: embed nothing), e.g. {"parameters": "...", "fooocus_scheme": "fooocus"}.
+    image_metadata: list[dict[str, str]] = []
+    preview: PreviewSettings = PreviewSettings()
+    contract_version: int = CONTRACT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.image_metadata and len(self.image_metadata) != len(self.seeds):
+            raise ValueError("image_metadata must be empty or have one entry per seed")
