@@ -45,16 +45,17 @@ FAILURE_CODES: dict[FailureKind, int] = {
 RequestId = Union[int, str]
 
 
-class Request(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+# `jsonrpc` is always written (decode_frame requires it); absent params stay absent (UNSET is never encoded).
+class Request(msgspec.Struct, frozen=True, kw_only=True):
     id: RequestId
     method: str
-    params: Any = None
+    params: Any = msgspec.UNSET
     jsonrpc: str = "2.0"
 
 
-class Notification(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Notification(msgspec.Struct, frozen=True, kw_only=True):
     method: str
-    params: Any = None
+    params: Any = msgspec.UNSET
     jsonrpc: str = "2.0"
 
 
@@ -119,6 +120,9 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     pid: int = 0
     samplers: list[str] = []
     schedulers: list[str] = []
+    # "loading" until the kernel module (torch …) is imported, then "ready"; "failed" if it could not be.
+    kernel_state: str = "ready"
+    kernel_error: str | None = None
 
 
 # ----- framing ------------------------------------------------------------------------------------
@@ -159,6 +163,8 @@ def decode_frame(line: bytes | str) -> Message | FrameError:
         return FrameError(code=INVALID_REQUEST, message="a frame must be a JSON object")
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError) as exc:
         return FrameError(code=PARSE_ERROR, message=f"parse error: {exc}")
+    except RecursionError:  # msgspec raises it for very deeply nested arrays/objects
+        return FrameError(code=PARSE_ERROR, message="parse error: JSON nested too deeply")
     rid = env.id if env.id is not msgspec.UNSET else None
     if not _valid_id(rid):
         return FrameError(code=INVALID_REQUEST, message="id must be a string, an integer or null")
@@ -186,7 +192,7 @@ def decode_frame(line: bytes | str) -> Message | FrameError:
 
 def decode_params(raw: Any, type_: type, *, method: str) -> Any:
     """Decode `params` (Raw or None) into `type_`; raises msgspec.ValidationError with the field path."""
-    if raw is None:
+    if raw is None or raw is msgspec.UNSET:
         raw = msgspec.Raw(b"{}")
     if isinstance(raw, msgspec.Raw):
         return msgspec.json.decode(raw, type=type_)

@@ -1,0 +1,301 @@
+"""Compatibility mode: RemGo's v1 payload `{"fooocus_args_contract_version": 1, "fooocus_args": [152 values]}`.
+
+The positional array (Fooocus 2.5 `AsyncTask` order, see `contract.legacy_slots`) becomes the named v2
+`GenerateRequest` the orchestrator normalizes. Every value v1 carries is passed on explicitly, so a preset can
+never override what a v1 client said. A feature this version cannot run (input images, enhance, image grid,
+NSFW censoring, hidden intermediate results) is refused with a `LegacyError`, never dropped silently; slots that
+only matter while such a feature is on are checked for type only, exactly as Fooocus ignores them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from contract.legacy_slots import ARGS_LENGTH, INDEX, LORA_SLOTS, SLOTS, Kind, Slot
+from contract.request import GenerateRequest, LoraEntry
+
+LEGACY_CONTRACT_VERSION = 1
+VERSION_KEY = "fooocus_args_contract_version"
+ARGS_KEY = "fooocus_args"
+
+# "1152×896", "1152*896", "1152x896"; Fooocus UI labels may trail (" ∣ 9:7", HTML), which are cut off.
+_ASPECT = re.compile(r"^\s*(\d+)\s*([×*xX])\s*(\d+)(?=$|\s|<)")
+_NUMERIC = re.compile(r"^\s*-?\d+\s*$")
+
+# v1 slot → v2 field, for the slots whose value is passed on unchanged.
+_DIRECT: dict[str, str] = {
+    "prompt": "prompt",
+    "negative_prompt": "negative_prompt",
+    "style_selections": "style_selections",
+    "performance_selection": "performance_selection",
+    "image_number": "image_number",
+    "output_format": "output_format",
+    "read_wildcards_in_order": "read_wildcards_in_order",
+    "sharpness": "image_sharpness",
+    "guidance_scale": "guidance_scale",
+    "base_model_name": "base_model_name",
+    "refiner_model_name": "refiner_model_name",
+    "refiner_switch": "refiner_switch",
+    "disable_preview": "disable_preview",
+    "disable_seed_increment": "disable_seed_increment",
+    "adm_scaler_positive": "adm_scaler_positive",
+    "adm_scaler_negative": "adm_scaler_negative",
+    "adm_scaler_end": "adm_scaler_end",
+    "adaptive_cfg": "adaptive_cfg",
+    "clip_skip": "clip_skip",
+    "sampler_name": "sampler_name",
+    "scheduler_name": "scheduler_name",
+    "vae_name": "vae_name",
+    "refiner_swap_method": "refiner_swap_method",
+    "freeu_enabled": "freeu_enabled",
+    "freeu_b1": "freeu_b1",
+    "freeu_b2": "freeu_b2",
+    "freeu_s1": "freeu_s1",
+    "freeu_s2": "freeu_s2",
+    "save_metadata_to_images": "save_metadata_to_images",
+    "metadata_scheme": "metadata_scheme",
+}
+# Fooocus treats these as off unless > 0; v1 clients send -1.
+_OVERWRITES = ("overwrite_step", "overwrite_switch", "overwrite_width", "overwrite_height")
+_V2_TO_SLOT: dict[str, str] = (
+    {v2: v1 for v1, v2 in _DIRECT.items()}
+    | {
+        "image_seed": "seed",
+        "aspect_ratios_selection": "aspect_ratios_selection",
+    }
+    | {name: name for name in _OVERWRITES}
+)
+_ERROR_PATH = re.compile(r"at `\$\.(\w+)(?:\[(\d+)\])?(?:\.(\w+)|\[(\d+)\])?`")
+
+
+class LegacyError(ValueError):
+    """A v1 payload that cannot be converted. `index` is the slot (None for the envelope), `field` its name."""
+
+    def __init__(self, index: int | None, field: str, message: str) -> None:
+        self.index = index
+        self.field = field
+        self.message = message
+        where = f"{ARGS_KEY}[{index}] ({field})" if index is not None else field
+        super().__init__(f"{where}: {message}")
+
+    @property
+    def path(self) -> str:
+        """JSON path of the offending value in the payload, e.g. `$.fooocus_args[8]`."""
+        return f"$.{ARGS_KEY}[{self.index}]" if self.index is not None else f"$.{self.field}"
+
+
+def is_legacy_payload(payload: object) -> bool:
+    """True for a decoded body that is meant as a v1 payload (it names one of the two v1 keys)."""
+    return isinstance(payload, Mapping) and (ARGS_KEY in payload or VERSION_KEY in payload)
+
+
+def from_legacy(payload: Mapping[str, Any] | bytes | str) -> GenerateRequest:
+    """The v1 envelope (decoded, or as JSON text) → the v2 request. Raises LegacyError."""
+    if isinstance(payload, (bytes, str)):
+        try:
+            payload = msgspec.json.decode(payload)
+        except msgspec.DecodeError as exc:
+            raise LegacyError(None, ARGS_KEY, f"not valid JSON: {exc}") from None
+    if not isinstance(payload, Mapping):
+        raise LegacyError(None, ARGS_KEY, "a v1 payload must be a JSON object")
+    unknown = sorted(set(payload) - {VERSION_KEY, ARGS_KEY})
+    if unknown:
+        raise LegacyError(
+            None, unknown[0], f"unknown key in a v1 payload (allowed: {VERSION_KEY}, {ARGS_KEY})"
+        )
+    version = payload.get(VERSION_KEY)
+    if version != LEGACY_CONTRACT_VERSION or isinstance(version, bool):
+        raise LegacyError(None, VERSION_KEY, f"must be {LEGACY_CONTRACT_VERSION}, got {version!r}")
+    if ARGS_KEY not in payload:
+        raise LegacyError(None, ARGS_KEY, "missing")
+    return args_to_request(payload[ARGS_KEY])
+
+
+def args_to_request(args: object) -> GenerateRequest:
+    """The 152 positional values → the v2 request. Raises LegacyError naming the slot at fault."""
+    if not isinstance(args, Sequence) or isinstance(args, (str, bytes)):
+        raise LegacyError(None, ARGS_KEY, f"must be a list of {ARGS_LENGTH} values")
+    if len(args) != ARGS_LENGTH:
+        raise LegacyError(None, ARGS_KEY, f"must hold exactly {ARGS_LENGTH} values, got {len(args)}")
+    values = [_checked(slot, args[slot.index]) for slot in SLOTS]
+    _refuse_unsupported(values)
+    fields, lora_slots = _v2_fields(values)
+    try:
+        return msgspec.convert(fields, GenerateRequest)
+    except msgspec.ValidationError as exc:
+        raise _slot_error(exc, lora_slots) from None
+
+
+def _v(values: list[Any], name: str) -> Any:
+    return values[INDEX[name]]
+
+
+def _checked(slot: Slot, value: Any) -> Any:
+    """The slot's value if it has the slot's kind (seeds and aspect ratios come back normalized)."""
+    ok: bool
+    kind = slot.kind
+    if kind is Kind.bool:
+        ok = isinstance(value, bool)
+    elif kind is Kind.str:
+        ok = isinstance(value, str)
+    elif kind is Kind.str_list:
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    elif kind is Kind.number:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif kind is Kind.int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is Kind.seed:
+        if isinstance(value, str) and _NUMERIC.match(value):
+            return int(value)
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is Kind.aspect:
+        match = _ASPECT.match(value) if isinstance(value, str) else None
+        if match:
+            return value[match.start(1) : match.end(3)]
+        ok = False
+    else:  # Kind.image
+        ok = value is None or isinstance(value, (str, dict))
+    if not ok:
+        raise LegacyError(slot.index, slot.name, f"must be {kind.value}, got {_describe(value)}")
+    return value
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _refuse_unsupported(values: list[Any]) -> None:
+    """Refuse every v1 feature that Fooocus would actually run here and remgo cannot yet."""
+
+    def refuse(name: str, what: str) -> LegacyError:
+        return LegacyError(INDEX[name], name, f"{what} is not supported in this version; send false")
+
+    if _v(values, "generate_image_grid") and _v(values, "image_number") > 1:
+        # Fooocus only builds the grid (a gallery composite) when a batch has two images or more.
+        raise refuse("generate_image_grid", "a grid image of the batch")
+    if _v(values, "black_out_nsfw"):
+        raise refuse("black_out_nsfw", "NSFW censoring")
+    if _v(values, "disable_intermediate_results"):
+        raise refuse("disable_intermediate_results", "holding back finished images until the batch ends")
+    if _v(values, "enhance_checkbox"):
+        raise refuse("enhance_checkbox", "enhance (detect, mask and re-inpaint regions)")
+    if _v(values, "input_image_checkbox"):
+        engaged = _input_image_feature(values)
+        if engaged:
+            raise refuse("input_image_checkbox", f"input image ({engaged})")
+
+
+def _input_image_feature(values: list[Any]) -> str | None:
+    """Which input-image feature Fooocus 2.5 would run for this tab and these images, if any.
+
+    A checked box with no image for the current tab runs nothing in Fooocus either, and RemGo's own client
+    sends exactly that (`true` with tab "disabled"), so it is accepted.
+    """
+    tab = _v(values, "current_tab")
+    mix_uov = _v(values, "mixing_image_prompt_and_vary_upscale")
+    mix_inpaint = _v(values, "mixing_image_prompt_and_inpaint")
+    image_prompts = [values[INDEX[f"image_prompt_{k}_image"]] for k in range(1, 5)]
+    if (
+        (tab == "uov" or (tab == "ip" and mix_uov))
+        and _v(values, "uov_method").casefold() != "disabled"
+        and _v(values, "uov_input_image") is not None
+    ):
+        return f"upscale or vary: uov_method {_v(values, 'uov_method')!r} on uov_input_image"
+    if (tab == "inpaint" or (tab == "ip" and mix_inpaint)) and _v(values, "inpaint_input_image") is not None:
+        return "inpaint or outpaint of inpaint_input_image"
+    if (tab == "ip" or mix_uov or mix_inpaint) and any(image is not None for image in image_prompts):
+        return "image prompts / ControlNet"
+    if tab == "enhance" and _v(values, "enhance_input_image") is not None:
+        return "enhance of enhance_input_image"
+    return None
+
+
+def _v2_fields(values: list[Any]) -> tuple[dict[str, Any], list[int]]:
+    """The v2 fields as plain data (msgspec.convert then enforces every constraint) and the v1 slot of each LoRA."""
+    fields: dict[str, Any] = {v2: _v(values, v1) for v1, v2 in _DIRECT.items()}
+    fields["aspect_ratios_selection"] = _v(values, "aspect_ratios_selection")
+    fields["image_seed"] = _v(values, "seed")
+    for name in _OVERWRITES:
+        value = _v(values, name)
+        fields[name] = None if value in (-1, 0) else value
+    loras, lora_slots = [], []
+    for k in range(1, LORA_SLOTS + 1):
+        enabled, name, weight = (_v(values, f"lora_{k}_{part}") for part in ("enabled", "name", "weight"))
+        # Fooocus keeps a LoRA only when it is enabled and named; "None" is its empty choice.
+        if enabled and name != "None":
+            loras.append({"name": name, "weight": weight})
+            lora_slots.append(INDEX[f"lora_{k}_enabled"])
+    fields["loras"] = loras
+    return fields, lora_slots
+
+
+def _slot_error(exc: msgspec.ValidationError, lora_slots: list[int]) -> LegacyError:
+    """Map msgspec's `... - at $.field` message back to the v1 slot."""
+    text = str(exc)
+    message = text.split(" - at ")[0]
+    match = _ERROR_PATH.search(text)
+    if match:
+        field, item, part = match.group(1), match.group(2), match.group(3)
+        if field == "loras" and item is not None:
+            index = lora_slots[int(item)] + (2 if part == "weight" else 1)
+            return LegacyError(index, SLOTS[index].name, message)
+        name = _V2_TO_SLOT.get(field)
+        if name is not None:
+            return LegacyError(INDEX[name], name, message)
+    return LegacyError(None, ARGS_KEY, text)
+
+
+def to_legacy(request: GenerateRequest) -> list[Any]:
+    """The v2 request as 152 v1 values; what it leaves unset takes Fooocus 2.5's default-preset value."""
+    if request.preset is not None:
+        raise LegacyError(None, "preset", "a v1 payload cannot name a preset")
+    values = [slot.default for slot in SLOTS]
+
+    def put(name: str, value: Any) -> None:
+        if value is not None:
+            values[INDEX[name]] = value.value if hasattr(value, "value") else value
+
+    for v1, v2 in _DIRECT.items():
+        put(v1, getattr(request, v2))
+    put("aspect_ratios_selection", request.aspect_ratios_selection)
+    put("seed", -1 if request.seed_random else request.image_seed)
+    for name in _OVERWRITES:
+        put(name, getattr(request, name))
+    if request.loras is not None:
+        if len(request.loras) > LORA_SLOTS:
+            raise LegacyError(None, "loras", f"a v1 payload carries at most {LORA_SLOTS} LoRAs")
+        for k in range(1, LORA_SLOTS + 1):
+            item = request.loras[k - 1] if k <= len(request.loras) else LoraEntry(name="None", enabled=False)
+            enabled, name, weight = (
+                (item.enabled, item.name, item.weight) if isinstance(item, LoraEntry) else tuple(item)
+            )
+            put(f"lora_{k}_enabled", enabled)
+            put(f"lora_{k}_name", name)
+            put(f"lora_{k}_weight", weight)
+    return values
+
+
+def to_legacy_payload(request: GenerateRequest) -> dict[str, Any]:
+    return {VERSION_KEY: LEGACY_CONTRACT_VERSION, ARGS_KEY: to_legacy(request)}
+
+
+__all__ = [
+    "ARGS_KEY",
+    "ARGS_LENGTH",
+    "LEGACY_CONTRACT_VERSION",
+    "SLOTS",
+    "VERSION_KEY",
+    "LegacyError",
+    "args_to_request",
+    "from_legacy",
+    "is_legacy_payload",
+    "to_legacy",
+    "to_legacy_payload",
+]

@@ -1,0 +1,172 @@
+"""Open a model a task names: single-file checkpoints (offline, with a skeleton) or diffusers folders.
+
+Nothing here reaches the network: every diffusers/transformers call is `local_files_only=True` and
+single files always get a local `config=` (their embedded skeleton, or the shipped one for their
+detected architecture). Pickle checkpoints (.ckpt/.pt/.pth/.bin) can run code when opened, so they are
+refused unless the worker was started with --allow-pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from contract.events import FailureKind
+from inference_worker.diffusers_kernel import architecture, skeletons
+from inference_worker.diffusers_kernel.checkpoint_header import HeaderError, read_header
+from inference_worker.kernel import KernelError
+
+log = logging.getLogger("remgo.worker.loader")
+
+SAFE_SUFFIXES = (".safetensors", ".sft")
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+_PIPELINE_ARCH = {"StableDiffusionXLPipeline": "sdxl", "StableDiffusionPipeline": "sd15"}
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    arch: str  # "sdxl" | "sd15"
+    pipe: Any
+    skeleton: str  # folder whose vae/ config fits this model (for VAE overrides)
+    loras: tuple[tuple[str, float], ...] = ()
+    adapters: list[str] = field(default_factory=list)
+
+
+def _pipeline_class(arch: str):
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
+
+
+def _unknown(field_name: str, message: str) -> KernelError:
+    return KernelError(FailureKind.unknown_model, message, field_name)
+
+
+def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, str]:
+    """(arch, skeleton folder) for a single-file checkpoint."""
+    if path.lower().endswith(PICKLE_SUFFIXES):
+        if not allow_pickle:
+            raise KernelError(
+                FailureKind.unsupported,
+                f"{os.path.basename(path)} is a pickle checkpoint, which can run code when opened; "
+                "convert it to .safetensors or start the worker with --allow-pickle",
+                field_name,
+            )
+        import torch
+
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+        state = obj.get("state_dict", obj) if isinstance(obj, dict) else {}
+        shapes = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+        metadata: dict[str, str] = {}
+    else:
+        try:
+            header = read_header(path)
+        except HeaderError as exc:
+            raise KernelError(FailureKind.bad_request, str(exc), field_name) from None
+        shapes, metadata = header.shapes, header.metadata
+    try:
+        own = skeletons.embedded(metadata)
+        arch = own[0] if own else architecture.detect(shapes)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)}: {exc}", field_name) from None
+    skeleton = skeletons.materialize(own[1]) if own else skeletons.shipped_skeleton(arch)
+    if not os.path.isfile(os.path.join(skeleton, "model_index.json")):
+        raise KernelError(FailureKind.internal, f"pipeline configuration for {arch} missing at {skeleton}", field_name)
+    problem = architecture.mismatch(shapes, arch, skeleton)
+    if problem:
+        raise KernelError(
+            FailureKind.unsupported,
+            f"{os.path.basename(path)} looks like {arch} but does not fit its configuration ({problem})",
+            field_name,
+        )
+    return arch, skeleton
+
+
+def load_model(path: str, name: str, *, dtype: Any, device: str, allow_pickle: bool) -> LoadedModel:
+    field_name = "base_model.path"
+    if not os.path.exists(path):
+        raise _unknown(field_name, f"model file not found: {path}")
+    if os.path.isdir(path):
+        index_path = os.path.join(path, "model_index.json")
+        if not os.path.isfile(index_path):
+            raise _unknown(field_name, f"{path} is a folder without model_index.json (not a diffusers model)")
+        with open(index_path, encoding="utf-8") as fh:
+            cls_name = json.load(fh).get("_class_name")
+        arch = _PIPELINE_ARCH.get(cls_name)
+        if arch is None:
+            raise KernelError(FailureKind.unsupported, f"{path}: pipeline {cls_name!r} is not SDXL or SD 1.5", field_name)
+        pipe = _pipeline_class(arch).from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+        skeleton = path
+    elif path.lower().endswith(SAFE_SUFFIXES + PICKLE_SUFFIXES):
+        arch, skeleton = _skeleton_for(path, field_name, allow_pickle)
+        pipe = _pipeline_class(arch).from_single_file(path, config=skeleton, torch_dtype=dtype, local_files_only=True)
+    else:
+        raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)}: not a .safetensors file or a diffusers folder", field_name)
+    prediction = pipe.scheduler.config.get("prediction_type", "epsilon")
+    if prediction != "epsilon":
+        raise KernelError(FailureKind.unsupported, f"{name}: {prediction} models are not supported yet (epsilon only)", field_name)
+    pipe.to(device)
+    if dtype is not None and getattr(pipe.vae.config, "force_upcast", False):
+        import torch
+
+        pipe.vae.to(torch.float32)  # fp16 SDXL VAEs overflow; decoding stays in float32
+    pipe.set_progress_bar_config(disable=True)
+    return LoadedModel(name=name, arch=arch, pipe=pipe, skeleton=skeleton)
+
+
+def load_vae(path: str, skeleton: str, *, device: str, allow_pickle: bool) -> Any:
+    """A VAE override: a standalone single-file VAE (original names) or a diffusers AutoencoderKL folder."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    field_name = "vae.path"
+    if not os.path.exists(path):
+        raise _unknown(field_name, f"VAE file not found: {path}")
+    if os.path.isdir(path):
+        vae = AutoencoderKL.from_pretrained(path, local_files_only=True, torch_dtype=torch.float32)
+    elif path.lower().endswith(SAFE_SUFFIXES) or (allow_pickle and path.lower().endswith(PICKLE_SUFFIXES)):
+        vae = AutoencoderKL.from_single_file(
+            path, config=skeleton, subfolder="vae", local_files_only=True, torch_dtype=torch.float32
+        )
+    elif path.lower().endswith(PICKLE_SUFFIXES):
+        raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)} is a pickle file; start the worker with --allow-pickle", field_name)
+    else:
+        raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)}: not a .safetensors VAE", field_name)
+    return vae.to(device).eval()
+
+
+def apply_loras(model: LoadedModel, loras: list[tuple[str, float]]) -> None:
+    """Make exactly these (path, weight) LoRAs active; reloads only when the set of files changes."""
+    pipe = model.pipe
+    wanted = tuple(loras)
+    if wanted == model.loras:
+        return
+    if tuple(p for p, _ in wanted) != tuple(p for p, _ in model.loras):
+        if model.adapters:
+            pipe.unload_lora_weights()
+            model.adapters = []
+        model.loras = ()
+        for i, (path, _weight) in enumerate(wanted):
+            field_name = f"loras[{i}].path"
+            if not os.path.isfile(path):
+                raise _unknown(field_name, f"LoRA file not found: {path}")
+            adapter = f"lora{i}"
+            try:
+                pipe.load_lora_weights(path, adapter_name=adapter)
+            except Exception as exc:  # noqa: BLE001 - diffusers raises many kinds for an incompatible file
+                if model.adapters or i:
+                    pipe.unload_lora_weights()
+                model.adapters = []
+                raise KernelError(
+                    FailureKind.unsupported,
+                    f"LoRA {os.path.basename(path)} does not fit {model.name}: {type(exc).__name__}: {exc}",
+                    field_name,
+                ) from None
+            model.adapters.append(adapter)
+    if model.adapters:
+        pipe.set_adapters(model.adapters, adapter_weights=[w for _, w in wanted])
+    model.loras = wanted

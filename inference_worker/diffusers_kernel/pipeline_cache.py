@@ -1,0 +1,62 @@
+"""Loaded pipelines kept between tasks, keyed by model file (+ VAE override), least recently used out.
+
+A key includes each file's size and modification time, so replacing a checkpoint on disk reloads it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+
+from inference_worker.diffusers_kernel.loader import LoadedModel
+
+CacheKey = tuple
+
+
+def file_key(path: str | None) -> tuple:
+    if path is None:
+        return (None,)
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return (real,)
+    return (real, st.st_size, st.st_mtime_ns)
+
+
+class PipelineCache:
+    def __init__(self, capacity: int, on_evict: Callable[[], None] | None = None) -> None:
+        if capacity < 1:
+            raise ValueError("pipeline cache capacity must be at least 1")
+        self.capacity = capacity
+        self._entries: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
+        self._on_evict = on_evict
+        self.loads = 0  # how many times a model was actually opened (tests and health read it)
+
+    def get(self, key: CacheKey, load: Callable[[], LoadedModel]) -> tuple[LoadedModel, bool]:
+        """(model, loaded_now)."""
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key], False
+        # Make room first: two full SDXL pipelines may not fit side by side.
+        while len(self._entries) >= self.capacity:
+            self._evict_oldest()
+        model = load()
+        self.loads += 1
+        self._entries[key] = model
+        return model, True
+
+    def _evict_oldest(self) -> None:
+        self._entries.popitem(last=False)
+        gc.collect()
+        if self._on_evict:
+            self._on_evict()
+
+    def clear(self) -> None:
+        while self._entries:
+            self._evict_oldest()
+
+    def names(self) -> list[str]:
+        return [m.name for m in self._entries.values()]

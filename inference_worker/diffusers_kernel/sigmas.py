@@ -1,0 +1,126 @@
+"""Noise levels: the model's discrete sigma table and the named schedules built on it.
+
+Sampling runs in the "sigma" parameterisation (x = x0 + sigma·noise). A Stable Diffusion model was
+trained on 1000 discrete timesteps; `ModelSigmas` maps timestep ↔ sigma by log-linear interpolation of
+that table, and each schedule picks `steps` sigmas from it, always ending with 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+# SDXL's and SD 1.5's own Align-Your-Steps noise levels for 10 steps (log-linearly resampled otherwise).
+_AYS = {
+    "sdxl": [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029],
+    "sd15": [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029],
+}
+
+
+class ModelSigmas:
+    """sigma(t) = sqrt((1 - ᾱ_t) / ᾱ_t) for the model's training betas."""
+
+    def __init__(self, config: dict) -> None:
+        n = int(config.get("num_train_timesteps", 1000))
+        start, end = float(config.get("beta_start", 0.00085)), float(config.get("beta_end", 0.012))
+        schedule = config.get("beta_schedule", "scaled_linear")
+        if schedule == "scaled_linear":
+            betas = torch.linspace(start**0.5, end**0.5, n, dtype=torch.float64) ** 2
+        elif schedule == "linear":
+            betas = torch.linspace(start, end, n, dtype=torch.float64)
+        else:
+            raise ValueError(f"beta_schedule {schedule!r} is not supported (scaled_linear, linear)")
+        alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
+        self.table = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
+        self.log_table = self.table.log()
+        self.sigma_min = float(self.table[0])
+        self.sigma_max = float(self.table[-1])
+
+    def timestep(self, sigma: float | torch.Tensor) -> torch.Tensor:
+        """Fractional training timestep of a sigma (what the UNet is conditioned on)."""
+        log_sigma = torch.as_tensor(sigma, dtype=torch.float64).log().clamp(self.log_table[0], self.log_table[-1])
+        idx = torch.searchsorted(self.log_table, log_sigma.reshape(-1)).clamp(1, len(self.table) - 1)
+        lo, hi = self.log_table[idx - 1], self.log_table[idx]
+        w = (log_sigma.reshape(-1) - lo) / (hi - lo)
+        return (idx - 1 + w).reshape(log_sigma.shape)
+
+    def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(timestep, dtype=torch.float64).clamp(0, len(self.table) - 1)
+        lo = t.floor().long()
+        hi = (lo + 1).clamp(max=len(self.table) - 1)
+        w = t - lo
+        return ((1 - w) * self.log_table[lo] + w * self.log_table[hi]).exp()
+
+
+def _with_zero(sigmas: torch.Tensor) -> torch.Tensor:
+    return torch.cat([sigmas.to(torch.float64), sigmas.new_zeros(1, dtype=torch.float64)])
+
+
+def normal(ms: ModelSigmas, steps: int) -> torch.Tensor:
+    t = torch.linspace(float(ms.timestep(ms.sigma_max)), float(ms.timestep(ms.sigma_min)), steps, dtype=torch.float64)
+    return _with_zero(ms.sigma(t))
+
+
+def sgm_uniform(ms: ModelSigmas, steps: int) -> torch.Tensor:
+    t = torch.linspace(float(ms.timestep(ms.sigma_max)), float(ms.timestep(ms.sigma_min)), steps + 1)[:-1]
+    return _with_zero(ms.sigma(t.to(torch.float64)))
+
+
+def karras(ms: ModelSigmas, steps: int, rho: float = 7.0) -> torch.Tensor:
+    ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
+    lo, hi = ms.sigma_min ** (1 / rho), ms.sigma_max ** (1 / rho)
+    return _with_zero((hi + ramp * (lo - hi)) ** rho)
+
+
+def exponential(ms: ModelSigmas, steps: int) -> torch.Tensor:
+    return _with_zero(torch.linspace(math.log(ms.sigma_max), math.log(ms.sigma_min), steps, dtype=torch.float64).exp())
+
+
+def simple(ms: ModelSigmas, steps: int) -> torch.Tensor:
+    stride = len(ms.table) / steps
+    return _with_zero(torch.stack([ms.table[-(1 + int(i * stride))] for i in range(steps)]))
+
+
+def ddim_uniform(ms: ModelSigmas, steps: int) -> torch.Tensor:
+    stride = max(1, len(ms.table) // steps)
+    picks = list(range(1, len(ms.table), stride))[::-1][:steps]
+    return _with_zero(torch.stack([ms.table[i] for i in picks]))
+
+
+def turbo(ms: ModelSigmas, steps: int) -> torch.Tensor:
+    if steps > 10:
+        raise ValueError("the turbo schedule has at most 10 steps")
+    picks = [len(ms.table) - 1 - 100 * i for i in range(steps)]
+    return _with_zero(torch.stack([ms.table[i] for i in picks]))
+
+
+def align_your_steps(ms: ModelSigmas, steps: int, family: str = "sdxl") -> torch.Tensor:
+    base = torch.tensor(_AYS[family], dtype=torch.float64)
+    if steps + 1 != len(base):  # log-linear resampling onto steps points
+        xs = torch.linspace(0, 1, len(base), dtype=torch.float64)
+        new_x = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+        idx = torch.searchsorted(xs, new_x).clamp(1, len(xs) - 1)
+        w = (new_x - xs[idx - 1]) / (xs[idx] - xs[idx - 1])
+        logs = base.log()
+        base = ((1 - w) * logs[idx - 1] + w * logs[idx]).exp()
+    return _with_zero(base[:-1])
+
+
+SCHEDULES: dict[str, Callable[..., torch.Tensor]] = {
+    "normal": normal,
+    "karras": karras,
+    "exponential": exponential,
+    "sgm_uniform": sgm_uniform,
+    "simple": simple,
+    "ddim_uniform": ddim_uniform,
+    "turbo": turbo,
+    "align_your_steps": align_your_steps,
+}
+
+
+def schedule(name: str, ms: ModelSigmas, steps: int, family: str = "sdxl") -> torch.Tensor:
+    if name == "align_your_steps":
+        return align_your_steps(ms, steps, family)
+    return SCHEDULES[name](ms, steps)

@@ -1,0 +1,196 @@
+"""The application factory: builds the services, mounts every route, runs the lifespan.
+
+Start-up does not wait for workers: the pool spawns them in the background, so HTTP answers (and
+queues jobs) while models load. Shutdown stops dispatching first, so jobs still running stay `running`
+in the store and resume on the next start, then shuts the workers down in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orchestrator.catalog import Catalog
+from orchestrator.dispatcher import Dispatcher
+from orchestrator.events import EventHub
+from orchestrator.history import History, default_db_path
+from orchestrator.jobs import JobStore
+from orchestrator.outputs import OutputStore
+from orchestrator.routes import catalog as catalog_routes
+from orchestrator.routes import events as events_routes
+from orchestrator.routes import history as history_routes
+from orchestrator.routes import jobs as jobs_routes
+from orchestrator.routes import outputs as outputs_routes
+from orchestrator.routes import system as system_routes
+from orchestrator.routes.responses import error_response
+from orchestrator.settings import Settings
+from orchestrator.webhooks import WebhookSender
+from orchestrator.workers import WorkerPool
+
+log = logging.getLogger("remgo")
+OPEN_PATHS = frozenset({"/health"})
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    jobs: JobStore
+    dispatcher: Dispatcher
+    pool: WorkerPool
+    events: EventHub
+    outputs: OutputStore
+    history: History
+    webhooks: WebhookSender
+
+
+def build_services(settings: Settings) -> Services:
+    catalog = Catalog(Path(settings.catalog_dir), [Path(r) for r in settings.model_roots],
+                      allow_unsafe_pickles=settings.allow_unsafe_pickles)
+    jobs = JobStore(Path(settings.state_dir) / "jobs.db")
+    outputs = OutputStore(Path(settings.outputs_dir))
+    history = History(default_db_path(Path(settings.outputs_dir)), outputs)
+    events = EventHub(settings.event_queue_size)
+    webhooks = WebhookSender(settings.webhook_secret, max_attempts=settings.webhook_max_attempts,
+                             backoff=settings.webhook_backoff, timeout=settings.webhook_timeout)
+    # The catalog offers what the workers' kernel actually runs.
+    pool = WorkerPool(settings, on_health=lambda h: catalog.set_kernel_capabilities(h.samplers, h.schedulers))
+    dispatcher = Dispatcher(settings=settings, store=jobs, pool=pool, events=events, outputs=outputs,
+                            history=history, webhooks=webhooks)
+    return Services(settings=settings, catalog=catalog, jobs=jobs, dispatcher=dispatcher, pool=pool,
+                    events=events, outputs=outputs, history=history, webhooks=webhooks)
+
+
+class ApiKeyMiddleware:
+    """With keys configured, every route but /health needs `Authorization: Bearer <key>`.
+
+    Browsers cannot set headers on EventSource or WebSocket, so `?api_key=` is accepted as well.
+    """
+
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+
+    def _allowed(self, scope: Scope) -> bool:
+        token = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                token = value[7:].strip()
+        if not token:
+            for part in scope.get("query_string", b"").split(b"&"):
+                if part.startswith(b"api_key="):
+                    token = part[8:]
+        return bool(token) and any(hmac.compare_digest(token, k) for k in self.keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS or self._allowed(scope):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "an API key is required"})
+        else:
+            response = error_response(401, "a valid API key is required: Authorization: Bearer <key>",
+                                      "Authorization", headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Request bodies above `limit` bytes are answered 413 before any route reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                response = error_response(413, f"the body is larger than {self.limit} bytes", "$")
+                await response(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, str(exc.detail), None, headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, f"internal error: {type(exc).__name__}")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    svc = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        svc.pool.start()
+        svc.dispatcher.start()
+        reconcile: asyncio.Future[Any] = asyncio.ensure_future(asyncio.to_thread(svc.history.reconcile))
+        try:
+            yield
+        finally:
+            await svc.dispatcher.stop()
+            await svc.pool.stop(timeout=10)
+            await svc.dispatcher.drain_units(5)
+            await svc.webhooks.drain(5)
+            with contextlib.suppress(Exception):
+                await reconcile
+            svc.history.close()
+            svc.jobs.close()
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                                     allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                                     allow_headers=["Authorization", "Content-Type"]))
+    if settings.api_keys:
+        middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
+    middleware.append(Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes))
+    routes = [
+        *system_routes.routes(),
+        *jobs_routes.routes(),
+        *events_routes.routes(),
+        *catalog_routes.routes(),
+        *history_routes.routes(),
+        *outputs_routes.routes(),
+    ]
+    handlers = {HTTPException: _http_error, Exception: _server_error}
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers)
+    app.state.services = svc
+    return app

@@ -1,0 +1,191 @@
+"""The Catalog: what is on disk (models, styles, presets, wildcards) and what the kernel runs.
+
+A scan builds an immutable snapshot; `rescan()` swaps in a new one, so a request reads one consistent
+view and never triggers a scan itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+
+from contract.request import MetadataScheme
+from contract.task import OutputFormat, RefinerSwapMethod, Sampler, Scheduler
+from orchestrator.catalog import tables
+from orchestrator.catalog.errors import CatalogError, close_matches
+from orchestrator.catalog.hashes import HashCache
+from orchestrator.catalog.models import ModelFile, ModelKind, Refusal, name_problem, scan
+from orchestrator.catalog.presets import Preset, load_presets
+from orchestrator.catalog.styles import (
+    PROMPT_EXPANSION,
+    RANDOM_STYLE,
+    Style,
+    load_styles,
+    normalize_style_name,
+)
+from orchestrator.catalog.wildcards import load_wildcards
+
+KIND_LABELS = {
+    ModelKind.checkpoints: "checkpoint",
+    ModelKind.loras: "LoRA",
+    ModelKind.vae: "VAE",
+    ModelKind.embeddings: "embedding",
+    ModelKind.upscale: "upscale model",
+    ModelKind.controlnet: "ControlNet model",
+}
+
+
+class CatalogSnapshot:
+    """One scan's results. Read-only once built."""
+
+    def __init__(self, *, models: dict[ModelKind, dict[str, ModelFile]], refused: list[Refusal],
+                 folders: dict[ModelKind, list[str]], styles: dict[str, Style], presets: dict[str, Preset],
+                 wildcards: dict[str, list[str]], problems: list[str]) -> None:
+        self.models = models
+        self.refused = refused
+        self.folders = folders
+        self.styles = styles
+        self.style_names = list(styles)
+        self.presets = presets
+        self.wildcards = wildcards
+        self.problems = problems
+        self._stems: dict[str, ModelFile] = {}
+        for lora in models[ModelKind.loras].values():
+            self._stems.setdefault(Path(lora.name).stem, lora)
+
+    def model(self, kind: ModelKind, name: str, field: str) -> ModelFile:
+        """The model of that kind and name; CatalogError naming `field` with close names otherwise."""
+        wanted = name.replace("\\", "/")  # names written on Windows
+        problem = name_problem(wanted)
+        if problem:
+            raise CatalogError(field, f"{name!r} refused: {problem}")
+        found = self.models[kind].get(wanted)
+        if found is not None:
+            return found
+        label = KIND_LABELS[kind]
+        for r in self.refused:
+            if r.kind is kind and r.name == wanted:
+                raise CatalogError(field, f"{label} {name!r} is refused: {r.reason}")
+        where = ", ".join(self.folders[kind]) or f"a {kind.value} folder"
+        raise CatalogError(field, f"no {label} named {name!r}; add it to {where}",
+                           close_matches(wanted, self.models[kind]))
+
+    def lora_for_tag(self, tag: str) -> ModelFile | None:
+        """An inline `<lora:tag:w>`: the exact name, the name plus `.safetensors`, or a file stem."""
+        loras = self.models[ModelKind.loras]
+        tag = tag.strip().replace("\\", "/")
+        return loras.get(tag) or loras.get(tag + ".safetensors") or self._stems.get(tag)
+
+    def style(self, name: str) -> Style | None:
+        """By display name, or by a raw file name (`sai-anime`) normalized the way Fooocus does."""
+        return self.styles.get(name) or self.styles.get(normalize_style_name(name.strip()))
+
+
+class Catalog:
+    def __init__(self, catalog_dir: Path, model_roots: Iterable[Path] = (), *,
+                 allow_unsafe_pickles: bool = False) -> None:
+        self.catalog_dir = Path(catalog_dir)
+        self.model_roots = [self.catalog_dir / "models", *(Path(r) for r in model_roots)]
+        self.allow_unsafe_pickles = allow_unsafe_pickles
+        self._hashes = HashCache(self.catalog_dir / "models" / ".hash_cache.json")
+        self._samplers = [s.value for s in Sampler]
+        self._schedulers = [s.value for s in Scheduler]
+        self._rescan_lock = threading.Lock()
+        self._snapshot: CatalogSnapshot
+        self.rescan()
+
+    # ----- scanning -------------------------------------------------------------------------------
+
+    def rescan(self) -> None:
+        """Models, styles, presets and wildcards, read again from disk."""
+        with self._rescan_lock:
+            result = scan(self.model_roots, allow_unsafe_pickles=self.allow_unsafe_pickles)
+            styles, style_problems = load_styles(self.catalog_dir / "styles")
+            presets, preset_problems = load_presets(self.catalog_dir / "presets")
+            wildcards, wildcard_problems = load_wildcards(self.catalog_dir / "wildcards")
+            self._snapshot = CatalogSnapshot(
+                models=result.files, refused=result.refused, folders=result.folders, styles=styles,
+                presets=presets, wildcards=wildcards,
+                problems=style_problems + preset_problems + wildcard_problems)
+
+    def snapshot(self) -> CatalogSnapshot:
+        return self._snapshot
+
+    # ----- what the kernel runs -------------------------------------------------------------------
+
+    def set_kernel_capabilities(self, samplers: list[str], schedulers: list[str]) -> None:
+        """Offer exactly the samplers/schedulers a worker reports. An empty list means "not reported"."""
+        known_samplers = {s.value for s in Sampler}
+        known_schedulers = {s.value for s in Scheduler}
+        if samplers:
+            self._samplers = [s for s in dict.fromkeys(samplers) if s in known_samplers]
+        if schedulers:
+            self._schedulers = [s for s in dict.fromkeys(schedulers) if s in known_schedulers]
+
+    @property
+    def samplers(self) -> list[str]:
+        return list(self._samplers)
+
+    @property
+    def schedulers(self) -> list[str]:
+        return list(self._schedulers)
+
+    # ----- lookups --------------------------------------------------------------------------------
+
+    def has_checkpoint(self) -> bool:
+        return bool(self._snapshot.models[ModelKind.checkpoints])
+
+    def model(self, kind: ModelKind, name: str, field: str = "name") -> ModelFile:
+        return self._snapshot.model(kind, name, field)
+
+    def preset(self, name: str, field: str = "preset") -> Preset:
+        snap = self._snapshot
+        if name in snap.presets:
+            return snap.presets[name]
+        raise CatalogError(field, f"no preset named {name!r}", close_matches(name, snap.presets))
+
+    def short_hash(self, model: ModelFile) -> str:
+        """10 hex digits of the file's sha256, computed on first use and kept."""
+        return self._hashes.short_hash(model.path, model.size, model.mtime_ns)
+
+    # ----- what GET /v1/catalog returns -----------------------------------------------------------
+
+    def models_of(self, kind: ModelKind) -> list[dict]:
+        return [m.public() for m in self._snapshot.models[kind].values()]
+
+    def styles_list(self) -> list[dict]:
+        specials = [
+            {"name": PROMPT_EXPANSION, "prompt": "", "negative_prompt": "", "special": "prompt_expansion",
+             "available": False},
+            {"name": RANDOM_STYLE, "prompt": "", "negative_prompt": "", "special": "random_style",
+             "available": True},
+        ]
+        return specials + [{"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt,
+                            "source": s.source} for s in self._snapshot.styles.values()]
+
+    def presets_list(self) -> list[dict]:
+        return [p.public() for p in self._snapshot.presets.values()]
+
+    def summary(self) -> dict:
+        snap = self._snapshot
+        return {
+            "models": {kind.value: self.models_of(kind) for kind in ModelKind},
+            "folders": {kind.value: folders for kind, folders in snap.folders.items()},
+            "refused": [{"kind": r.kind.value, "name": r.name, "reason": r.reason} for r in snap.refused],
+            "styles": self.styles_list(),
+            "presets": self.presets_list(),
+            "wildcards": [{"name": n, "options": len(opts)} for n, opts in snap.wildcards.items()],
+            "aspect_ratios": tables.aspect_ratios(),
+            "performance": tables.performance_table(),
+            "samplers": self.samplers,
+            "schedulers": self.schedulers,
+            "output_formats": [f.value for f in OutputFormat],
+            "metadata_schemes": [m.value for m in MetadataScheme],
+            "refiner_swap_methods": [m.value for m in RefinerSwapMethod],
+            "defaults": msgspec.to_builtins(tables.BUILTIN),
+            "limits": tables.LIMITS,
+            "problems": list(snap.problems),
+        }

@@ -1,0 +1,147 @@
+"""Request → NormalizedJob: per-image prompts and seeds, the metadata of each image, and the tasks.
+
+Per image, in Fooocus's order: seed, a random generator seeded with it, wildcards, `[[a,b]]` arrays,
+Random Style picks, then styles around the prompt. Consecutive images that differ only in seed share
+one task.
+"""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+
+from contract.request import GenerateRequest
+from contract.task import (
+    MAX_SEED,
+    AdmScalers,
+    GenerateTask,
+    LoraSpec,
+    ModelRef,
+    PreviewSettings,
+    Sampler,
+    Scheduler,
+)
+from orchestrator import metadata
+from orchestrator.catalog import Catalog, ModelFile, Style
+from orchestrator.catalog.styles import PROMPT_EXPANSION
+from orchestrator.metadata import ImageParams, LoraUse
+from orchestrator.normalize.errors import NormalizeError
+from orchestrator.normalize.fields import Settled, settle
+from orchestrator.prompts import build_chunks, expand_arrays, expand_wildcards, pick_random_style
+
+
+class NormalizedJob(msgspec.Struct, frozen=True, kw_only=True):
+    """`images[i]` is job image i; tasks cover the images in order, a task's seeds being consecutive images."""
+
+    tasks: list[GenerateTask]
+    images: list[ImageParams]
+    warnings: list[str]
+    request: GenerateRequest  # the effective request after preset and defaults
+
+
+def _ref(model: ModelFile | None) -> ModelRef | None:
+    return None if model is None else ModelRef(name=model.name, path=model.path)
+
+
+class _Image(msgspec.Struct, kw_only=True):
+    params: ImageParams
+    task: GenerateTask  # one-seed task; merged with its neighbours later
+
+
+def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) -> _Image:
+    seed = s.seed if s.disable_seed_increment else (s.seed + index) % (MAX_SEED + 1)
+    rng = random.Random(seed)
+    snapshot = s.snapshot
+
+    def expand(text: str) -> str:
+        return expand_wildcards(text, snapshot.wildcards, rng, index, s.read_wildcards_in_order, missing)
+
+    prompt = expand_arrays(expand(s.main_prompt), index)
+    negative = expand(s.main_negative)
+    extra_positive = [expand(x) for x in s.extra_prompts]
+    extra_negative = [expand(x) for x in s.extra_negatives]
+
+    styles: list[Style] = []
+    for style in s.styles:
+        if style is None:  # Random Style: drawn from this image's generator, after its wildcards
+            picked = pick_random_style(snapshot.style_names, rng)
+            if picked is not None:
+                styles.append(snapshot.styles[picked])
+        else:
+            styles.append(style)
+    positive_chunks, negative_chunks = build_chunks(prompt, negative, extra_positive, extra_negative, styles)
+    logged_styles = ([PROMPT_EXPANSION] if s.expansion else []) + [st.name for st in styles]
+
+    params = ImageParams(
+        prompt="\n".join([prompt, *extra_positive]), negative_prompt="\n".join([negative, *extra_negative]),
+        styles=logged_styles, performance=s.performance.value, steps=s.steps, width=s.width, height=s.height,
+        guidance_scale=s.guidance_scale, sharpness=s.sharpness, adm_guidance=s.adm, base_model=s.base.name,
+        base_model_hash=hashes.get(s.base.path), sampler=s.sampler, scheduler=s.scheduler, seed=seed,
+        clip_skip=s.clip_skip, adaptive_cfg=s.adaptive_cfg, refiner_switch=s.refiner_switch,
+        refiner_model=s.refiner.name if s.refiner else None,
+        refiner_model_hash=hashes.get(s.refiner.path) if s.refiner else None,
+        refiner_swap_method=s.refiner_swap_method.value, vae=s.vae.name if s.vae else None,
+        loras=[LoraUse(name=m.name, weight=w, hash=hashes.get(m.path)) for m, w in s.loras],
+        full_prompt=positive_chunks, full_negative_prompt=negative_chunks,
+        freeu=(s.freeu.b1, s.freeu.b2, s.freeu.s1, s.freeu.s2) if s.freeu.enabled else None,
+        metadata_scheme=s.metadata_scheme.value,
+        overwrite_switch=s.overwrite_switch if s.refiner else None)
+    task = GenerateTask(
+        task_id="-", base_model=_ref(s.base), width=s.width, height=s.height, seeds=[seed],
+        positive=positive_chunks, negative=negative_chunks, steps=s.steps, sampler=Sampler(s.sampler),
+        scheduler=Scheduler(s.scheduler), guidance_scale=s.guidance_scale, sharpness=s.sharpness,
+        adaptive_cfg=s.adaptive_cfg, adm=AdmScalers(positive=s.adm[0], negative=s.adm[1], end=s.adm[2]),
+        clip_skip=s.clip_skip, loras=[LoraSpec(name=m.name, path=m.path, weight=w) for m, w in s.loras],
+        vae=_ref(s.vae), refiner=_ref(s.refiner), refiner_switch=s.refiner_switch,
+        refiner_swap_method=s.refiner_swap_method, freeu=s.freeu, output_format=s.output_format,
+        image_metadata=[metadata.embedded_text(params, s.metadata_scheme)] if s.save_metadata else [],
+        preview=PreviewSettings(enabled=s.preview))
+    return _Image(params=params, task=task)
+
+
+def _merge(images: list[_Image], job_id: str) -> list[GenerateTask]:
+    """Consecutive one-seed tasks equal apart from seed and metadata become one task."""
+    groups: list[list[_Image]] = []
+    for img in images:
+        key = msgspec.structs.replace(img.task, seeds=[0], image_metadata=[])
+        if groups and msgspec.structs.replace(groups[-1][0].task, seeds=[0], image_metadata=[]) == key:
+            groups[-1].append(img)
+        else:
+            groups.append([img])
+    tasks = []
+    for k, group in enumerate(groups):
+        first = group[0].task
+        tasks.append(msgspec.structs.replace(
+            first, task_id=f"{job_id}-{k}", seeds=[seed for g in group for seed in g.task.seeds],
+            image_metadata=[m for g in group for m in g.task.image_metadata]))
+    return tasks
+
+
+def _validated(task: GenerateTask) -> GenerateTask:
+    """Structs built in code skip msgspec's constraints: check the task as a worker would decode it."""
+    try:
+        return msgspec.convert(msgspec.to_builtins(task), GenerateTask)
+    except msgspec.ValidationError as exc:
+        raise NormalizeError("request", f"the request makes an invalid task: {exc}") from None
+
+
+def normalize(request: GenerateRequest, catalog: Catalog, *, job_id: str, default_preset: str = "default",
+              rng: random.Random | None = None) -> NormalizedJob:
+    """Turn a request into fully expanded, validated tasks. Raises NormalizeError naming the bad field."""
+    warnings: list[str] = []
+    s = settle(request, catalog, default_preset=default_preset, rng=rng or random.Random(), warnings=warnings)
+    models = [s.base, *([s.refiner] if s.refiner else []), *(m for m, _ in s.loras)]
+    hashes = {m.path: catalog.short_hash(m) for m in models}
+    missing: set[str] = set()
+    images = [_image(s, i, hashes, missing) for i in range(s.image_number)]
+    if missing:
+        names = ", ".join(f"__{n}__" for n in sorted(missing))
+        warnings.append(f"no wildcard file for {names}; the name was used as a plain word")
+    if any(st is None for st in s.styles) and not s.snapshot.style_names:
+        warnings.append("Random Style: no styles are installed, so none was applied")
+    if s.expansion and any(img.params.prompt.strip() for img in images):
+        warnings.append("Fooocus V2 prompt expansion is not available; prompts are used as written")
+    tasks = [_validated(t) for t in _merge(images, job_id)]
+    return NormalizedJob(tasks=tasks, images=[img.params for img in images], warnings=warnings,
+                         request=s.effective)

@@ -1,0 +1,206 @@
+"""Where each request value comes from: the request, else the preset, else the built-in default.
+
+A bad value the client sent is a NormalizeError naming the field. A bad value that came from a preset
+(a model that is not on disk, a style that is gone) is not the client's fault: it falls back and the
+job's warnings say so. Model, style and sampler names are checked against the catalog here.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from contract.request import GenerateRequest, LoraEntry
+from contract.task import MAX_SEED
+from orchestrator.catalog import Catalog, CatalogError, ModelFile, ModelKind, Preset, Style, close_matches
+from orchestrator.catalog.styles import PROMPT_EXPANSION, RANDOM_STYLE, SPECIAL_STYLES, normalize_style_name
+from orchestrator.catalog.tables import BUILTIN, SDXL_SIZES, aspect_value, parse_size, size_problem
+from orchestrator.normalize.errors import NormalizeError
+
+# Names that mean "none" for refiner and VAE (Fooocus writes "None" and "Default (model)").
+NONE_NAMES = frozenset({"", "None", "none", "Default (model)"})
+
+class Sources:
+    def __init__(self, request: GenerateRequest, catalog: Catalog, default_preset: str, warnings: list[str]):
+        self.req = request
+        self.catalog = catalog
+        self.snap = catalog.snapshot()
+        self.warnings = warnings
+        self.preset = self._preset(default_preset)
+        self.pv = self.preset.values if self.preset else GenerateRequest()
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def _preset(self, default_preset: str) -> Preset | None:
+        name = self.req.preset
+        if name is not None:
+            try:
+                return self.catalog.preset(name)
+            except CatalogError as exc:
+                raise NormalizeError("preset", exc.message, exc.suggestions) from None
+        preset = self.snap.presets.get(default_preset)
+        if preset is None:
+            self.warn(f"default preset {default_preset!r} not found; built-in defaults used")
+        return preset
+
+    def pick(self, field: str) -> tuple[Any, str]:
+        """(value, origin) with origin "request", "preset" or "default"."""
+        value = getattr(self.req, field)
+        if value is not None:
+            return value, "request"
+        value = getattr(self.pv, field)
+        if value is not None:
+            return value, "preset"
+        return getattr(BUILTIN, field, None), "default"
+
+    def fail(self, origin: str, field: str, message: str, suggestions: list[str] = (), then: str = "") -> None:
+        """A client's value → NormalizeError; a preset's or default's → a warning (and `then` happens)."""
+        if origin == "request":
+            raise NormalizeError(field, message, suggestions)
+        source = f"preset {self.preset.name!r}" if origin == "preset" and self.preset else "default"
+        self.warn(f"{source}: {field}: {message}" + (f"; {then}" if then else ""))
+
+    # ----- models ---------------------------------------------------------------------------------
+
+    def base_model(self) -> ModelFile:
+        name, origin = self.pick("base_model_name")
+        checkpoints = self.snap.models[ModelKind.checkpoints]
+        if name is not None:
+            try:
+                return self.snap.model(ModelKind.checkpoints, name, "base_model_name")
+            except CatalogError as exc:
+                if origin == "request":
+                    raise NormalizeError("base_model_name", exc.message, exc.suggestions) from None
+            for previous in self.preset.previous_default_models if self.preset else []:
+                if previous in checkpoints:
+                    self.warn(f"checkpoint {name!r} not found; using the preset's earlier default {previous!r}")
+                    return checkpoints[previous]
+        if not checkpoints:
+            where = ", ".join(self.snap.folders[ModelKind.checkpoints]) or "catalog/models/checkpoints"
+            raise NormalizeError("base_model_name", f"no checkpoint found; add a .safetensors checkpoint to {where}")
+        first = next(iter(checkpoints.values()))
+        self.warn(f"checkpoint {name!r} not found; using {first.name!r}, the first checkpoint found"
+                  if name is not None else f"no default checkpoint set; using {first.name!r}")
+        return first
+
+    def optional_model(self, field: str, kind: ModelKind) -> ModelFile | None:
+        name, origin = self.pick(field)
+        if name is None or name.strip() in NONE_NAMES:
+            return None
+        try:
+            return self.snap.model(kind, name, field)
+        except CatalogError as exc:
+            self.fail(origin, field, exc.message, exc.suggestions, then="none used")
+            return None
+
+    def loras(self) -> list[tuple[ModelFile, float]]:
+        items, origin = self.pick("loras")
+        out = []
+        for i, item in enumerate(items or []):
+            if isinstance(item, LoraEntry):
+                enabled, name, weight, path = item.enabled, item.name, item.weight, f"loras[{i}].name"
+            else:
+                (enabled, name, weight), path = item, f"loras[{i}][1]"
+            if not enabled or name.strip() in NONE_NAMES:
+                continue
+            try:
+                out.append((self.snap.model(ModelKind.loras, name, path), float(weight)))
+            except CatalogError as exc:
+                self.fail(origin, path, exc.message, exc.suggestions, then="skipped")
+        return out
+
+    def inline_loras(self, tags: list[tuple[str, float]], loras: list[tuple[ModelFile, float]]) -> None:
+        for tag, weight in tags:
+            text = f"<lora:{tag}:{weight:g}>"
+            found = self.snap.lora_for_tag(tag)
+            if found is None:
+                known = list(self.snap.models[ModelKind.loras])
+                raise NormalizeError("prompt", f"{text} names no LoRA on disk", close_matches(tag, known))
+            if not -2.0 <= weight <= 2.0:
+                raise NormalizeError("prompt", f"{text}: a LoRA weight must be within -2…2")
+            if any(m.name == found.name for m, _ in loras):
+                self.warn(f"{text} ignored: {found.name} is already in loras")
+                continue
+            loras.append((found, weight))
+
+    # ----- names the kernel runs ------------------------------------------------------------------
+
+    def kernel_choice(self, field: str, offered: list[str], label: str) -> str:
+        name, origin = self.pick(field)
+        if name in offered:
+            return name
+        if not offered:
+            raise NormalizeError(field, f"the kernel reports no {label}s")
+        fallback = BUILTIN_NAME[field] if BUILTIN_NAME[field] in offered else offered[0]
+        self.fail(origin, field, f"{label} {name!r} is not one the kernel runs", close_matches(name, offered),
+                  then=f"{fallback} used")
+        return fallback
+
+    # ----- styles ---------------------------------------------------------------------------------
+
+    def styles(self) -> tuple[list[Style | None], bool, list[str]]:
+        """(styles with None for Random Style, prompt expansion asked, the names as settled)."""
+        names, origin = self.pick("style_selections")
+        styles: list[Style | None] = []
+        settled: list[str] = []
+        expansion = False
+        for i, raw in enumerate(names):
+            display = normalize_style_name(raw.strip())
+            if display == PROMPT_EXPANSION:
+                expansion = True
+                settled.append(PROMPT_EXPANSION)
+                continue
+            if display == RANDOM_STYLE:
+                styles.append(None)
+                settled.append(RANDOM_STYLE)
+                continue
+            style = self.snap.style(raw)
+            if style is None:
+                suggestions = close_matches(raw, [*SPECIAL_STYLES, *self.snap.style_names])
+                self.fail(origin, f"style_selections[{i}]", f"no style named {raw!r}", suggestions, then="skipped")
+                continue
+            styles.append(style)
+            settled.append(style.name)
+        return styles, expansion, settled
+
+    # ----- sizes, seeds ---------------------------------------------------------------------------
+
+    def size(self) -> tuple[int, int, str]:
+        text, origin = self.pick("aspect_ratios_selection")
+        size = parse_size(text)
+        problem = "not a size like 1152*896" if size is None else size_problem(*size)
+        if problem:
+            known = [aspect_value(w, h) for w, h in SDXL_SIZES]
+            self.fail(origin, "aspect_ratios_selection", f"{text!r}: {problem}", close_matches(text, known),
+                      then=f"{BUILTIN.aspect_ratios_selection} used")
+            size = parse_size(BUILTIN.aspect_ratios_selection)
+        width, height = size
+        for field in ("overwrite_width", "overwrite_height"):
+            value, origin = self.pick(field)
+            if value is None or value <= 0:
+                continue  # Fooocus's -1 (and 0): not overwritten
+            w, h = (value, height) if field == "overwrite_width" else (width, value)
+            problem = size_problem(w, h)
+            if problem:
+                self.fail(origin, field, problem, then="not applied")
+            else:
+                width, height = w, h
+        return width, height, aspect_value(*size)
+
+    def seed(self, rng: random.Random) -> int:
+        given, chosen_random = self.req.image_seed, self.req.seed_random
+        if chosen_random is True:
+            if given is not None and given >= 0:
+                self.warn("image_seed ignored: seed_random is true")
+            return rng.randint(0, MAX_SEED)
+        if given is not None and given >= 0:
+            return given
+        if given == -1 or chosen_random is None:
+            return rng.randint(0, MAX_SEED)
+        raise NormalizeError("image_seed", "seed_random is false, so an image_seed (0 … 2^63-1) is needed")
+
+
+BUILTIN_NAME = {"sampler_name": BUILTIN.sampler_name, "scheduler_name": BUILTIN.scheduler_name}
+

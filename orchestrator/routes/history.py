@@ -1,0 +1,155 @@
+"""The history API: list (keyset pages, full-text search), one image, star, delete, export, reconcile.
+
+GET    /v1/history?limit=&cursor=&q=&model=&since=&until=&starred=
+GET    /v1/history/{id}            PATCH {"starred": bool}          DELETE (file + row)
+GET    /v1/history/{id}/file       GET /v1/history/{id}/thumb       (any image, also imported in place)
+POST   /v1/history/delete {"ids"}  POST /v1/history/export {"ids"} → ZIP stream
+POST   /v1/history/reconcile
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from orchestrator.history_export import MAX_EXPORT, export_entries, zip_stream
+from orchestrator.history_query import HistoryQuery, QueryError
+
+ImageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class StarChange(msgspec.Struct, forbid_unknown_fields=True):
+    starred: bool
+
+
+class IdList(msgspec.Struct, forbid_unknown_fields=True):
+    ids: Annotated[list[ImageId], msgspec.Meta(min_length=1, max_length=MAX_EXPORT)]
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, message: str, field: str | None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
+
+
+async def _body(request: Request, kind: type[msgspec.Struct]):
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        found = re.search(r"`\$\.(\w+)", str(exc)) or re.search(r"field `(\w+)`", str(exc))
+        field = found.group(1) if found else None
+        raise BodyError(422, str(exc), field) from None
+    except msgspec.DecodeError as exc:
+        raise BodyError(400, f"body is not valid JSON: {exc}", None) from None
+
+
+def _history(request: Request):
+    return request.app.state.services.history
+
+
+async def list_history(request: Request) -> Response:
+    try:
+        query = HistoryQuery.from_params(dict(request.query_params))
+    except QueryError as exc:
+        return _error(400, str(exc), exc.field)
+    page = await run_in_threadpool(_history(request).page, query)
+    return _json({"items": page.items, "next_cursor": page.next_cursor, "limit": query.limit})
+
+
+async def get_item(request: Request) -> Response:
+    item = await run_in_threadpool(_history(request).get, request.path_params["id"])
+    return _error(404, "no such image", "id") if item is None else _json(item)
+
+
+async def patch_item(request: Request) -> Response:
+    try:
+        change = await _body(request, StarChange)
+    except BodyError as exc:
+        return _error(exc.status, exc.message, exc.field)
+    item = await run_in_threadpool(_history(request).set_starred, request.path_params["id"], change.starred)
+    return _error(404, "no such image", "id") if item is None else _json(item)
+
+
+async def delete_item(request: Request) -> Response:
+    result = await run_in_threadpool(_history(request).delete, [request.path_params["id"]])
+    if result["missing"]:
+        return _error(404, "no such image", "id")
+    if result["failed"]:
+        return _error(500, result["failed"][0]["error"])
+    return _json({"deleted": result["deleted"]})
+
+
+async def delete_many(request: Request) -> Response:
+    try:
+        body = await _body(request, IdList)
+    except BodyError as exc:
+        return _error(exc.status, exc.message, exc.field)
+    return _json(await run_in_threadpool(_history(request).delete, body.ids))
+
+
+async def export_zip(request: Request) -> Response:
+    try:
+        body = await _body(request, IdList)
+    except BodyError as exc:
+        return _error(exc.status, exc.message, exc.field)
+    entries, missing = await run_in_threadpool(export_entries, _history(request), body.ids)
+    if missing:
+        return _error(404, f"ids: no such image: {', '.join(missing[:20])}", "ids")
+    name = datetime.now().strftime("remgo-history-%Y-%m-%d_%H-%M-%S.zip")
+    return StreamingResponse(zip_stream(entries), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+async def reconcile(request: Request) -> Response:
+    return _json(await run_in_threadpool(_history(request).reconcile))
+
+
+async def item_file(request: Request) -> Response:
+    history = _history(request)
+    row = await run_in_threadpool(history.row, request.path_params["id"])
+    path = None if row is None else await run_in_threadpool(history.file_path, row)
+    if path is None:
+        return _error(404, "no such image", "id")
+    return FileResponse(path)
+
+
+async def item_thumb(request: Request) -> Response:
+    history = _history(request)
+    row = await run_in_threadpool(history.row, request.path_params["id"])
+    try:
+        path = None if row is None else await run_in_threadpool(history.thumbnail, row)
+    except (OSError, ValueError) as exc:
+        return _error(404, f"no thumbnail for this image ({exc})", "id")
+    if path is None:
+        return _error(404, "no such image", "id")
+    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "no-cache"})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/v1/history", list_history, methods=["GET"]),
+        Route("/v1/history/delete", delete_many, methods=["POST"]),
+        Route("/v1/history/export", export_zip, methods=["POST"]),
+        Route("/v1/history/reconcile", reconcile, methods=["POST"]),
+        Route("/v1/history/{id}", get_item, methods=["GET"]),
+        Route("/v1/history/{id}", patch_item, methods=["PATCH"]),
+        Route("/v1/history/{id}", delete_item, methods=["DELETE"]),
+        Route("/v1/history/{id}/file", item_file, methods=["GET", "HEAD"]),
+        Route("/v1/history/{id}/thumb", item_thumb, methods=["GET", "HEAD"]),
+    ]

@@ -1,0 +1,56 @@
+"""`GET /outputs/{path}` and `GET /thumbs/{path}`: image files inside outputs/, nothing else.
+
+Every lookup goes through OutputStore.resolve, so traversal (also percent-encoded), absolute paths,
+hidden files, links out of the folder, folders (no listings) and the databases are all a plain 404.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+# Images are written once and never change under the same name.
+_CACHE = "public, max-age=31536000, immutable"
+
+
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
+
+
+def _refuse_query(request: Request) -> Response | None:
+    if request.query_params:
+        name = next(iter(request.query_params))
+        return _error(400, f"{name}: unknown parameter; this resource takes none", name)
+    return None
+
+
+async def output_file(request: Request) -> Response:
+    if refused := _refuse_query(request):
+        return refused
+    outputs = request.app.state.services.outputs
+    path = await run_in_threadpool(outputs.resolve, request.path_params["path"])
+    if path is None:
+        return _error(404, "no such image")
+    return FileResponse(path, headers={"Cache-Control": _CACHE})
+
+
+async def thumb_file(request: Request) -> Response:
+    if refused := _refuse_query(request):
+        return refused
+    outputs = request.app.state.services.outputs
+    try:
+        path = await run_in_threadpool(outputs.thumbnail, request.path_params["path"])
+    except (OSError, ValueError) as exc:  # an image Pillow cannot read: nothing to show, and nothing hidden
+        return _error(404, f"no thumbnail for this image ({exc})")
+    if path is None:
+        return _error(404, "no such image")
+    return FileResponse(path, media_type="image/webp", headers={"Cache-Control": "no-cache"})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/outputs/{path:path}", output_file, methods=["GET", "HEAD"]),
+        Route("/thumbs/{path:path}", thumb_file, methods=["GET", "HEAD"]),
+    ]

@@ -1,0 +1,41 @@
+"""JSON responses in the one shape every route answers with, errors included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from orchestrator.api_views import ErrorBody, ErrorDetail
+
+_enc = msgspec.json.Encoder()
+
+
+def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(_enc.encode(value), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(status: int, message: str, field: str | None = None, suggestions: Iterable[str] = (),
+                   headers: Mapping[str, str] | None = None) -> Response:
+    body = ErrorBody(error=ErrorDetail(message=message, field=field, suggestions=list(suggestions)))
+    return json_response(body, status, headers)
+
+
+def services(request: Request) -> Any:
+    return request.app.state.services
+
+
+def query_bool(request: Request, name: str) -> bool:
+    """`?name=true|1|yes` / `false|0|no`; anything else is a ValueError naming the parameter."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return False
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}: expected true or false, got {raw!r}")

@@ -1,0 +1,165 @@
+"""The orchestrator's settings: one Struct, filled from a TOML file, then `REMGO_*` env vars, then CLI flags.
+
+Later sources win. Every key is checked: an unknown key or a value of the wrong type is a `SettingsError`
+naming where it came from (`REMGO_PORT`, `config.toml: port`, `--port`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+ENV_PREFIX = "REMGO_"
+_DEVICE_RE = re.compile(r"^(cpu|auto|mps|cuda|cuda:\d+)$")
+
+
+def _default_worker_cmd() -> list[str]:
+    return [sys.executable, "-m", "inference_worker"]
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8888
+    state_dir: str = "state"
+    outputs_dir: str = "outputs"
+    catalog_dir: str = "catalog"
+    model_roots: list[str] = []
+    # ["cpu"], ["cuda:0", "cuda:1"], or ["auto"] (one worker per GPU listed by `nvidia-smi -L`, else cpu).
+    devices: list[str] = msgspec.field(default_factory=lambda: ["cpu"])
+    worker_cmd: list[str] = msgspec.field(default_factory=_default_worker_cmd)
+    worker_kernel: str | None = None  # `--kernel` for each worker; None: the worker's default
+    worker_threads: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    worker_env: dict[str, str] = {}
+    worker_start_timeout: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    # A busy worker that sends no progress for this long is killed and respawned.
+    watchdog_seconds: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    respawn_backoff_max: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    queue_limit: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    api_keys: list[str] = []
+    cors_origins: list[str] = []
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
+    default_preset: str = "default"
+    allow_unsafe_pickles: bool = False
+    webhook_secret: str | None = None
+    webhook_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    webhook_backoff: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    webhook_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # Previews carried in progress events; `preview_enabled = false` turns them off for every job.
+    preview_enabled: bool = True
+    preview_every_n_steps: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    preview_max_side: Annotated[int, msgspec.Meta(ge=16, le=1024)] = 256
+    preview_quality: Annotated[int, msgspec.Meta(ge=1, le=100)] = 75
+    event_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 256
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        for device in self.devices:
+            if not _DEVICE_RE.match(device):
+                raise ValueError(f"devices: {device!r} is not cpu, auto, mps, cuda or cuda:N")
+        if not self.devices:
+            raise ValueError("devices: at least one device is needed")
+        if "auto" in self.devices and len(self.devices) > 1:
+            raise ValueError("devices: 'auto' cannot be combined with named devices")
+        if not self.worker_cmd:
+            raise ValueError("worker_cmd: must not be empty")
+
+
+class SettingsError(ValueError):
+    """A bad setting; `source` says where it was given (env var, config key or flag)."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+        self.message = message
+
+
+FIELDS: tuple[str, ...] = tuple(Settings.__struct_fields__)
+_LIST_FIELDS = {"model_roots", "devices", "worker_cmd", "api_keys", "cors_origins"}
+
+
+def _split_env(name: str, value: str) -> Any:
+    """Env vars are strings: lists are split (paths by os.pathsep, commands like a shell, others by comma)."""
+    if name == "model_roots":
+        return [p for p in value.split(os.pathsep) if p]
+    if name == "worker_cmd":
+        return shlex.split(value)
+    if name in _LIST_FIELDS:
+        return [p.strip() for p in value.split(",") if p.strip()]
+    if name == "worker_env":
+        return dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
+    return value
+
+
+def _check(values: Mapping[str, Any], source_of: Mapping[str, str]) -> Settings:
+    try:
+        return msgspec.convert(dict(values), Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        m = re.search(r"`\$\.(\w+)", text) or re.search(r"unknown field `(\w+)`", text)
+        key = m.group(1) if m else None
+        if key is None:
+            for name in FIELDS:  # __post_init__ messages start with the field name
+                if text.startswith(f"{name}:"):
+                    key = name
+        message = text.split(" - at ")[0]
+        raise SettingsError(source_of.get(key or "", key or "settings"), message) from None
+
+
+def load_settings(
+    config: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """TOML file (`config`, else `REMGO_CONFIG`), then `REMGO_*` env vars, then `overrides` (CLI flags)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    source_of: dict[str, str] = {}
+    config = config or env.get(f"{ENV_PREFIX}CONFIG")
+    if config:
+        path = Path(config)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError("--config", f"no such file: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(str(path), f"not valid TOML: {exc}") from None
+        data = data.get("remgo", data)  # a `[remgo]` table or top-level keys
+        for key, value in data.items():
+            if key not in FIELDS:
+                raise SettingsError(f"{path}: {key}", f"unknown setting; known: {', '.join(FIELDS)}")
+            values[key] = ["auto"] if key == "devices" and value == "auto" else value
+            source_of[key] = f"{path}: {key}"
+    for name in FIELDS:
+        raw = env.get(f"{ENV_PREFIX}{name.upper()}")
+        if raw is not None:
+            values[name] = _split_env(name, raw)
+            source_of[name] = f"{ENV_PREFIX}{name.upper()}"
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in FIELDS:
+            raise SettingsError(f"--{name.replace('_', '-')}", "unknown setting")
+        values[name] = _split_env(name, value) if isinstance(value, str) else value
+        source_of[name] = f"--{name.replace('_', '-')}"
+    return _check(values, source_of)
+
+
+def resolve_devices(devices: list[str], *, nvidia_smi: str = "nvidia-smi") -> list[str]:
+    """Expand "auto" into one `cuda:N` per GPU that `nvidia-smi -L` lists (no torch), or `cpu` if none."""
+    if devices != ["auto"]:
+        return list(devices)
+    try:
+        out = subprocess.run([nvidia_smi, "-L"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ["cpu"]
+    gpus = [int(m.group(1)) for m in re.finditer(r"^GPU (\d+):", out.stdout, re.MULTILINE)]
+    return [f"cuda:{n}" for n in gpus] if out.returncode == 0 and gpus else ["cpu"]

@@ -1,0 +1,223 @@
+"""One worker process: spawn it, wait until its kernel is ready, call it, watch it, end it.
+
+The handle knows the process and its RPC client; the WorkerPool decides when to (re)spawn. State:
+starting → idle ⇄ busy; restarting after an exit; failed when it could not start (the pool retries);
+stopped at shutdown. Workers run in their own session so a Ctrl-C in the terminal reaches only the
+orchestrator, which then shuts them down in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import msgspec
+
+from contract.events import Progress, TaskResult
+from contract.rpc import Health, StopMode, StopParams
+from contract.task import CONTRACT_VERSION, GenerateTask
+from orchestrator.rpc_client import RpcCallError, RpcClient, WorkerGone
+
+log = logging.getLogger("remgo.workers")
+
+# Frames carry whole images (base64); allow long lines.
+_LINE_LIMIT = 1 << 28
+
+
+class WorkerState(enum.StrEnum):
+    starting = "starting"
+    idle = "idle"
+    busy = "busy"
+    restarting = "restarting"
+    failed = "failed"
+    stopped = "stopped"
+
+
+class StartError(Exception):
+    """The worker did not become ready; the message says why."""
+
+
+class WorkerHandle:
+    def __init__(self, name: str, device: str, cmd: list[str], *, env: dict[str, str] | None = None,
+                 on_progress: Callable[[WorkerHandle, Progress], None] | None = None) -> None:
+        self.name = name
+        self.device = device
+        self.cmd = cmd
+        self.env = env
+        self.on_progress = on_progress
+        self.state = WorkerState.starting
+        self.process: asyncio.subprocess.Process | None = None
+        self.rpc: RpcClient | None = None
+        self.health: Health | None = None
+        self.restarts = 0
+        self.tasks_done = 0
+        self.error: str | None = None  # why it is not running now (failed start), if so
+        self.last_exit: str | None = None  # why the previous process ended
+        self.kill_reason: str | None = None  # why the orchestrator killed it, if it did
+        self.current_task: str | None = None
+        self.current_job: str | None = None
+        self.last_model: str | None = None  # base model of the last task run here (affinity)
+        self.last_activity = time.monotonic()
+        self.started_at: float | None = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
+        self._stderr_task: asyncio.Task[None] | None = None
+
+    # ----- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    @property
+    def connected(self) -> bool:
+        return self.rpc is not None and not self.rpc.closed
+
+    @property
+    def loaded_models(self) -> list[str]:
+        return list(self.health.loaded_models) if self.health else []
+
+    async def spawn(self, timeout: float) -> Health:
+        """Start the process and wait until `health` says its kernel is ready; StartError otherwise."""
+        self.state, self.error, self.health, self.kill_reason = WorkerState.starting, None, None, None
+        env = {**os.environ, **(self.env or {})}
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=env, limit=_LINE_LIMIT, start_new_session=True,
+            )
+        except OSError as exc:
+            raise StartError(f"cannot run {self.cmd[0]!r}: {exc}") from None
+        assert self.process.stdout and self.process.stdin and self.process.stderr
+        self.rpc = RpcClient(self.process.stdout, self.process.stdin, on_notification=self._notified, name=self.name)
+        self.rpc.start()
+        self._stderr_task = asyncio.create_task(self._drain_stderr(self.process.stderr))
+        self.started_at = time.time()
+        try:
+            health = await asyncio.wait_for(self._until_ready(), timeout)
+        except TimeoutError:
+            raise StartError(f"not ready after {timeout:.0f} s") from None
+        except WorkerGone:
+            tail = " | ".join(list(self.stderr_tail)[-5:])
+            raise StartError(f"exited during start-up: {tail or 'no output'}") from None
+        if health.contract_version != CONTRACT_VERSION:
+            raise StartError(f"speaks contract version {health.contract_version}, "
+                             f"the orchestrator speaks {CONTRACT_VERSION}")
+        self.health = health
+        self.state = WorkerState.idle
+        self.last_activity = time.monotonic()
+        return health
+
+    async def _until_ready(self) -> Health:
+        while True:
+            health = await self.refresh_health(timeout=30)
+            if health.kernel_state == "ready":
+                return health
+            if health.kernel_state == "failed":
+                raise StartError(f"kernel failed to load: {health.kernel_error}")
+            await asyncio.sleep(0.05)
+
+    async def refresh_health(self, timeout: float = 10) -> Health:
+        assert self.rpc is not None
+        raw = await self.rpc.call("health", timeout=timeout)
+        self.health = msgspec.json.decode(raw or b"null", type=Health)
+        return self.health
+
+    async def wait_exit(self) -> int:
+        assert self.process is not None
+        code = await self.process.wait()
+        if self._stderr_task is not None:
+            await asyncio.wait([self._stderr_task], timeout=1)
+        if self.rpc is not None:
+            await self.rpc.close()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the worker (watchdog, or a shutdown that took too long)."""
+        if self.alive:
+            assert self.process is not None
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+
+    async def shutdown(self, timeout: float) -> None:
+        """Ask politely (`shutdown`), then terminate, then kill."""
+        self.state = WorkerState.stopped
+        if not self.alive or self.process is None:
+            return
+        try:
+            if self.rpc is not None and not self.rpc.closed:
+                await self.rpc.call("shutdown", timeout=min(2.0, timeout))
+        except (RpcCallError, WorkerGone, TimeoutError):
+            pass
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 2)
+            except TimeoutError:
+                self.kill()
+                await self.process.wait()
+
+    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
+        # The worker's logs; must be read or the pipe fills and the worker blocks.
+        while True:
+            try:
+                line = await stream.readline()
+            except (ValueError, ConnectionError):
+                continue
+            if not line:
+                return
+            text = line.decode("utf-8", "replace").rstrip()
+            self.stderr_tail.append(text)
+            log.info("[%s] %s", self.name, text)
+
+    def _notified(self, method: str, params: msgspec.Raw | None) -> None:
+        if method != "progress" or params is None:
+            return
+        progress = msgspec.json.decode(params, type=Progress)
+        self.last_activity = time.monotonic()
+        if self.on_progress is not None:
+            self.on_progress(self, progress)
+
+    # ----- work -------------------------------------------------------------------------------
+
+    def reserve(self, job_id: str, task_id: str) -> None:
+        self.state = WorkerState.busy
+        self.current_job, self.current_task = job_id, task_id
+        self.last_activity = time.monotonic()
+
+    def release(self) -> None:
+        self.current_job = self.current_task = None
+        if self.state is WorkerState.busy:
+            self.state = WorkerState.idle if self.connected else WorkerState.restarting
+
+    async def generate(self, task: GenerateTask) -> TaskResult:
+        """Run one task; RpcCallError (with `.failure`) or WorkerGone when it does not succeed."""
+        if self.rpc is None:
+            raise WorkerGone(f"{self.name} is not running")
+        raw = await self.rpc.call("generate", task)
+        self.tasks_done += 1
+        self.last_model = task.base_model.name
+        return msgspec.json.decode(raw or b"null", type=TaskResult)
+
+    async def stop_task(self, task_id: str, mode: StopMode) -> bool:
+        """Ask the worker to stop/skip; False when it does not know the task (not started or done)."""
+        if self.rpc is None:
+            return False
+        try:
+            await self.rpc.call("stop", StopParams(task_id=task_id, mode=mode), timeout=10)
+            return True
+        except (RpcCallError, WorkerGone, TimeoutError):
+            return False

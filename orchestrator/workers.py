@@ -1,0 +1,140 @@
+"""WorkerPool: one worker process per configured device, kept alive.
+
+`start()` returns at once: each worker is spawned and health-checked by its own supervisor task, so
+HTTP serves while workers load. A worker that exits is respawned with exponential backoff (reset once
+it has stayed up a minute); a busy worker silent for `watchdog_seconds` is killed, which respawns it.
+The dispatcher sees only `idle_workers()` and the `on_change` / `on_progress` callbacks; a remote
+backend could offer the same surface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from contract.events import Progress
+from contract.rpc import Health
+from orchestrator.settings import Settings, resolve_devices
+from orchestrator.worker_handle import StartError, WorkerHandle, WorkerState
+
+log = logging.getLogger("remgo.workers")
+
+_STABLE_SECONDS = 60.0
+_FIRST_BACKOFF = 0.5
+
+
+def worker_command(settings: Settings, device: str) -> list[str]:
+    cmd = [*settings.worker_cmd, "--device", device]
+    if settings.worker_kernel:
+        cmd += ["--kernel", settings.worker_kernel]
+    if settings.worker_threads:
+        cmd += ["--threads", str(settings.worker_threads)]
+    for root in settings.model_roots:
+        cmd += ["--model-root", root]
+    return cmd
+
+
+class WorkerPool:
+    def __init__(self, settings: Settings, *, devices: list[str] | None = None,
+                 on_progress: Callable[[WorkerHandle, Progress], None] | None = None,
+                 on_change: Callable[[], None] | None = None,
+                 on_health: Callable[[Health], None] | None = None) -> None:
+        self.settings = settings
+        self.devices = devices if devices is not None else resolve_devices(settings.devices)
+        # Callbacks may be set after construction (the dispatcher is built with the pool).
+        self.on_progress = on_progress or (lambda worker, progress: None)
+        self.on_change = on_change or (lambda: None)
+        self.on_health = on_health or (lambda health: None)
+        self.workers = [
+            WorkerHandle(f"w{i}", device, worker_command(settings, device), env=dict(settings.worker_env),
+                         on_progress=lambda worker, progress: self.on_progress(worker, progress))
+            for i, device in enumerate(self.devices)
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._ready = asyncio.Event()
+
+    def start(self) -> None:
+        """Spawn every worker in the background; returns immediately."""
+        self._stopping = False
+        self._tasks = [asyncio.create_task(self._supervise(w), name=f"supervise {w.name}") for w in self.workers]
+        self._tasks.append(asyncio.create_task(self._watchdog(), name="worker watchdog"))
+
+    def idle_workers(self) -> list[WorkerHandle]:
+        return [w for w in self.workers if w.state is WorkerState.idle and w.connected]
+
+    def by_name(self, name: str) -> WorkerHandle | None:
+        return next((w for w in self.workers if w.name == name), None)
+
+    async def wait_ready(self, timeout: float | None = None) -> bool:
+        """Until at least one worker is idle (True) or `timeout` passes (False)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _supervise(self, worker: WorkerHandle) -> None:
+        backoff = _FIRST_BACKOFF
+        while not self._stopping:
+            began = time.monotonic()
+            try:
+                health = await worker.spawn(self.settings.worker_start_timeout)
+            except StartError as exc:
+                worker.state, worker.error = WorkerState.failed, str(exc)
+                log.error("worker %s (%s) did not start: %s", worker.name, worker.device, exc)
+                worker.kill()
+            else:
+                log.info("worker %s (%s) ready: pid %s, kernel %s", worker.name, worker.device,
+                         worker.pid, health.kernel)
+                self.on_health(health)
+                self._ready.set()
+                self.on_change()
+            if worker.process is not None:
+                code = await worker.wait_exit()
+                if self._stopping:
+                    break
+                worker.last_exit = worker.kill_reason or f"exited with code {code}"
+                if worker.state is not WorkerState.failed:
+                    log.warning("worker %s (%s) %s; respawning", worker.name, worker.device, worker.last_exit)
+                    worker.state = WorkerState.restarting
+            elif self._stopping:
+                break
+            worker.restarts += 1
+            self.on_change()
+            if time.monotonic() - began > _STABLE_SECONDS:
+                backoff = _FIRST_BACKOFF
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.respawn_backoff_max)
+
+    async def _watchdog(self) -> None:
+        limit = self.settings.watchdog_seconds
+        while not self._stopping:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = time.monotonic()
+            for w in self.workers:
+                if w.state is WorkerState.busy and now - w.last_activity > limit:
+                    log.error("worker %s sent no progress for %.0f s on task %s; killing it",
+                              w.name, now - w.last_activity, w.current_task)
+                    w.kill_reason = f"killed by the watchdog: no progress for {limit:g} s"
+                    w.state = WorkerState.restarting
+                    w.kill()
+
+    async def refresh(self, worker: WorkerHandle) -> None:
+        """Re-read a worker's health (loaded models) after a task; failures are left to the supervisor."""
+        try:
+            self.on_health(await worker.refresh_health(timeout=5))
+        except Exception:  # noqa: BLE001 - a dying worker is handled by its supervisor
+            pass
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Shut every worker down (shutdown RPC → terminate → kill) and end the supervisors."""
+        self._stopping = True
+        await asyncio.gather(*(w.shutdown(timeout) for w in self.workers), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for w in self.workers:
+            w.state = WorkerState.stopped

@@ -1,0 +1,114 @@
+"""Hypothesis strategies for msgspec types that honour their `Meta` constraints (ge/le/multiple_of/lengths).
+
+`st.from_type` ignores `Annotated[..., msgspec.Meta(...)]`, so values it draws would fail msgspec's own
+validation. These are built from `msgspec.inspect.type_info` instead; a constraint this module does not know
+raises, so a new kind of constraint in the contract cannot slip by untested.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+from hypothesis import strategies as st
+
+from contract.task import GenerateTask
+
+INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
+MAX_ITEMS = 4  # keep containers small: the point is shape coverage, not volume
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(INT64_MIN, 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+json_values = st.recursive(
+    json_scalars | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=MAX_ITEMS) | st.dictionaries(st.text(max_size=10), inner, max_size=MAX_ITEMS)
+    ),
+    max_leaves=10,
+)
+
+
+def _int(t: mi.IntType) -> st.SearchStrategy[int]:
+    lo = t.ge if t.ge is not None else (t.gt + 1 if t.gt is not None else INT64_MIN)
+    hi = t.le if t.le is not None else (t.lt - 1 if t.lt is not None else 2**63 - 1)
+    if t.multiple_of:
+        step = t.multiple_of
+        return st.integers(-(-lo // step), hi // step).map(lambda k: k * step)
+    return st.integers(lo, hi)
+
+
+def _float(t: mi.FloatType) -> st.SearchStrategy[float]:
+    if t.multiple_of is not None:
+        raise NotImplementedError("float multiple_of: teach contract_strategies about it")
+    lo = t.ge if t.ge is not None else t.gt
+    hi = t.le if t.le is not None else t.lt
+    return st.floats(
+        min_value=lo, max_value=hi, exclude_min=t.gt is not None, exclude_max=t.lt is not None,
+        allow_nan=False, allow_infinity=False,
+    )  # fmt: skip
+
+
+def _sizes(t: Any) -> dict[str, int]:
+    low = t.min_length or 0
+    high = t.max_length if t.max_length is not None else low + MAX_ITEMS
+    return {"min_size": low, "max_size": min(high, low + MAX_ITEMS)}
+
+
+def _struct(t: mi.StructType) -> st.SearchStrategy[msgspec.Struct]:
+    fields = {f.name: from_info(f.type) for f in t.fields}
+    fixup = _FIXUPS.get(t.cls, lambda kw: kw)
+    return st.fixed_dictionaries(fields).map(lambda kw: t.cls(**fixup(kw)))
+
+
+def from_info(t: mi.Type) -> st.SearchStrategy[Any]:
+    if isinstance(t, mi.AnyType):
+        return json_values
+    if isinstance(t, mi.NoneType):
+        return st.none()
+    if isinstance(t, mi.BoolType):
+        return st.booleans()
+    if isinstance(t, mi.IntType):
+        return _int(t)
+    if isinstance(t, mi.FloatType):
+        return _float(t)
+    if isinstance(t, mi.StrType):
+        if t.pattern is not None:
+            raise NotImplementedError("str pattern: teach contract_strategies about it")
+        return st.text(**_sizes(t))
+    if isinstance(t, mi.BytesType):
+        return st.binary(**_sizes(t))
+    if isinstance(t, mi.EnumType):
+        return st.sampled_from(list(t.cls))
+    if isinstance(t, mi.LiteralType):
+        return st.sampled_from(list(t.values))
+    if isinstance(t, mi.ListType):
+        return st.lists(from_info(t.item_type), **_sizes(t))
+    if isinstance(t, mi.TupleType):
+        return st.tuples(*(from_info(item) for item in t.item_types))
+    if isinstance(t, mi.DictType):
+        return st.dictionaries(from_info(t.key_type), from_info(t.value_type), **_sizes(t))
+    if isinstance(t, mi.StructType):
+        return _struct(t)
+    if isinstance(t, mi.UnionType):
+        return st.one_of(*(from_info(item) for item in t.types))
+    raise NotImplementedError(f"no strategy for {t!r}")
+
+
+def for_type(tp: Any) -> st.SearchStrategy[Any]:
+    return from_info(mi.type_info(tp))
+
+
+def _generate_task(kw: dict[str, Any]) -> dict[str, Any]:
+    # GenerateTask wants either no image metadata or one entry per seed.
+    metadata = kw["image_metadata"]
+    if metadata:
+        kw["image_metadata"] = [metadata[i % len(metadata)] for i in range(len(kw["seeds"]))]
+    return kw
+
+
+_FIXUPS = {GenerateTask: _generate_task}

@@ -1,0 +1,101 @@
+"""v1 payload goldens: each `<name>.v1.json` (152 positional values) must convert to `<name>.v2.json`.
+
+`REMGO_REGEN_GOLDENS=1 pytest tests/golden/legacy` rewrites the `.v2.json` files from the current code;
+review the diff before committing it (see tests/golden/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from contract.legacy import LegacyError, from_legacy, to_legacy
+from contract.request import GenerateRequest
+
+HERE = Path(__file__).parent
+CASES = sorted(path.name.removesuffix(".v1.json") for path in HERE.glob("*.v1.json"))
+REGEN = os.environ.get("REMGO_REGEN_GOLDENS") == "1"
+
+
+def _payload(name: str) -> dict:
+    return json.loads((HERE / f"{name}.v1.json").read_text(encoding="utf-8"))
+
+
+def _render(request: GenerateRequest) -> str:
+    return msgspec.json.format(msgspec.json.encode(request), indent=2).decode("utf-8") + "\n"
+
+
+def test_the_required_goldens_exist():
+    assert {"plain", "loras_refiner", "every_tunable"} <= set(CASES)
+    for name in CASES:
+        assert len(_payload(name)["fooocus_args"]) == 152
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_v1_payload_matches_golden(name):
+    request = from_legacy(_payload(name))
+    expected_path = HERE / f"{name}.v2.json"
+    if REGEN:
+        expected_path.write_text(_render(request), encoding="utf-8")
+    expected = expected_path.read_text(encoding="utf-8")
+    assert msgspec.json.decode(expected) == msgspec.to_builtins(request)
+    assert _render(request) == expected
+    # Written back as v1 and read again, nothing changes.
+    assert from_legacy({"fooocus_args_contract_version": 1, "fooocus_args": to_legacy(request)}) == request
+
+
+def test_every_tunable_golden_changes_every_tunable():
+    """Each v2 field a v1 payload can set differs from the plain golden (so none is silently dropped)."""
+    plain = msgspec.to_builtins(from_legacy(_payload("plain")))
+    tuned = msgspec.to_builtins(from_legacy(_payload("every_tunable")))
+    settable = set(GenerateRequest.__struct_fields__) - {"preset", "seed_random"}
+    unchanged = sorted(field for field in settable if plain.get(field) == tuned.get(field))
+    assert unchanged == []
+
+
+def _mutated(index: int, value) -> dict:
+    payload = _payload("plain")
+    payload["fooocus_args"][index] = value
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "index", "field"),
+    [
+        pytest.param(
+            {**_payload("plain"), "fooocus_args": _payload("plain")["fooocus_args"][:151]},
+            None,
+            "fooocus_args",
+            id="151-values",
+        ),
+        pytest.param(
+            {**_payload("plain"), "fooocus_args": _payload("plain")["fooocus_args"] + [None]},
+            None,
+            "fooocus_args",
+            id="153-values",
+        ),
+        pytest.param(_mutated(1, 5), 1, "prompt", id="prompt-not-string"),
+        pytest.param(_mutated(3, "Fooocus V2"), 3, "style_selections", id="styles-not-list"),
+        pytest.param(_mutated(6, "2"), 6, "image_number", id="image-number-string"),
+        pytest.param(_mutated(8, "12ab"), 8, "seed", id="seed-not-numeric"),
+        pytest.param(_mutated(8, True), 8, "seed", id="seed-bool"),
+        pytest.param(_mutated(11, "4.0"), 11, "guidance_scale", id="cfg-string"),
+        pytest.param(_mutated(11, 31.0), 11, "guidance_scale", id="cfg-out-of-range"),
+        pytest.param(_mutated(16, None), 16, "lora_1_name", id="lora-name-null"),
+        pytest.param(_mutated(47, ["euler"]), 47, "sampler_name", id="sampler-list"),
+        pytest.param(_mutated(64, 1), 64, "freeu_enabled", id="freeu-int"),
+        pytest.param(_mutated(79, "exif"), 79, "metadata_scheme", id="scheme-unknown"),
+        pytest.param(_mutated(120, "x"), 120, "enhance_2_enabled", id="enhance-tab-type"),
+    ],
+)
+def test_broken_payloads_name_index_and_field(payload, index, field):
+    with pytest.raises(LegacyError) as caught:
+        from_legacy(payload)
+    assert (caught.value.index, caught.value.field) == (index, field)
+    assert field in str(caught.value)
+    if index is not None:
+        assert f"fooocus_args[{index}]" in str(caught.value)

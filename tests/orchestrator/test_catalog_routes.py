@@ -1,0 +1,78 @@
+"""The catalog HTTP API over a real Catalog on a tmp folder."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from orchestrator.catalog import Catalog
+from orchestrator.routes.catalog import routes
+from tests.orchestrator.catalog_samples import catalog_dir, write_models
+
+
+@pytest.fixture
+def setup(tmp_path):
+    root = catalog_dir(tmp_path)
+    catalog = Catalog(root)
+    app = Starlette(routes=routes())
+    app.state.services = SimpleNamespace(catalog=catalog)
+    with TestClient(app) as client:
+        yield client, root
+
+
+def test_catalog_in_one_call(setup):
+    client, _ = setup
+    body = client.get("/v1/catalog").json()
+    assert [m["name"] for m in body["models"]["checkpoints"]][0] == "juggernautXL_v8Rundiffusion.safetensors"
+    styles = {s["name"]: s for s in body["styles"]}
+    assert styles["Fooocus V2"]["special"] == "prompt_expansion" and styles["Fooocus V2"]["available"] is False
+    assert styles["Random Style"]["special"] == "random_style"
+    assert "{prompt}" in styles["Fooocus Sharp"]["prompt"]
+    assert {p["name"] for p in body["presets"]} >= {"default", "realistic", "anime", "lightning"}
+    assert [p["name"] for p in body["performance"]] == ["Quality", "Speed", "Extreme Speed", "Lightning", "Hyper-SD"]
+    assert "dpmpp_2m_sde_gpu" in body["samplers"] and "karras" in body["schedulers"]
+    assert {w["name"] for w in body["wildcards"]} >= {"color", "animal", "landscape", "creature"}
+
+
+def test_models_by_kind(setup):
+    client, _ = setup
+    body = client.get("/v1/models").json()
+    assert body["kind"] == "checkpoints" and len(body["models"]) == 3
+    loras = client.get("/v1/models", params={"kind": "loras"}).json()
+    assert "sdxl_lcm_lora.safetensors" in [m["name"] for m in loras["models"]]
+    bad = client.get("/v1/models", params={"kind": "lora"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["field"] == "kind" and "loras" in bad.json()["error"]["suggestions"]
+
+
+def test_loras_vaes_styles_presets(setup):
+    client, _ = setup
+    assert "film_grain_xl.safetensors" in [m["name"] for m in client.get("/v1/loras").json()]
+    assert [m["name"] for m in client.get("/v1/vaes").json()] == ["sdxl_vae.safetensors"]
+    styles = client.get("/v1/styles").json()
+    assert len(styles) >= 42 and all({"name", "prompt", "negative_prompt"} <= set(s) for s in styles)
+    presets = client.get("/v1/presets").json()
+    assert "default" in [p["name"] for p in presets]
+    default = client.get("/v1/presets/default").json()
+    assert default["values"]["base_model_name"] == "juggernautXL_v8Rundiffusion.safetensors"
+    assert default["raw"]["default_cfg_scale"] == 4.0
+
+
+def test_unknown_preset_is_404_with_close_names(setup):
+    client, _ = setup
+    response = client.get("/v1/presets/defualt")
+    assert response.status_code == 404
+    assert response.json()["error"]["field"] == "name"
+    assert response.json()["error"]["suggestions"] == ["default"]
+
+
+def test_rescan_picks_up_new_files(setup):
+    client, root = setup
+    write_models(root / "models", {"checkpoints": ["fresh.safetensors"]})
+    assert "fresh.safetensors" not in [m["name"] for m in client.get("/v1/models").json()["models"]]
+    counts = client.post("/v1/catalog/rescan").json()
+    assert counts["models"]["checkpoints"] == 4 and counts["problems"] == []
+    assert "fresh.safetensors" in [m["name"] for m in client.get("/v1/models").json()["models"]]

@@ -1,0 +1,70 @@
+"""EventHub: per-job fan-out, all-jobs subscribers, bounded queues that keep the newest events."""
+
+import pytest
+
+from orchestrator.api_views import JobEvent, JobProgress
+from orchestrator.events import EventHub
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def ev(job_id: str, kind: str = "progress", step: int = 0) -> JobEvent:
+    return JobEvent(type=kind, job_id=job_id, progress=JobProgress(step=step, total=10))
+
+
+async def test_each_job_reaches_its_subscribers_only() -> None:
+    hub = EventHub()
+    with hub.subscribe(["a"]) as sa, hub.subscribe(["b"]) as sb, hub.subscribe(all_jobs=True) as everything:
+        hub.publish(ev("a", step=1))
+        hub.publish(ev("b", step=2))
+        got_a = await sa.get(timeout=1)
+        assert got_a.event.job_id == "a" and b'"step":1' in got_a.json
+        assert (await sa.get(timeout=0.05)) is None
+        assert (await sb.get(timeout=1)).event.job_id == "b"
+        assert [(await everything.get(timeout=1)).event.job_id for _ in range(2)] == ["a", "b"]
+    assert hub.subscriber_count == 0
+
+
+async def test_events_are_numbered_and_stamped() -> None:
+    hub = EventHub()
+    first, second = hub.publish(ev("a")), hub.publish(ev("a"))
+    assert second.id == first.id + 1 and first.time > 0
+
+
+async def test_a_slow_subscriber_loses_the_oldest_not_the_newest() -> None:
+    hub = EventHub(queue_size=8)
+    with hub.subscribe(["a"]) as sub:
+        for step in range(20):
+            hub.publish(ev("a", step=step))
+        hub.publish(ev("a", kind="finished"))
+        assert sub.dropped == 13
+        items = [await sub.get(timeout=1) for _ in range(8)]
+        assert items[-1].event.type == "finished"
+        assert [i.event.progress.step for i in items[:-1]] == list(range(13, 20))
+
+
+async def test_subscriptions_change_while_open() -> None:
+    hub = EventHub()
+    sub = hub.subscribe()
+    sub.add("x")
+    hub.publish(ev("x"))
+    assert (await sub.get(timeout=1)).event.job_id == "x"
+    sub.remove("x")
+    hub.publish(ev("x"))
+    assert (await sub.get(timeout=0.05)) is None
+    sub.close()
+    assert hub.subscriber_count == 0
+
+
+async def test_listeners_see_every_event() -> None:
+    hub = EventHub()
+    seen = []
+    hub.listen(lambda e: seen.append(e.type))
+    hub.publish(ev("a", kind="queued"))
+    hub.publish(ev("b", kind="started"))
+    assert seen == ["queued", "started"]

@@ -1,0 +1,162 @@
+"""History index: add, get, keyset pages (stable while images arrive), filters, full-text, star, delete."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from orchestrator.history import History, HistoryError
+from orchestrator.history_query import HistoryQuery, QueryError, fts_expression
+from orchestrator.history_schema import LATEST, schema_version
+from orchestrator.outputs import OutputStore
+from tests.orchestrator.history_samples import image_bytes, sample_params
+
+T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def history(tmp_path: Path):
+    store = OutputStore(tmp_path / "outputs")
+    hist = History(tmp_path / "outputs" / "history.db", store)
+    yield hist
+    hist.close()
+
+
+def add(history: History, n: int = 0, fmt: str = "png", **changes) -> str:
+    params = sample_params(**changes)
+    rel = history.outputs.save(image_bytes(fmt), fmt, job_id=f"job-{n}")
+    return history.add(relpath=rel, job_id=f"job-{n}", params=params, width=64, height=48, fmt=fmt,
+                       created=T0 + timedelta(seconds=n))
+
+
+def page(history: History, **params) -> tuple[list[str], str | None]:
+    result = history.page(HistoryQuery.from_params({k: str(v) for k, v in params.items()}))
+    return [i.id for i in result.items], result.next_cursor
+
+
+def test_add_then_get_returns_the_columns_and_urls(history: History) -> None:
+    image_id = add(history, fmt="webp", seed=42, prompt="a lighthouse at dusk")
+    item = history.get(image_id)
+    assert item is not None
+    assert (item.prompt, item.seed, item.format, item.job_id, item.source) == (
+        "a lighthouse at dusk", 42, "webp", "job-0", "generated")
+    assert item.model == "juggernautXL_v8Rundiffusion" and item.model_hash == "aeb7e9e689"
+    assert item.styles == ["Fooocus V2", "Fooocus Enhance", "Fooocus Sharp"]
+    assert item.loras == [{"name": "sdxl_offset_lora", "weight": 0.1, "hash": "4852686128"}]
+    assert item.params["adm_guidance"] == [1.5, 0.8, 0.3]
+    assert item.url == "/outputs/" + item.path and item.thumb_url == "/thumbs/" + item.path
+    assert item.created == "2024-03-01T12:00:00.000000Z"
+    assert history.get("nope") is None
+
+
+def test_add_refuses_a_path_that_is_not_a_saved_image(history: History) -> None:
+    with pytest.raises(HistoryError, match="^relpath: '../x.png'"):
+        history.add(relpath="../x.png", job_id="j", params=sample_params(), width=1, height=1, fmt="png")
+
+
+def test_pages_are_newest_first_and_complete(history: History) -> None:
+    ids = [add(history, n) for n in range(7)]
+    seen, cursor = [], None
+    while True:
+        got, cursor = page(history, limit=3, **({"cursor": cursor} if cursor else {}))
+        seen += got
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+
+
+def test_paging_is_stable_while_images_are_added(history: History) -> None:
+    old = [add(history, n) for n in range(6)]
+    first, cursor = page(history, limit=2)
+    newer = [add(history, 100 + n) for n in range(5)]  # arrive between page requests
+    rest = []
+    while cursor:
+        got, cursor = page(history, limit=2, cursor=cursor)
+        rest += got
+    assert first + rest == old[::-1]  # no duplicates, nothing skipped
+    assert page(history, limit=5)[0] == newer[::-1]
+
+
+def test_filters_model_starred_and_time_range(history: History) -> None:
+    a = add(history, 0, base_model="modelA")
+    b = add(history, 3600 * 24, base_model="modelB")
+    c = add(history, 3600 * 48, base_model="modelA")
+    assert page(history, model="modelA")[0] == [c, a]
+    history.set_starred(b, True)
+    assert page(history, starred="true")[0] == [b]
+    assert page(history, starred="false")[0] == [c, a]
+    assert page(history, since="2024-03-02")[0] == [c, b]
+    assert page(history, until="2024-03-02")[0] == [b, a]  # a bare date covers its whole day
+    assert page(history, since="2024-03-02T00:00:00+00:00", until="2024-03-02T23:00:00Z")[0] == [b]
+    assert page(history, model="modelA", since="2024-03-02")[0] == [c]
+
+
+def test_full_text_search_over_prompt_and_negative(history: History) -> None:
+    fox = add(history, 0, prompt="a red fox in snow", negative_prompt="blurry")
+    owl = add(history, 1, prompt="an owl at night", negative_prompt="fox, cartoon")
+    cafe = add(history, 2, prompt="Café interior, warm light", negative_prompt="")
+    assert page(history, q="fox")[0] == [owl, fox]
+    assert page(history, q="red fox")[0] == [fox]
+    assert page(history, q="cafe")[0] == [cafe]  # diacritics folded
+    assert page(history, q="NIGH*")[0] == [owl]
+    assert page(history, q='"unbalanced AND (')[0] == []  # never an FTS syntax error
+    history.set_starred(owl, True)  # starring keeps the full-text index intact
+    assert page(history, q="owl", starred="true")[0] == [owl]
+
+
+def test_query_validation_names_the_parameter() -> None:
+    cases = {
+        "limit": {"limit": "0"},
+        "starred": {"starred": "maybe"},
+        "since": {"since": "yesterday"},
+        "until": {"until": "2024-13-01"},
+        "cursor": {"cursor": "!!!"},
+        "q": {"q": "* **"},
+        "sort": {"sort": "asc"},
+    }
+    for field, params in cases.items():
+        with pytest.raises(QueryError) as err:
+            HistoryQuery.from_params(params)
+        assert err.value.field == field
+        assert str(err.value).startswith(f"{field}: ")
+
+
+def test_fts_expression_quotes_every_word() -> None:
+    assert fts_expression('fox "den" NOT* OR') == '"fox" """den""" "NOT"* "OR"'
+    assert fts_expression("   ") is None
+
+
+def test_delete_removes_file_row_and_thumbnail(history: History) -> None:
+    keep, gone = add(history, 0), add(history, 1)
+    row = history.row(gone)
+    thumb = history.thumbnail(row)
+    assert thumb is not None and thumb.exists()
+    result = history.delete([gone, "unknown"])
+    assert result == {"deleted": [gone], "missing": ["unknown"], "failed": []}
+    assert not (history.outputs.root / row["path"]).exists() and not thumb.exists()
+    assert history.get(gone) is None and history.get(keep) is not None
+    assert page(history, q="fox")[0] == [keep]
+
+
+def test_schema_is_versioned_and_reopens(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path)
+    first = History(tmp_path / "h.db", store)
+    rel = store.save(image_bytes("png"), "png", job_id="j")
+    image_id = first.add(relpath=rel, job_id="j", params=sample_params(), width=64, height=48, fmt="png")
+    assert schema_version(first.db) == LATEST
+    assert first.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    first.close()
+    again = History(tmp_path / "h.db", store)
+    assert again.get(image_id) is not None
+    again.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "h.db")
+    conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer than this remgo knows"):
+        History(tmp_path / "h.db", OutputStore(tmp_path))
