@@ -50,7 +50,7 @@ log = logging.getLogger("remgo.worker")
 
 _FIELD_RE = re.compile(r"at `\$\.?([^`]*)`")
 # How long shutdown waits for a stopped task to unwind before exiting anyway.
-SHUTDOWN_GRACE_S = 10.0
+SHUTDOWN_GRACE_S = float(os.environ.get("REMGO_WORKER_SHUTDOWN_GRACE", "10"))
 
 
 def field_of(exc: Exception) -> str | None:

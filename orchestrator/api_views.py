@@ -26,7 +26,7 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorDetail
 
 
-class JobProgress(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class JobProgress(msgspec.Struct, frozen=True, kw_only=True):
     """Progress over the whole job: `step`/`total` sum the sampling steps of every image."""
 
     step: int = 0

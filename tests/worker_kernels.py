@@ -6,9 +6,10 @@ from any directory; `tests.worker_kernels:ColorKernel` works from the repository
 - ColorKernel: a deterministic image whose colours derive from the seed and every other sampling field;
   sleeps `REMGO_TEST_STEP_DELAY` seconds (default 0) per step, reports every step, honours stop/skip.
 - PrintingKernel: ColorKernel that also writes to stdout (print and raw fd 1) while generating.
-- RaisingKernel: fails every generation with a RuntimeError after the first step.
+- RaisingKernel: fails every generation with a RuntimeError at its first step.
 - OomKernel: fails with an out-of-memory error (as torch.cuda.OutOfMemoryError would).
 - HangingKernel: reports one step, then never reports again (until the process ends).
+- SlowStartKernel: ColorKernel whose construction takes REMGO_TEST_KERNEL_INIT_DELAY seconds.
 """
 
 from __future__ import annotations
@@ -137,3 +138,13 @@ class HangingKernel(ColorKernel):
     def on_step(self, task: GenerateTask, index: int, step: int) -> None:
         if step > 1:
             threading.Event().wait()  # never set: the kernel is stuck, stop cannot reach it
+
+
+class SlowStartKernel(ColorKernel):
+    """Takes REMGO_TEST_KERNEL_INIT_DELAY seconds (default 3) to construct, like a kernel importing torch."""
+
+    name = "slow-start"
+
+    def __init__(self, options) -> None:
+        time.sleep(float(os.environ.get("REMGO_TEST_KERNEL_INIT_DELAY", "3")))
+        super().__init__(options)

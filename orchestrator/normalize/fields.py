@@ -120,7 +120,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
             refiner = None
         for field, forced in (("sampler_name", sampler), ("scheduler_name", scheduler)):
             asked = getattr(req, field)
-            if asked is not None and asked != forced:
+            if st.overridden([field]) and asked != forced:
                 st.warn(f"{mode.name} sets {field} to {forced} (the request asked for {asked})")
     else:
         sampler = st.kernel_choice("sampler_name", catalog.samplers, "sampler")
@@ -137,19 +137,19 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         switch = min(1.0, max(0.1, st.preset.overwrite_switch_step / steps))
     swap_method = RefinerSwapMethod(st.pick("refiner_swap_method")[0])
     if refiner is None:
-        unused = [f for f in ("refiner_switch", "refiner_swap_method") if getattr(req, f) is not None]
+        unused = st.overridden(["refiner_switch", "refiner_swap_method"])
         if unused and not mode.fast:
             st.warn(f"{_listed(unused)} without a refiner")
 
     freeu_on, _ = st.pick("freeu_enabled")
     freeu = FreeU(enabled=bool(freeu_on), **{k: float(st.pick(f"freeu_{k}")[0]) for k in FREEU_KEYS})
     if not freeu_on:
-        unused = [f"freeu_{k}" for k in FREEU_KEYS if getattr(req, f"freeu_{k}") is not None]
+        unused = st.overridden([f"freeu_{k}" for k in FREEU_KEYS])
         if unused:
             st.warn(f"{_listed(unused)} while freeu_enabled is false")
     save_metadata, _ = st.pick("save_metadata_to_images")
     scheme = MetadataScheme(st.pick("metadata_scheme")[0])
-    if not save_metadata and req.metadata_scheme is not None:
+    if not save_metadata and st.overridden(["metadata_scheme"]):
         st.warn("metadata_scheme has no effect while save_metadata_to_images is false")
     image_number, _ = st.pick("image_number")
     seed = st.seed(rng)
@@ -205,7 +205,7 @@ def _force_fast_mode(st: Sources, mode: PerformanceMode, values: dict[str, Any],
     """What Extreme Speed, Lightning and Hyper-SD force: their sampler, LoRA and neutral guidance."""
     for field, forced in FAST_MODE_FORCED.items():
         asked = getattr(st.req, field)
-        if asked is not None and asked != forced and field != "refiner_switch":
+        if st.overridden([field]) and asked != forced and field != "refiner_switch":
             st.warn(f"{mode.name} sets {field} to {forced:g} (the request asked for {asked:g})")
         values[field] = forced
     for needed, offered, label in ((mode.sampler, st.catalog.samplers, "sampler"),

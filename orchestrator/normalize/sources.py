@@ -55,6 +55,18 @@ class Sources:
             return value, "preset"
         return getattr(BUILTIN, field, None), "default"
 
+    def overridden(self, fields: list[str]) -> list[str]:
+        """The fields the client set to something other than what applies without it (preset, default)."""
+        out = []
+        for field in fields:
+            asked = getattr(self.req, field)
+            fallback = getattr(self.pv, field)
+            if fallback is None:
+                fallback = getattr(BUILTIN, field, None)
+            if asked is not None and asked != fallback:
+                out.append(field)
+        return out
+
     def fail(self, origin: str, field: str, message: str, suggestions: list[str] = (), then: str = "") -> None:
         """A client's value → NormalizeError; a preset's or default's → a warning (and `then` happens)."""
         if origin == "request":

@@ -307,14 +307,14 @@ json_values = st.recursive(
 fooocus_keys = st.sampled_from(sorted(FOOOCUS_KEYS | {"freeu", "adaptive_cfg", "LoRA 1", "Resolution"}))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.text(max_size=300) | st.builds("\n".join, st.lists(st.text(max_size=60), max_size=4)))
 def test_parse_never_raises_on_text(text):
     result = parse(text)
     assert result is None or isinstance(result, ImageParams)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(fooocus_keys, json_values, max_size=12))
 def test_parse_never_raises_on_fooocus_like_json(data):
     base = json.loads(embedded_text(BASE, "fooocus")["parameters"])

@@ -1,0 +1,132 @@
+"""Submitting jobs over HTTP: result, events, wait/inline, idempotent ids, v1 payloads, priorities, limits."""
+
+import base64
+
+import pytest
+
+from contract.legacy import to_legacy_payload
+from contract.request import GenerateRequest
+from tests.integration.server_harness import SMALL, poll, running, server_settings, sse_events, until
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_submit_events_result(tmp_path) -> None:
+    async with running(server_settings(tmp_path)) as srv:
+        r = await srv.client.post("/v1/jobs", json={**SMALL, "image_number": 2, "image_seed": 500})
+        assert r.status_code == 202, r.text
+        accepted = r.json()
+        assert accepted["status"] in ("queued", "running") and r.headers["location"] == f"/v1/jobs/{accepted['id']}"
+        events = await sse_events(srv.client, f"/v1/jobs/{accepted['id']}/events")
+        types = [t for t, _ in events]
+        assert types[-1] == "finished" and types.count("image_ready") == 2
+        progress = [d["progress"] for t, d in events if t == "progress"]
+        assert progress[-1]["total"] == 6 and all(p["images_total"] == 2 for p in progress)
+        job = (await srv.client.get(f"/v1/jobs/{accepted['id']}")).json()
+        assert job["status"] == "succeeded" and job["progress"]["step"] == job["progress"]["total"] == 6
+        assert job["request"] == {**SMALL, "image_number": 2, "image_seed": 500}
+        assert job["request_format"] == "v2"
+        task = job["normalized"]["tasks"][0]
+        assert task["seeds"] == [500, 501] and task["steps"] == 3 and task["base_model"]["name"] == "tiny.safetensors"
+        assert job["normalized"]["request"]["image_number"] == 2 and job["warnings"]
+        assert [(i["index"], i["seed"]) for i in job["images"]] == [(0, 500), (1, 501)]
+        png = await srv.client.get(job["images"][0]["url"])
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+        inline = (await srv.client.get(f"/v1/jobs/{accepted['id']}?inline=true")).json()
+        assert base64.b64decode(inline["images"][0]["data"]) == png.content
+        assert "data" not in job["images"][0]
+
+
+async def test_wait_and_idempotent_ids(tmp_path) -> None:
+    async with running(server_settings(tmp_path)) as srv:
+        r = await srv.client.post("/v1/jobs?id=my-job.1&wait=true&inline=true", json=SMALL)
+        assert r.status_code == 200
+        job = r.json()
+        assert job["id"] == "my-job.1" and job["status"] == "succeeded" and job["images"][0]["data"]
+        again = await srv.client.post("/v1/jobs?id=my-job.1", json={**SMALL, "image_number": 4})
+        assert again.status_code == 200 and again.json() == {"id": "my-job.1", "status": "succeeded",
+                                                              "position": None, "created": False}
+        listed = (await srv.client.get("/v1/jobs")).json()
+        assert [j["id"] for j in listed["jobs"]] == ["my-job.1"] and listed["jobs"][0]["images_total"] == 1
+
+
+async def test_v1_payload_is_accepted(tmp_path) -> None:
+    request = GenerateRequest(prompt="a fox", base_model_name="tiny.safetensors", overwrite_width=256,
+                              overwrite_height=256, overwrite_step=2, image_number=1, image_seed=77, loras=[])
+    async with running(server_settings(tmp_path)) as srv:
+        r = await srv.client.post("/v1/jobs?wait=true", json=to_legacy_payload(request))
+        assert r.status_code == 200, r.text
+        job = r.json()
+        assert job["status"] == "succeeded" and job["request_format"] == "v1"
+        assert job["images"][0]["seed"] == 77 and job["normalized"]["tasks"][0]["steps"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{", "$"),
+        (b"[]", "$"),
+        (b"", "$"),
+        (b'{"prompt": "x", "image_numbr": 2}', "$.image_numbr"),
+        (b'{"image_number": "two"}', "$.image_number"),
+        (b'{"image_number": 99}', "$.image_number"),
+        (b'{"loras": [{"name": "a", "weight": 7}]}', "$.loras[0].weight"),
+        (b'{"base_model_name": "nope.safetensors"}', "$.base_model_name"),
+        (b'{"style_selections": ["Fooocus Sharp", "No Such Style"]}', "$.style_selections[1]"),
+        (b'{"fooocus_args_contract_version": 1, "fooocus_args": [1, 2]}', "$.fooocus_args"),
+    ],
+)
+async def test_bad_bodies_name_the_field(tmp_path, body, field) -> None:
+    async with running(server_settings(tmp_path), ready=False) as srv:
+        r = await srv.client.post("/v1/jobs", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["field"] == field, r.json()
+        assert r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("priority=high", "priority"), ("priority=1000", "priority"), ("id=../etc", "id"), ("wait=maybe", "wait"),
+     ("webhook_url=ftp://x", "webhook_url"), ("webhook_url=http://127.0.0.1:9/h", "webhook_url")],
+)
+async def test_bad_parameters_name_the_field(tmp_path, query, field) -> None:
+    async with running(server_settings(tmp_path), ready=False) as srv:
+        r = await srv.client.post(f"/v1/jobs?{query}", json=SMALL)
+        assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+        for path, name in (("/v1/jobs?status=done", "status"), ("/v1/jobs?limit=0", "limit"),
+                           ("/v1/jobs?cursor=abc", "cursor"), ("/v1/jobs/x?inline=2", "inline")):
+            r = await srv.client.get(path)
+            assert r.status_code == 422 and r.json()["error"]["field"] == name
+
+
+async def test_unknown_ids_are_404(tmp_path) -> None:
+    async with running(server_settings(tmp_path), ready=False) as srv:
+        for method, path in (("GET", "/v1/jobs/nope"), ("POST", "/v1/jobs/nope/cancel"),
+                             ("POST", "/v1/jobs/nope/skip"), ("GET", "/v1/jobs/nope/events")):
+            r = await srv.client.request(method, path)
+            assert r.status_code == 404 and r.json()["error"]["field"] == "id", (method, path)
+        r = await srv.client.get("/v1/no-such-route")
+        assert r.status_code == 404 and "error" in r.json()
+
+
+async def test_priorities_and_queue_limit(tmp_path) -> None:
+    settings = server_settings(tmp_path, queue_limit=3, step_delay=0.05)
+    async with running(settings) as srv:
+        first = (await srv.client.post("/v1/jobs?id=first", json={**SMALL, "overwrite_step": 8})).json()
+        await until(lambda: srv.services.jobs.get("first").status.value == "running")
+        assert first["id"] == "first"
+        low = (await srv.client.post("/v1/jobs?id=low", json=SMALL)).json()
+        high = (await srv.client.post("/v1/jobs?id=high&priority=10", json=SMALL)).json()
+        assert low["position"] == 0 and high["position"] == 0
+        assert (await srv.client.get("/v1/jobs/low")).json()["position"] == 1
+        await srv.client.post("/v1/jobs?id=third", json=SMALL)
+        full = await srv.client.post("/v1/jobs", json=SMALL)
+        assert full.status_code == 429 and int(full.headers["retry-after"]) >= 1
+        assert "limit of 3" in full.json()["error"]["message"]
+        await poll(srv.client, "third", "succeeded")
+        started = {j: (await srv.client.get(f"/v1/jobs/{j}")).json()["started_at"] for j in ("high", "low")}
+        assert started["high"] < started["low"]
+        queued = (await srv.client.get("/v1/jobs?status=succeeded&limit=2")).json()
+        assert len(queued["jobs"]) == 2 and queued["next_cursor"]
+        rest = (await srv.client.get(f"/v1/jobs?status=succeeded&cursor={queued['next_cursor']}")).json()
+        assert len(rest["jobs"]) == 2 and rest["next_cursor"] is None
