@@ -51,6 +51,7 @@ class ImageView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     format: str | None = None
     history_id: int | str | None = None
     worker: str | None = None
+    kernel_seconds: float = 0.0  # time the worker spent making it
     data: bytes | None = None  # the image file, base64, when asked for with `inline=true`
 
 
@@ -165,7 +166,8 @@ TERMINAL_EVENTS = frozenset({"finished", "failed", "cancelled"})
 def image_view(record: ImageRecord, data: bytes | None = None) -> ImageView:
     return ImageView(
         index=record.index, seed=record.seed, status=record.status, url=record.url, width=record.width,
-        height=record.height, format=record.format, history_id=record.history_id, worker=record.worker, data=data,
+        height=record.height, format=record.format, history_id=record.history_id, worker=record.worker,
+        kernel_seconds=record.kernel_seconds, data=data,
     )
 
 

@@ -337,7 +337,7 @@ class Dispatcher:
             record = ImageRecord(index=unit.index, seed=image.seed, status="done", relpath=relpath,
                                  url=self.outputs.url_for(relpath), width=image.width, height=image.height,
                                  format=fmt, history_id=history_id, worker=worker.name,
-                                 warnings=list(result.warnings))
+                                 warnings=list(result.warnings), kernel_seconds=result.timings.total)
             self._record(run, record)
         for k in result.skipped:
             record = ImageRecord(index=unit.index, seed=unit.task.seeds[k], status="skipped", worker=worker.name)

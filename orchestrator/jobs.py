@@ -52,6 +52,7 @@ class ImageRecord(msgspec.Struct, frozen=True, kw_only=True):
     history_id: int | str | None = None
     worker: str | None = None
     warnings: list[str] = []  # notes from the worker (TaskResult.warnings)
+    kernel_seconds: float = 0.0  # the worker's own time for the task that made it (TaskResult.timings.total)
 
 
 class Normalized(msgspec.Struct, frozen=True, kw_only=True):

@@ -177,13 +177,17 @@ def render_docs(doc: dict[str, Any]) -> str:
     )
 
 
-def _type_of(schema: dict[str, Any]) -> str:
+def _type_of(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return "any"
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
     if "anyOf" in schema:
         return " | ".join(_type_of(s) for s in schema["anyOf"])
     if "enum" in schema:
         return "one of " + ", ".join(map(str, schema["enum"]))
+    if "prefixItems" in schema:
+        return "[" + ", ".join(_type_of(s) for s in schema["prefixItems"]) + "]"
     if schema.get("type") == "array":
         return f"array of {_type_of(schema.get('items', {}))}"
     return str(schema.get("type", "any"))

@@ -1,6 +1,7 @@
 """Prompt text processing, in Fooocus's order: lines, inline LoRA tags, wildcards, `[[a,b]]` arrays, styles.
 
-Pure functions over text; the catalog data they need (wildcard lists, styles) is passed in.
+Pure functions over text; the catalog data they need (wildcard lists, styles) is passed in. Unlike
+Fooocus, `<lora:…>` tags are taken from every positive line, not only the first, so none reaches CLIP.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,10 @@ def load_model(path: str, name: str, *, dtype: Any, device: str, allow_pickle: b
         arch = _PIPELINE_ARCH.get(cls_name)
         if arch is None:
             raise KernelError(FailureKind.unsupported, f"{path}: pipeline {cls_name!r} is not SDXL or SD 1.5", field_name)
-        pipe = _pipeline_class(arch).from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+        with warnings.catch_warnings():
+            # `torch_dtype` is spelled `dtype` in newer diffusers; the old name works in every supported one.
+            warnings.simplefilter("ignore", FutureWarning)
+            pipe = _pipeline_class(arch).from_pretrained(path, torch_dtype=dtype, local_files_only=True)
         skeleton = path
     elif path.lower().endswith(SAFE_SUFFIXES + PICKLE_SUFFIXES):
         arch, skeleton = _skeleton_for(path, field_name, allow_pickle)

@@ -77,13 +77,13 @@ def _clip_config(hidden: int, layers: int, heads: int, projection: int, act: str
     }
 
 
-def _vae_config(scaling_factor: float) -> dict:
+def _vae_config(scaling_factor: float, width: int = 32) -> dict:
     return {
         "_class_name": "AutoencoderKL",
         "in_channels": 3,
         "out_channels": 3,
         "latent_channels": 4,
-        "block_out_channels": [16, 16, 32, 32],
+        "block_out_channels": [width // 2, width // 2, width, width],
         "down_block_types": ["DownEncoderBlock2D"] * 4,
         "up_block_types": ["UpDecoderBlock2D"] * 4,
         "layers_per_block": 1,
@@ -107,34 +107,36 @@ SCHEDULER_CONFIG = {
     "use_karras_sigmas": False,
 }
 
-TE1_HIDDEN, TE2_HIDDEN, TE2_PROJECTION = 32, 48, 32
 ADD_TIME_DIM = 8
 
 
-def small_sdxl_configs() -> dict[str, dict]:
+def small_sdxl_configs(width: int = 32) -> dict[str, dict]:
+    """`width` (a multiple of 32) scales every part; the text encoders get different widths on purpose:
+    single-file loading tells them apart by their position-embedding width."""
+    te1, te2 = width, width * 3 // 2
     unet = {
         "_class_name": "UNet2DConditionModel",
         "sample_size": 8,
         "in_channels": 4,
         "out_channels": 4,
-        "block_out_channels": [32, 64],
+        "block_out_channels": [width, width * 2],
         "layers_per_block": 2,
         "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
         "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
         "attention_head_dim": [2, 4],
         "transformer_layers_per_block": [1, 2],
         "use_linear_projection": True,
-        "cross_attention_dim": TE1_HIDDEN + TE2_HIDDEN,
+        "cross_attention_dim": te1 + te2,
         "addition_embed_type": "text_time",
         "addition_time_embed_dim": ADD_TIME_DIM,
-        "projection_class_embeddings_input_dim": 6 * ADD_TIME_DIM + TE2_PROJECTION,
+        "projection_class_embeddings_input_dim": 6 * ADD_TIME_DIM + te1,
         "norm_num_groups": 32,
     }
     return {
         "unet": unet,
-        "vae": _vae_config(0.13025),
-        "text_encoder": _clip_config(TE1_HIDDEN, 2, 4, TE1_HIDDEN, "quick_gelu", with_projection=False),
-        "text_encoder_2": _clip_config(TE2_HIDDEN, 2, 4, TE2_PROJECTION, "gelu", with_projection=True),
+        "vae": _vae_config(0.13025, width),
+        "text_encoder": _clip_config(te1, 2, 4, te1, "quick_gelu", with_projection=False),
+        "text_encoder_2": _clip_config(te2, 2, 4, te1, "gelu", with_projection=True),
         "scheduler": SCHEDULER_CONFIG,
     }
 
@@ -151,13 +153,13 @@ def small_sd15_configs() -> dict[str, dict]:
         "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
         "attention_head_dim": 8,
         "use_linear_projection": False,
-        "cross_attention_dim": TE1_HIDDEN,
+        "cross_attention_dim": 32,
         "norm_num_groups": 32,
     }
     return {
         "unet": unet,
         "vae": _vae_config(0.18215),
-        "text_encoder": _clip_config(TE1_HIDDEN, 2, 4, TE1_HIDDEN, "quick_gelu", with_projection=False),
+        "text_encoder": _clip_config(32, 2, 4, 32, "quick_gelu", with_projection=False),
         "scheduler": SCHEDULER_CONFIG,
     }
 
@@ -205,10 +207,10 @@ def skeleton_files(configs: dict[str, dict], tokenizers: dict[str, dict[str, str
     return files
 
 
-def small_skeleton_files(arch: str) -> dict[str, str]:
+def small_skeleton_files(arch: str, width: int = 32) -> dict[str, str]:
     if arch == "sdxl":
         tokenizers = {"tokenizer": tokenizer_files(), "tokenizer_2": tokenizer_files(pad_token="!")}
-        return skeleton_files(small_sdxl_configs(), tokenizers)
+        return skeleton_files(small_sdxl_configs(width), tokenizers)
     if arch == "sd15":
         return skeleton_files(small_sd15_configs(), {"tokenizer": tokenizer_files()})
     raise ValueError(f"unknown architecture {arch!r}; expected sdxl or sd15")

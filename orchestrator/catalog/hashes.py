@@ -12,12 +12,13 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 SHORT_HASH_LENGTH = 10
 _CHUNK = 1 << 20
 
 
-def _sha256_file(path: str, digest: hashlib._Hash) -> None:
+def _sha256_file(path: str, digest: Any) -> None:
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)

@@ -25,9 +25,7 @@ from orchestrator.prompts import extract_lora_tags, split_lines, tidy_commas
 class Settled:
     """Everything a job's images share, fully resolved. `styles` holds None for each Random Style slot."""
 
-    preset: str | None
     performance: Performance
-    mode: PerformanceMode
     steps: int
     base: ModelFile
     refiner: ModelFile | None
@@ -64,8 +62,12 @@ class Settled:
     snapshot: CatalogSnapshot  # the one catalog view the whole job was read from
 
 
-
 FREEU_KEYS = ("b1", "b2", "s1", "s2")
+
+
+def _switch_step(st: Sources) -> int | None:
+    """Fooocus's `default_overwrite_switch` (a step number) of the first preset layer that has one."""
+    return next((p.overwrite_switch_step for p in st.layers if p.overwrite_switch_step), None)
 
 
 def _listed(fields: list[str]) -> str:
@@ -74,7 +76,7 @@ def _listed(fields: list[str]) -> str:
 
 def _prompts(settler: Sources) -> tuple[str, list[str], list[tuple[str, float]], str, list[str]]:
     """(prompt text, its lines without LoRA tags, the tags, negative text, its lines); line 0 is the main one."""
-    prompt = settler.req.prompt or (settler.pv.prompt or "")
+    prompt, _ = settler.pick("prompt")
     lines, tags = [], []
     for j, line in enumerate(split_lines(prompt)):
         line, found = extract_lora_tags(line)
@@ -133,12 +135,13 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         overwrite_switch = None
     if overwrite_switch is not None and overwrite_switch > 0 and not mode.fast:
         switch = overwrite_switch
-    elif req.overwrite_switch is None and st.preset and st.preset.overwrite_switch_step and not mode.fast:
-        switch = min(1.0, max(0.1, st.preset.overwrite_switch_step / steps))
+    elif req.overwrite_switch is None and not mode.fast and (step := _switch_step(st)):
+        switch = min(1.0, max(0.1, step / steps))
     swap_method = RefinerSwapMethod(st.pick("refiner_swap_method")[0])
     if refiner is None:
         unused = st.overridden(["refiner_switch", "refiner_swap_method"])
-        if unused and not mode.fast:
+        unused += ["overwrite_switch"] if overwrite_switch is not None and overwrite_switch > 0 else []
+        if unused:
             st.warn(f"{_listed(unused)} without a refiner")
 
     freeu_on, _ = st.pick("freeu_enabled")
@@ -184,7 +187,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         preset=st.preset.name if st.preset else None, read_wildcards_in_order=in_order)
 
     return Settled(
-        preset=st.preset.name if st.preset else None, performance=performance, mode=mode, steps=steps,
+        performance=performance, steps=steps,
         base=base, refiner=refiner, vae=vae, loras=loras, main_prompt=lines[0], extra_prompts=lines[1:],
         main_negative=negative_lines[0], extra_negatives=negative_lines[1:], styles=styles, expansion=expansion,
         width=width, height=height, sampler=sampler, scheduler=scheduler,

@@ -21,13 +21,21 @@ from orchestrator.normalize.errors import NormalizeError
 NONE_NAMES = frozenset({"", "None", "none", "Default (model)"})
 
 class Sources:
+    """The request's values, then the chosen preset's, then the default preset's, then built-in ones.
+
+    A preset leaves out what it does not change, as in Fooocus, where a preset overlays the defaults.
+    """
+
     def __init__(self, request: GenerateRequest, catalog: Catalog, default_preset: str, warnings: list[str]):
         self.req = request
         self.catalog = catalog
         self.snap = catalog.snapshot()
         self.warnings = warnings
         self.preset = self._preset(default_preset)
-        self.pv = self.preset.values if self.preset else GenerateRequest()
+        base = self.snap.presets.get(default_preset)
+        self.layers = [p for p in (self.preset, base) if p is not None]
+        if base is not None and base is self.preset:
+            self.layers = [base]
 
     def warn(self, text: str) -> None:
         if text not in self.warnings:
@@ -45,23 +53,31 @@ class Sources:
             self.warn(f"default preset {default_preset!r} not found; built-in defaults used")
         return preset
 
+    def preset_value(self, field: str) -> tuple[Any, Preset | None]:
+        """The first preset layer that sets `field` (an empty prompt counts as not set)."""
+        for preset in self.layers:
+            value = getattr(preset.values, field)
+            if value is not None and not (field == "prompt" and value == ""):
+                return value, preset
+        return None, None
+
     def pick(self, field: str) -> tuple[Any, str]:
-        """(value, origin) with origin "request", "preset" or "default"."""
+        """(value, origin): origin is "request", "preset '<name>'" or "built-in default"."""
         value = getattr(self.req, field)
-        if value is not None:
+        if value is not None and not (field == "prompt" and value == ""):
             return value, "request"
-        value = getattr(self.pv, field)
-        if value is not None:
-            return value, "preset"
-        return getattr(BUILTIN, field, None), "default"
+        value, preset = self.preset_value(field)
+        if preset is not None:
+            return value, f"preset {preset.name!r}"
+        return getattr(BUILTIN, field, "" if field == "prompt" else None), "built-in default"
 
     def overridden(self, fields: list[str]) -> list[str]:
         """The fields the client set to something other than what applies without it (preset, default)."""
         out = []
         for field in fields:
             asked = getattr(self.req, field)
-            fallback = getattr(self.pv, field)
-            if fallback is None:
+            fallback, preset = self.preset_value(field)
+            if preset is None:
                 fallback = getattr(BUILTIN, field, None)
             if asked is not None and asked != fallback:
                 out.append(field)
@@ -71,8 +87,7 @@ class Sources:
         """A client's value → NormalizeError; a preset's or default's → a warning (and `then` happens)."""
         if origin == "request":
             raise NormalizeError(field, message, suggestions)
-        source = f"preset {self.preset.name!r}" if origin == "preset" and self.preset else "default"
-        self.warn(f"{source}: {field}: {message}" + (f"; {then}" if then else ""))
+        self.warn(f"{origin}: {field}: {message}" + (f"; {then}" if then else ""))
 
     # ----- models ---------------------------------------------------------------------------------
 
@@ -85,7 +100,8 @@ class Sources:
             except CatalogError as exc:
                 if origin == "request":
                     raise NormalizeError("base_model_name", exc.message, exc.suggestions) from None
-            for previous in self.preset.previous_default_models if self.preset else []:
+            _, source = self.preset_value("base_model_name")
+            for previous in source.previous_default_models if source else []:
                 if previous in checkpoints:
                     self.warn(f"checkpoint {name!r} not found; using the preset's earlier default {previous!r}")
                     return checkpoints[previous]

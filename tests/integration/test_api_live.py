@@ -12,23 +12,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from orchestrator.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from tests.integration.server_harness import SMALL, poll, running, serve_app, server_settings, sse_events
+from tests.integration.server_harness import SMALL, poll, running, serve_app, server_settings
 
 pytestmark = pytest.mark.anyio
-
-
-async def test_all_jobs_stream(tmp_path) -> None:
-    async with running(server_settings(tmp_path)) as srv:
-        listener = asyncio.create_task(sse_events(srv.client, "/v1/events", count=200, until_type="never"))
-        await asyncio.sleep(0.2)
-        await srv.client.post("/v1/jobs?id=a&wait=true", json=SMALL)
-        await srv.client.post("/v1/jobs?id=b&wait=true", json=SMALL)
-        await asyncio.sleep(0.2)
-        listener.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await listener
-        # the stream ended by cancel: inspect what the hub delivered instead
-        assert srv.services.events.published >= 10
 
 
 async def test_all_jobs_stream_carries_every_job(tmp_path) -> None:
@@ -79,6 +65,7 @@ async def test_websocket_subscribe_and_unsubscribe(tmp_path) -> None:
             assert err["type"] == "error" and err["error"]["field"] == "$.op"
             await ws.send("not json")
             assert json.loads(await ws.recv())["error"]["field"] == "$"
+            await poll(srv.client, "other", "succeeded")
             await ws.send(json.dumps({"op": "subscribe", "job_id": "*"}))
             assert json.loads(await ws.recv())["type"] == "subscribed"
             await srv.client.post("/v1/jobs?id=third", json=SMALL)
@@ -92,7 +79,6 @@ async def test_websocket_subscribe_and_unsubscribe(tmp_path) -> None:
             await srv.client.post("/v1/jobs?id=fourth&wait=true", json=SMALL)
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(ws.recv(), 0.3)
-        await poll(srv.client, "other", "succeeded")
 
 
 async def test_webhook_is_signed_and_received(tmp_path) -> None:

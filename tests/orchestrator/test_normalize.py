@@ -67,6 +67,28 @@ def test_request_beats_preset_beats_builtin(catalog):
     assert task.loras == []  # the preset's empty list replaces the default preset's LoRA
 
 
+def test_a_preset_overlays_the_default_preset(catalog):
+    job = run(catalog, prompt="x", preset="lightning")
+    task = job.tasks[0]
+    assert (task.width, task.height, len(job.images), task.steps) == (1024, 1024, 4, 4)  # lightning.json
+    assert task.base_model.name == "juggernautXL_v8Rundiffusion.safetensors"  # default.json
+    assert [lo.name for lo in task.loras] == ["sd_xl_offset_example-lora_1.0.safetensors",
+                                              "sdxl_lightning_4step_lora.safetensors"]
+
+
+def test_a_bad_preset_value_falls_back_and_says_which_preset(tmp_path):
+    root = catalog_dir(tmp_path)
+    (root / "presets" / "odd.json").write_text(
+        '{"default_styles": ["Fooocus Sharp", "Gone Style"], "default_vae": "missing.safetensors",'
+        ' "default_aspect_ratio": "999*999"}')
+    job = run(Catalog(root), prompt="x", preset="odd")
+    assert job.images[0].styles == ["Fooocus Sharp"] and job.tasks[0].vae is None
+    assert (job.tasks[0].width, job.tasks[0].height) == (1152, 896)
+    text = "\n".join(job.warnings)
+    assert "preset 'odd': style_selections[1]: no style named 'Gone Style'; skipped" in text
+    assert "preset 'odd': vae_name:" in text and "preset 'odd': aspect_ratios_selection:" in text
+
+
 def test_unknown_preset_names_the_field(catalog):
     err = fails(catalog, preset="realstic")
     assert err.field == "preset" and err.suggestions[0] == "realistic"
