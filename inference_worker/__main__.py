@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder model paths must lie under (repeatable); with none, any absolute path is allowed",
     )
     p.add_argument("--dtype", choices=DTYPES, default=None, help="default: float32 on CPU, float16 on CUDA")
-    p.add_argument("--pipeline-cache", type=int, default=1, metavar="N", help="pipelines kept loaded (default 1)")
+    p.add_argument(
+        "--pipeline-cache", type=int, default=1, metavar="N", help="pipelines kept loaded (default 1)"
+    )
     p.add_argument(
         "--allow-pickle",
         action="store_true",

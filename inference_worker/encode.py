@@ -72,7 +72,9 @@ def read_metadata(data: bytes) -> dict[str, str]:
             return {}
         if isinstance(raw, bytes):
             head, body = raw[:8], raw[8:]
-            text = body.decode("utf-16-be") if head.startswith(b"UNICODE") else body.decode("utf-8", "replace")
+            text = (
+                body.decode("utf-16-be") if head.startswith(b"UNICODE") else body.decode("utf-8", "replace")
+            )
         else:
             text = str(raw)
         try:

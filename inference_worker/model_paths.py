@@ -1,7 +1,8 @@
 """Which model files a task may name: absolute paths under one of the worker's `--model-root`s.
 
 With no root configured every absolute path is allowed (a single-user local setup); a worker shared
-by several users should always be started with its roots.
+by several users should always be started with its roots. Paths are normalised (`..` cannot climb out
+of a root) but symbolic links inside a root are followed: placing one there is the owner's choice.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ def _inside(path: str, root: str) -> bool:
 
 
 def check_model_paths(task: GenerateTask, roots: tuple[str, ...]) -> None:
-    real_roots = [os.path.realpath(r) for r in roots]
+    norm_roots = [os.path.normpath(os.path.abspath(r)) for r in roots]
     for field, path in task_paths(task):
         if not os.path.isabs(path):
-            raise KernelError(FailureKind.bad_request, f"{field} must be an absolute path, got {path!r}", field)
-        if real_roots and not any(_inside(os.path.realpath(path), r) for r in real_roots):
+            raise KernelError(
+                FailureKind.bad_request, f"{field} must be an absolute path, got {path!r}", field
+            )
+        if norm_roots and not any(_inside(os.path.normpath(path), r) for r in norm_roots):
             raise KernelError(
                 FailureKind.unknown_model,
                 f"{field} {path!r} is outside this worker's model roots {list(roots)}",

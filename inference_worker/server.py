@@ -66,7 +66,9 @@ class RpcFailure(Exception):
         self.failure = failure
 
 
-def failure(kind: FailureKind, message: str, field: str | None = None, task_id: str | None = None) -> RpcFailure:
+def failure(
+    kind: FailureKind, message: str, field: str | None = None, task_id: str | None = None
+) -> RpcFailure:
     return RpcFailure(FAILURE_CODES[kind], Failure(kind=kind, message=message, field=field, task_id=task_id))
 
 
@@ -115,7 +117,9 @@ class WorkerServer:
     def handle_line(self, line: bytes) -> str | None:
         message = decode_frame(line)
         if isinstance(message, FrameError):
-            self.out.send(ErrorResponse(id=message.id, error=RpcError(code=message.code, message=message.message)))
+            self.out.send(
+                ErrorResponse(id=message.id, error=RpcError(code=message.code, message=message.message))
+            )
             return None
         if not isinstance(message, Request):
             return None  # notifications and responses from the orchestrator carry nothing for us
@@ -236,7 +240,9 @@ class WorkerServer:
                 )
             run = TaskRun(task, kernel=None, notify=self._notify_progress)
             self._run = run
-            self._gen_thread = threading.Thread(target=self._generate, args=(req.id, run), name="generate", daemon=True)
+            self._gen_thread = threading.Thread(
+                target=self._generate, args=(req.id, run), name="generate", daemon=True
+            )
             self._gen_thread.start()
 
     def _notify_progress(self, progress: Progress) -> None:
@@ -249,7 +255,9 @@ class WorkerServer:
             self._kernel_ready.wait()
             kernel = self._kernel
             if kernel is None:
-                raise failure(FailureKind.internal, f"kernel {self.kernel_spec!r} failed to load: {self._kernel_error}")
+                raise failure(
+                    FailureKind.internal, f"kernel {self.kernel_spec!r} failed to load: {self._kernel_error}"
+                )
             run.kernel = kernel
             check_model_paths(task, self.options.model_roots)
             kernel.check(task)
@@ -261,7 +269,10 @@ class WorkerServer:
         except Exception as exc:  # noqa: BLE001 - a kernel error never ends the worker
             outcome = self._internal_failure(exc, run)
         with self._lock:
-            self._last_run, self._run = run, None  # idle before answering: the next generate may follow at once
+            self._last_run, self._run = (
+                run,
+                None,
+            )  # idle before answering: the next generate may follow at once
         if isinstance(outcome, RpcFailure):
             self._send_error(rid, outcome)
         else:
@@ -294,7 +305,11 @@ class WorkerServer:
         if thread is not None:
             thread.join(SHUTDOWN_GRACE_S)
             if thread.is_alive():
-                log.warning("task %s did not stop within %.0fs; exiting anyway", run and run.task.task_id, SHUTDOWN_GRACE_S)
+                log.warning(
+                    "task %s did not stop within %.0fs; exiting anyway",
+                    run and run.task.task_id,
+                    SHUTDOWN_GRACE_S,
+                )
                 sys.stderr.flush()
                 os._exit(0)
 

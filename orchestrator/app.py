@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -36,13 +37,14 @@ from orchestrator.routes import history as history_routes
 from orchestrator.routes import jobs as jobs_routes
 from orchestrator.routes import outputs as outputs_routes
 from orchestrator.routes import system as system_routes
+from orchestrator.routes import ui as ui_routes
 from orchestrator.routes.responses import error_response
 from orchestrator.settings import Settings
 from orchestrator.webhooks import WebhookSender
 from orchestrator.workers import WorkerPool
 
 log = logging.getLogger("remgo")
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", *ui_routes.PUBLIC_PATHS})  # the web page holds no data
 
 
 @dataclass
@@ -91,9 +93,8 @@ class ApiKeyMiddleware:
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 token = value[7:].strip()
         if not token:
-            for part in scope.get("query_string", b"").split(b"&"):
-                if part.startswith(b"api_key="):
-                    token = part[8:]
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            token = query.get("api_key", [""])[0].encode()
         return bool(token) and any(hmac.compare_digest(token, k) for k in self.keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -189,6 +190,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         *catalog_routes.routes(),
         *history_routes.routes(),
         *outputs_routes.routes(),
+        *ui_routes.routes(),  # the web UI at /
     ]
     handlers = {HTTPException: _http_error, Exception: _server_error}
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=handlers)

@@ -18,7 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from orchestrator import history_scan
-from orchestrator.history_query import HistoryQuery, db_time, encode_cursor
+from orchestrator.history_query import HistoryQuery, encode_cursor, iso, micros
 from orchestrator.history_rows import HistoryItem, new_image_id, params_columns, to_item
 from orchestrator.history_schema import OUTPUTS_ROOT, migrate
 from orchestrator.metadata import ImageParams
@@ -68,7 +68,6 @@ class History:
             "root": OUTPUTS_ROOT,
             "path": relpath,
             "job_id": job_id,
-            "created": db_time(created or datetime.now(UTC)),
             "width": width,
             "height": height,
             "format": format_of(fmt),
@@ -77,37 +76,49 @@ class History:
             "starred": 0,
             **params_columns(params),
         }
-        columns = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        # A reconcile running meanwhile may have indexed the file already: the richer row wins.
-        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in ("id", "root", "path", "starred"))
-        sql = (f"INSERT INTO images ({columns}) VALUES ({marks}) "
-               f"ON CONFLICT(root, path) DO UPDATE SET {updates} RETURNING id")
-        with self._lock:
+        # A reconcile running meanwhile may have indexed the file already: the richer row wins, but
+        # the row keeps its place in the order.
+        fixed = ("seq", "created", "id", "root", "path", "starred")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in fixed)
+        with self._lock, self._tx():
+            self._place(row, micros(created or datetime.now(UTC)), set())
+            sql = (f"INSERT INTO images ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
+                   f"ON CONFLICT(root, path) DO UPDATE SET {updates} RETURNING id")
             return self.db.execute(sql, list(row.values())).fetchone()[0]
+
+    def _place(self, row: dict[str, Any], wanted: int, taken: set[int]) -> None:
+        """Give `row` the first free seq at or after `wanted` (inside the write transaction)."""
+        seq = wanted
+        while seq in taken or self.db.execute("SELECT 1 FROM images WHERE seq = ?", [seq]).fetchone():
+            seq += 1
+        taken.add(seq)
+        row["seq"], row["created"] = seq, iso(seq)
 
     def insert_rows(self, rows: Iterable[dict[str, Any]], batch: int = 500) -> int:
         """Bulk insert (reconcile, import); a row whose (root, path) is indexed already is skipped.
-        Columns a row lacks are stored as NULL."""
+        Each row's `seq` is the wanted creation time in µs; columns a row lacks are stored as NULL."""
         with self._lock:
             columns = [r[1] for r in self.db.execute("PRAGMA table_info(images)")]
-        sql = (f"INSERT OR IGNORE INTO images ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' for _ in columns)})")
+        sql = (f"INSERT INTO images ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+               "ON CONFLICT(root, path) DO NOTHING")
         added = 0
-        pending: list[list[Any]] = []
+        pending: list[dict[str, Any]] = []
         for row in rows:
-            pending.append([row.get(c) for c in columns])
+            pending.append(row)
             if len(pending) >= batch:
-                added += self._insert_batch(sql, pending)
+                added += self._insert_batch(sql, columns, pending)
                 pending = []
-        return added + self._insert_batch(sql, pending)
+        return added + self._insert_batch(sql, columns, pending)
 
-    def _insert_batch(self, sql: str, values: list[list[Any]]) -> int:
-        if not values:
+    def _insert_batch(self, sql: str, columns: list[str], rows: list[dict[str, Any]]) -> int:
+        if not rows:
             return 0
         with self._lock, self._tx():
-            # rowcount sums the rows each statement inserted (ignored ones count 0, triggers not at all).
-            return self.db.conn.executemany(sql, values).rowcount
+            taken: set[int] = set()
+            for row in rows:
+                self._place(row, row["seq"], taken)
+            # rowcount sums the rows each statement inserted (skipped ones count 0, triggers not at all).
+            return self.db.conn.executemany(sql, [[r.get(c) for c in columns] for r in rows]).rowcount
 
     def set_starred(self, image_id: str, starred: bool) -> HistoryItem | None:
         with self._lock:
@@ -147,7 +158,7 @@ class History:
             if found:
                 return found[0]
             cur = self.db.execute("INSERT INTO roots (path, added) VALUES (?, ?)",
-                                  [str(folder), db_time(datetime.now(UTC))])
+                                  [str(folder), iso(micros(datetime.now(UTC)))])
             return cur.lastrowid
 
     # -- reads ----------------------------------------------------------------------------------
@@ -167,7 +178,7 @@ class History:
             rows = [dict(r) for r in self.db.execute(sql, args).fetchall()]
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        cursor = encode_cursor(rows[-1]["created"], rows[-1]["id"]) if more else None
+        cursor = encode_cursor(rows[-1]["seq"]) if more else None
         return HistoryPage(items=[self.item(r) for r in rows], next_cursor=cursor)
 
     def count(self) -> int:

@@ -75,6 +75,7 @@ def zip_stream(entries: list[tuple[str, Path]], chunk: int = CHUNK) -> Iterator[
                 stamp = max(time.localtime(path.stat().st_mtime)[:6], (1980, 1, 1, 0, 0, 0))  # ZIP's epoch
                 info = zipfile.ZipInfo(name, date_time=stamp)
                 info.compress_type = zipfile.ZIP_STORED
+                info.external_attr = 0o644 << 16  # rw-r--r-- when unpacked
                 with archive.open(info, "w", force_zip64=True) as dest:
                     while block := src.read(chunk):
                         dest.write(block)

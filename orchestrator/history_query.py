@@ -1,7 +1,9 @@
 """One page of history: the filters a client may give, their validation, and the keyset SQL.
 
-Pages are cut by (created, id), newest first: the next page starts strictly after the last row of
-this one, so no OFFSET scan, and images added meanwhile (all newer) never shift a later page.
+Pages are cut by `seq` (the creation time in µs, unique, see history_schema), newest first: the next
+page starts strictly after the last row of this one, so there is no OFFSET scan, and images added
+meanwhile (all newer) never shift a later page. With a search, the full-text index walks its matches
+newest first and stops as soon as the page is full.
 """
 
 from __future__ import annotations
@@ -30,42 +32,44 @@ class QueryError(ValueError):
         self.message = message
 
 
-def db_time(moment: datetime) -> str:
-    """A datetime as stored: UTC, fixed width, so that comparing text compares time (naive = local)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 
 
-def parse_bound(field: str, text: str, *, end_of_day: bool) -> str:
-    """An ISO date or datetime from a query (naive means UTC) → stored form. A bare date `until`
-    covers that whole day."""
+def micros(moment: datetime) -> int:
+    """A moment as µs since the Unix epoch (naive means local time, as file names are)."""
+    return (moment.astimezone(UTC) - _EPOCH) // _MICRO
+
+
+def iso(us: int) -> str:
+    """µs since the epoch → UTC ISO 8601 text, fixed width."""
+    return (_EPOCH + us * _MICRO).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_bound(field: str, text: str, *, end_of_day: bool) -> int:
+    """An ISO date or datetime from a query (naive means UTC) → µs. A bare date `until` covers that day."""
     try:
         if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time(), tzinfo=UTC)
-            if end_of_day:
-                return db_time(moment + timedelta(days=1) - timedelta(microseconds=1))
-            return db_time(moment)
+            moment = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+            return micros(moment + timedelta(days=1)) - 1 if end_of_day else micros(moment)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise QueryError(field, f"{text!r} is not an ISO 8601 date or datetime") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return db_time(moment)
+    return micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def encode_cursor(created: str, image_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created}|{image_id}".encode()).decode().rstrip("=")
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(text: str) -> tuple[str, str]:
+def decode_cursor(text: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        if raw[:1] != "s":
+            raise ValueError(raw)
+        return int(raw[1:])
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise QueryError("cursor", "not a cursor this server gave out") from None
-    created, sep, image_id = raw.partition("|")
-    if not sep or not image_id or len(created) != 27:
-        raise QueryError("cursor", "not a cursor this server gave out")
-    return created, image_id
 
 
 def fts_expression(text: str) -> str | None:
@@ -83,11 +87,11 @@ def fts_expression(text: str) -> str | None:
 @dataclass(frozen=True)
 class HistoryQuery:
     limit: int = DEFAULT_LIMIT
-    cursor: tuple[str, str] | None = None
+    cursor: int | None = None  # seq of the last row of the previous page
     q: str | None = None
     model: str | None = None
-    since: str | None = None
-    until: str | None = None
+    since: int | None = None  # µs, inclusive
+    until: int | None = None  # µs, inclusive
     starred: bool | None = None
 
     @classmethod
@@ -125,26 +129,25 @@ class HistoryQuery:
 
     def sql(self) -> tuple[str, list[object]]:
         """SELECT for this page, one row more than `limit` (its presence means there is a next page)."""
+        # With a search the full-text index drives (CROSS JOIN keeps it the outer loop), newest first.
+        key = "images_fts.rowid" if self.q is not None else "seq"
         where: list[str] = []
         args: list[object] = []
         if self.q is not None:
-            where.append("rowid IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            where.append("images_fts MATCH ?")
             args.append(fts_expression(self.q))
         if self.model is not None:
-            where.append("model = ?")
+            where.append("images.model = ?")
             args.append(self.model)
         if self.starred is not None:
-            where.append("starred = ?")
+            where.append("images.starred = ?")
             args.append(int(self.starred))
-        if self.since is not None:
-            where.append("created >= ?")
-            args.append(self.since)
-        if self.until is not None:
-            where.append("created <= ?")
-            args.append(self.until)
-        if self.cursor is not None:
-            where.append("(created, id) < (?, ?)")
-            args.extend(self.cursor)
+        for clause, value in ((f"{key} >= ?", self.since), (f"{key} <= ?", self.until),
+                              (f"{key} < ?", self.cursor)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        source = "images_fts CROSS JOIN images ON images.seq = images_fts.rowid" if self.q else "images"
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         args.append(self.limit + 1)
-        return f"SELECT * FROM images {clause}ORDER BY created DESC, id DESC LIMIT ?", args
+        return f"SELECT images.* FROM {source} {clause}ORDER BY {key} DESC LIMIT ?", args

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from orchestrator import metadata
-from orchestrator.history_query import db_time
+from orchestrator.history_query import micros
 from orchestrator.image_metadata_io import probe
 from orchestrator.metadata import ImageParams
 
@@ -61,15 +61,15 @@ def new_image_id() -> str:
     return secrets.token_hex(8)
 
 
-def created_from_name(path: Path) -> str:
-    """When a file was made: the timestamp in its name (local time), else its modification time."""
+def created_from_name(path: Path) -> int:
+    """When a file was made, in µs: the timestamp in its name (local time), else its modification time."""
     match = NAME_TIME.match(path.name)
     if match:
         try:
-            return db_time(datetime(*(int(g) for g in match.groups())))
+            return micros(datetime(*(int(g) for g in match.groups())))
         except ValueError:
             pass
-    return db_time(datetime.fromtimestamp(path.stat().st_mtime))
+    return micros(datetime.fromtimestamp(path.stat().st_mtime))
 
 
 def params_columns(params: ImageParams) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def file_row(root: int, base: Path, relpath: str, *, source: str, fallback_text:
         "root": root,
         "path": relpath,
         "job_id": None,
-        "created": created_from_name(path),
+        "seq": created_from_name(path),  # the wanted place; History makes it unique
         "width": found.width,
         "height": found.height,
         "format": found.format,

@@ -18,11 +18,15 @@ CREATE TABLE roots (
     added TEXT NOT NULL
 );
 CREATE TABLE images (
-    id TEXT PRIMARY KEY,
+    -- The sort key: when the image was made, in microseconds since the Unix epoch (UTC), made unique by
+    -- moving a clash on by 1 µs. Newest first is `seq DESC`, which the table itself and every index
+    -- (ending implicitly in seq) and the full-text index (keyed by seq) deliver without sorting.
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,       -- the public image id
     root INTEGER NOT NULL DEFAULT 0,
     path TEXT NOT NULL,            -- relative to its root, '/' separators
     job_id TEXT,
-    created TEXT NOT NULL,         -- UTC, fixed-width ISO 8601: text order is time order
+    created TEXT NOT NULL,         -- seq as UTC ISO 8601 text
     width INTEGER,
     height INTEGER,
     format TEXT,
@@ -47,26 +51,24 @@ CREATE TABLE images (
     starred INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX images_root_path ON images(root, path);
--- Keyset paging reads newest first; each filter's index ends in the sort key.
-CREATE INDEX images_created ON images(created, id);
-CREATE INDEX images_model ON images(model, created, id);
-CREATE INDEX images_starred ON images(starred, created, id);
+CREATE INDEX images_model ON images(model);
+CREATE INDEX images_starred ON images(starred);
 CREATE VIRTUAL TABLE images_fts USING fts5(
-    prompt, negative, content='images', content_rowid='rowid',
+    prompt, negative, content='images', content_rowid='seq',
     tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER images_ai AFTER INSERT ON images BEGIN
-    INSERT INTO images_fts(rowid, prompt, negative) VALUES (new.rowid, new.prompt, new.negative);
+    INSERT INTO images_fts(rowid, prompt, negative) VALUES (new.seq, new.prompt, new.negative);
 END;
 CREATE TRIGGER images_ad AFTER DELETE ON images BEGIN
     INSERT INTO images_fts(images_fts, rowid, prompt, negative)
-        VALUES ('delete', old.rowid, old.prompt, old.negative);
+        VALUES ('delete', old.seq, old.prompt, old.negative);
 END;
 -- Only a change of the prompts touches the full-text index (starring does not).
 CREATE TRIGGER images_au AFTER UPDATE OF prompt, negative ON images BEGIN
     INSERT INTO images_fts(images_fts, rowid, prompt, negative)
-        VALUES ('delete', old.rowid, old.prompt, old.negative);
-    INSERT INTO images_fts(rowid, prompt, negative) VALUES (new.rowid, new.prompt, new.negative);
+        VALUES ('delete', old.seq, old.prompt, old.negative);
+    INSERT INTO images_fts(rowid, prompt, negative) VALUES (new.seq, new.prompt, new.negative);
 END;
 """
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import msgspec
 
 ENV_PREFIX = "REMGO_"
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _DEVICE_RE = re.compile(r"^(cpu|auto|mps|cuda|cuda:\d+)$")
 
 
@@ -71,6 +72,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("devices: 'auto' cannot be combined with named devices")
         if not self.worker_cmd:
             raise ValueError("worker_cmd: must not be empty")
+        if self.log_level.lower() not in _LOG_LEVELS:
+            raise ValueError(f"log_level: one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
 
 
 class SettingsError(ValueError):

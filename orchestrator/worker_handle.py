@@ -105,7 +105,7 @@ class WorkerHandle:
         try:
             health = await asyncio.wait_for(self._until_ready(), timeout)
         except TimeoutError:
-            raise StartError(f"not ready after {timeout:.0f} s") from None
+            raise StartError(f"not ready after {timeout:g} s") from None
         except WorkerGone:
             tail = " | ".join(list(self.stderr_tail)[-5:])
             raise StartError(f"exited during start-up: {tail or 'no output'}") from None

@@ -53,7 +53,9 @@ def kohya_lora(pipe, rank: int = 4, seed: int = 7) -> dict:
         out[f"{name}.alpha"] = torch.tensor(float(rank))
 
     for key, weight in pipe.unet.state_dict().items():
-        if ".attn" in key and key.endswith((".to_q.weight", ".to_k.weight", ".to_v.weight", ".to_out.0.weight")):
+        if ".attn" in key and key.endswith(
+            (".to_q.weight", ".to_k.weight", ".to_v.weight", ".to_out.0.weight")
+        ):
             original = unet_key(key[: -len(".weight")] + ".weight", config.layers_per_block, with_attention)
             add("lora_unet_" + original[: -len(".weight")].replace(".", "_"), weight)
     for key, weight in pipe.text_encoder.state_dict().items():
@@ -69,7 +71,11 @@ def build_tiny_models(root: str) -> TinyModels:
 
     from inference_worker.diffusers_kernel.checkpoint_keys import VAE_PREFIX, pipeline_state_dict
     from inference_worker.diffusers_kernel.demo_model import save_single_file
-    from inference_worker.diffusers_kernel.small_pipelines import build_pipeline, small_skeleton_files, write_files
+    from inference_worker.diffusers_kernel.small_pipelines import (
+        build_pipeline,
+        small_skeleton_files,
+        write_files,
+    )
 
     _threads()
     for sub in ("checkpoints", "loras", "vae", "embeddings"):
@@ -88,7 +94,11 @@ def build_tiny_models(root: str) -> TinyModels:
             save_file(kohya_lora(pipe), lora_file)
             torch.manual_seed(5)
             other = build_pipeline(skeleton, seed=5)
-            vae = {k[len(VAE_PREFIX) :]: v for k, v in pipeline_state_dict(other).items() if k.startswith(VAE_PREFIX)}
+            vae = {
+                k[len(VAE_PREFIX) :]: v
+                for k, v in pipeline_state_dict(other).items()
+                if k.startswith(VAE_PREFIX)
+            }
             vae_file = os.path.join(root, "vae", "tiny-vae.safetensors")
             save_file(vae, vae_file)
     return TinyModels(

@@ -122,7 +122,11 @@ class WorkerClient:
 
     def progress_of(self, task_id: str) -> list[dict]:
         with self._cond:
-            return [n["params"] for n in self.notifications if n["method"] == "progress" and n["params"]["task_id"] == task_id]
+            return [
+                n["params"]
+                for n in self.notifications
+                if n["method"] == "progress" and n["params"]["task_id"] == task_id
+            ]
 
     def stderr_tail(self, n: int = 15) -> str:
         return b"".join(self.stderr_lines[-n:]).decode("utf-8", "replace")

@@ -6,7 +6,7 @@ from any directory; `tests.worker_kernels:ColorKernel` works from the repository
 - ColorKernel: a deterministic image whose colours derive from the seed and every other sampling field;
   sleeps `REMGO_TEST_STEP_DELAY` seconds (default 0) per step, reports every step, honours stop/skip.
 - PrintingKernel: ColorKernel that also writes to stdout (print and raw fd 1) while generating.
-- RaisingKernel: fails every generation with a RuntimeError at its first step.
+- RaisingKernel: fails with a RuntimeError at the first step of image REMGO_TEST_FAIL_FROM_IMAGE (default 0).
 - OomKernel: fails with an out-of-memory error (as torch.cuda.OutOfMemoryError would).
 - HangingKernel: reports one step, then never reports again (until the process ends).
 - SlowStartKernel: ColorKernel whose construction takes REMGO_TEST_KERNEL_INIT_DELAY seconds.
@@ -110,7 +110,8 @@ class RaisingKernel(ColorKernel):
     name = "raising"
 
     def on_step(self, task: GenerateTask, index: int, step: int) -> None:
-        raise RuntimeError(f"kernel exploded at step {step} of image {index}")
+        if index >= int(os.environ.get("REMGO_TEST_FAIL_FROM_IMAGE", "0")):
+            raise RuntimeError(f"kernel exploded at step {step} of image {index}")
 
 
 class OutOfMemoryError(RuntimeError):

@@ -28,7 +28,9 @@ def detect(shapes: dict[str, tuple[int, ...]]) -> str:
     if conv_in is None:
         raise ArchitectureError("no Stable Diffusion UNet in this file (model.diffusion_model.* missing)")
     if len(conv_in) == 4 and conv_in[1] != 4:
-        raise ArchitectureError(f"UNet takes {conv_in[1]} input channels (an inpainting model?); only 4 is supported")
+        raise ArchitectureError(
+            f"UNet takes {conv_in[1]} input channels (an inpainting model?); only 4 is supported"
+        )
     if "conditioner.embedders.0.model.text_projection" in shapes and SDXL_TE2_POS not in shapes:
         raise ArchitectureError("this is an SDXL refiner checkpoint; it cannot be used as a base model")
     if SDXL_TE1_POS in shapes and SDXL_TE2_POS in shapes and UNET + "label_emb.0.0.weight" in shapes:
@@ -51,7 +53,12 @@ def mismatch(shapes: dict[str, tuple[int, ...]], arch: str, skeleton: str) -> st
     probes: list[tuple[str, int, int, str]] = [
         (UNET + "input_blocks.0.0.weight", 0, unet["block_out_channels"][0], "unet.block_out_channels[0]"),
         (UNET + "out.2.weight", 0, unet.get("out_channels", 4), "unet.out_channels"),
-        ("first_stage_model.encoder.conv_in.weight", 0, _config(skeleton, "vae")["block_out_channels"][0], "vae"),
+        (
+            "first_stage_model.encoder.conv_in.weight",
+            0,
+            _config(skeleton, "vae")["block_out_channels"][0],
+            "vae",
+        ),
     ]
     te1 = _config(skeleton, "text_encoder")
     if arch == "sdxl":
@@ -59,7 +66,12 @@ def mismatch(shapes: dict[str, tuple[int, ...]], arch: str, skeleton: str) -> st
         probes += [
             (SDXL_TE1_POS, 1, te1["hidden_size"], "text_encoder.hidden_size"),
             (SDXL_TE2_POS, 1, te2["hidden_size"], "text_encoder_2.hidden_size"),
-            (UNET + "label_emb.0.0.weight", 1, unet["projection_class_embeddings_input_dim"], "unet.addition"),
+            (
+                UNET + "label_emb.0.0.weight",
+                1,
+                unet["projection_class_embeddings_input_dim"],
+                "unet.addition",
+            ),
         ]
     else:
         probes.append((SD15_TE_POS, 1, te1["hidden_size"], "text_encoder.hidden_size"))
@@ -72,5 +84,7 @@ def mismatch(shapes: dict[str, tuple[int, ...]], arch: str, skeleton: str) -> st
         elif shape[dim] != expected:
             diffs.append(f"{what}: checkpoint has {shape[dim]}, configuration {expected}")
     if context and context[0][1] != unet["cross_attention_dim"]:
-        diffs.append(f"unet.cross_attention_dim: checkpoint has {context[0][1]}, configuration {unet['cross_attention_dim']}")
+        diffs.append(
+            f"unet.cross_attention_dim: checkpoint has {context[0][1]}, configuration {unet['cross_attention_dim']}"
+        )
     return "; ".join(diffs) or None

@@ -139,7 +139,10 @@ def open_clip_state_dict(state: dict[str, Any], prefix: str) -> dict[str, Any]:
     """CLIPTextModelWithProjection → OpenCLIP's text tower (SDXL's second encoder)."""
     import torch
 
-    state = {k if k.startswith(("text_model.", "text_projection")) else "text_model." + k: v for k, v in state.items()}
+    state = {
+        k if k.startswith(("text_model.", "text_projection")) else "text_model." + k: v
+        for k, v in state.items()
+    }
     out: dict[str, Any] = {}
     qkv: dict[tuple[int, str], dict[str, Any]] = {}
     for k, v in state.items():
@@ -151,7 +154,9 @@ def open_clip_state_dict(state: dict[str, Any], prefix: str) -> dict[str, Any]:
             out["ln_final." + k.rsplit(".", 1)[1]] = v
         elif k == "text_projection.weight":
             out["text_projection"] = v.T.contiguous()  # OpenCLIP multiplies x @ P
-        elif m := re.fullmatch(r"text_model\.encoder\.layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias)", k):
+        elif m := re.fullmatch(
+            r"text_model\.encoder\.layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias)", k
+        ):
             qkv.setdefault((int(m[1]), m[3]), {})[m[2]] = v
         elif m := re.fullmatch(r"text_model\.encoder\.layers\.(\d+)\.(.+)\.(weight|bias)", k):
             out[f"transformer.resblocks.{m[1]}.{_OPEN_CLIP_LAYER[m[2]]}.{m[3]}"] = v
@@ -160,7 +165,9 @@ def open_clip_state_dict(state: dict[str, Any], prefix: str) -> dict[str, Any]:
         else:
             raise KeyError(f"no OpenCLIP name known for {k!r}")
     for (layer, kind), parts in qkv.items():
-        out[f"transformer.resblocks.{layer}.attn.in_proj_{kind}"] = torch.cat([parts["q"], parts["k"], parts["v"]])
+        out[f"transformer.resblocks.{layer}.attn.in_proj_{kind}"] = torch.cat(
+            [parts["q"], parts["k"], parts["v"]]
+        )
     return {prefix + k: v for k, v in out.items()}
 
 

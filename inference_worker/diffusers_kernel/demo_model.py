@@ -13,7 +13,11 @@ from typing import Any
 
 from inference_worker.diffusers_kernel import skeletons
 from inference_worker.diffusers_kernel.checkpoint_keys import pipeline_state_dict
-from inference_worker.diffusers_kernel.small_pipelines import build_pipeline, small_skeleton_files, write_files
+from inference_worker.diffusers_kernel.small_pipelines import (
+    build_pipeline,
+    small_skeleton_files,
+    write_files,
+)
 
 DEMO_SEED = 20240101
 
@@ -30,6 +34,9 @@ def save_single_file(pipe: Any, path: str, arch: str, files: dict[str, str] | No
     os.close(fd)
     try:
         save_file(state, tmp, metadata=skeletons.embed(files, arch))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a model file is an ordinary file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -64,7 +64,9 @@ class Denoiser:
             return self.size.positive, self.size.negative
         return 1.0, 1.0
 
-    def _eps(self, x_in: torch.Tensor, t: torch.Tensor, conds: list[Conditioning], scales: list[float]) -> torch.Tensor:
+    def _eps(
+        self, x_in: torch.Tensor, t: torch.Tensor, conds: list[Conditioning], scales: list[float]
+    ) -> torch.Tensor:
         embeds = torch.cat([c.embeds for c in conds]).to(self.device, self.dtype)
         self.evaluations += 1
         out = self.unet(

@@ -7,6 +7,7 @@ there, every step can report and be stopped, and noise comes from a per-image CP
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -83,19 +84,25 @@ class DiffusersKernel:
             torch.cuda.empty_cache()
 
     def free_memory(self) -> None:
-        self._model = None
+        """After an out-of-memory error: drop this task's tensors and the allocator's cache.
+
+        Loaded models stay: the usual cause is a size too large for what is left, and reloading a
+        checkpoint would cost far more than the retry it enables."""
         self._prepared = None
-        self.cache.clear()
+        gc.collect()
         self._empty_device_cache()
 
     # ----- refusals before any work -------------------------------------------------------------------
 
     def check(self, task: GenerateTask) -> None:
         if task.sampler.value not in SAMPLERS:
-            raise _unsupported("sampler", f"sampler {task.sampler.value!r} is not supported; supported: {self.samplers()}")
+            raise _unsupported(
+                "sampler", f"sampler {task.sampler.value!r} is not supported; supported: {self.samplers()}"
+            )
         if task.scheduler.value not in SCHEDULES:
             raise _unsupported(
-                "scheduler", f"scheduler {task.scheduler.value!r} is not supported; supported: {self.schedulers()}"
+                "scheduler",
+                f"scheduler {task.scheduler.value!r} is not supported; supported: {self.schedulers()}",
             )
         if task.scheduler.value == "turbo" and task.steps > 10:
             raise KernelError(FailureKind.bad_request, "the turbo scheduler runs at most 10 steps", "steps")
@@ -120,7 +127,11 @@ class DiffusersKernel:
         def open_model() -> loader.LoadedModel:
             log.info("loading %s (%s)", base.name, base.path)
             model = loader.load_model(
-                base.path, base.name, dtype=self.dtype, device=str(self.device), allow_pickle=self.options.allow_pickle
+                base.path,
+                base.name,
+                dtype=self.dtype,
+                device=str(self.device),
+                allow_pickle=self.options.allow_pickle,
             )
             if vae is not None:
                 model.pipe.vae = loader.load_vae(
@@ -129,9 +140,10 @@ class DiffusersKernel:
                 model.name = f"{base.name}+{vae.name}"
             return model
 
+        # Let go of the previous model first, so an eviction really frees its memory before the load.
+        self._model, self._prepared = None, None
         model, _ = self.cache.get(key, open_model)
         self._model = model
-        self._prepared = None
         self._check_model(task, model)
         loader.apply_loras(model, [(lora.path, lora.weight) for lora in task.loras])
         unet = model.pipe.unet
@@ -146,11 +158,15 @@ class DiffusersKernel:
         layers = min(prompts.layer_count(e) for e in encoders)
         if task.clip_skip > layers:
             raise KernelError(
-                FailureKind.bad_request, f"clip_skip {task.clip_skip} exceeds the text encoder's {layers} layers", "clip_skip"
+                FailureKind.bad_request,
+                f"clip_skip {task.clip_skip} exceeds the text encoder's {layers} layers",
+                "clip_skip",
             )
         adm = task.adm
         if model.arch == "sd15" and adm.end > 0 and (adm.positive, adm.negative) != (1.0, 1.0):
-            raise _unsupported("adm", "ADM size scaling exists for SDXL only; send positive=1, negative=1, end=0")
+            raise _unsupported(
+                "adm", "ADM size scaling exists for SDXL only; send positive=1, negative=1, end=0"
+            )
 
     # ----- generation -----------------------------------------------------------------------------------
 
@@ -160,10 +176,16 @@ class DiffusersKernel:
         model = self._require_model()
         pipe = model.pipe
         cond = prompts.encode(pipe, model.arch, task.positive, task.clip_skip)
-        uncond = prompts.encode(pipe, model.arch, task.negative, task.clip_skip) if task.guidance_scale != 1.0 else None
+        uncond = (
+            prompts.encode(pipe, model.arch, task.negative, task.clip_skip)
+            if task.guidance_scale != 1.0
+            else None
+        )
         size = None
         if model.arch == "sdxl":
-            size = SizeConditioning(task.width, task.height, task.adm.positive, task.adm.negative, task.adm.end)
+            size = SizeConditioning(
+                task.width, task.height, task.adm.positive, task.adm.negative, task.adm.end
+            )
         sig = ModelSigmas(dict(pipe.scheduler.config))
         denoiser = Denoiser(pipe.unet, sig, cond, uncond, task.guidance_scale, size, task.steps)
         self._prepared = _Prepared(task.task_id, denoiser, sig)
@@ -206,4 +228,3 @@ class DiffusersKernel:
         pixels = vae.decode(scaled.to(vae.dtype), return_dict=False)[0].float()
         pixels = ((pixels[0] / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
         return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy(), "RGB")
-

@@ -76,7 +76,9 @@ def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, 
         raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)}: {exc}", field_name) from None
     skeleton = skeletons.materialize(own[1]) if own else skeletons.shipped_skeleton(arch)
     if not os.path.isfile(os.path.join(skeleton, "model_index.json")):
-        raise KernelError(FailureKind.internal, f"pipeline configuration for {arch} missing at {skeleton}", field_name)
+        raise KernelError(
+            FailureKind.internal, f"pipeline configuration for {arch} missing at {skeleton}", field_name
+        )
     problem = architecture.mismatch(shapes, arch, skeleton)
     if problem:
         raise KernelError(
@@ -99,7 +101,9 @@ def load_model(path: str, name: str, *, dtype: Any, device: str, allow_pickle: b
             cls_name = json.load(fh).get("_class_name")
         arch = _PIPELINE_ARCH.get(cls_name)
         if arch is None:
-            raise KernelError(FailureKind.unsupported, f"{path}: pipeline {cls_name!r} is not SDXL or SD 1.5", field_name)
+            raise KernelError(
+                FailureKind.unsupported, f"{path}: pipeline {cls_name!r} is not SDXL or SD 1.5", field_name
+            )
         with warnings.catch_warnings():
             # `torch_dtype` is spelled `dtype` in newer diffusers; the old name works in every supported one.
             warnings.simplefilter("ignore", FutureWarning)
@@ -107,12 +111,22 @@ def load_model(path: str, name: str, *, dtype: Any, device: str, allow_pickle: b
         skeleton = path
     elif path.lower().endswith(SAFE_SUFFIXES + PICKLE_SUFFIXES):
         arch, skeleton = _skeleton_for(path, field_name, allow_pickle)
-        pipe = _pipeline_class(arch).from_single_file(path, config=skeleton, torch_dtype=dtype, local_files_only=True)
+        pipe = _pipeline_class(arch).from_single_file(
+            path, config=skeleton, torch_dtype=dtype, local_files_only=True
+        )
     else:
-        raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)}: not a .safetensors file or a diffusers folder", field_name)
+        raise KernelError(
+            FailureKind.unsupported,
+            f"{os.path.basename(path)}: not a .safetensors file or a diffusers folder",
+            field_name,
+        )
     prediction = pipe.scheduler.config.get("prediction_type", "epsilon")
     if prediction != "epsilon":
-        raise KernelError(FailureKind.unsupported, f"{name}: {prediction} models are not supported yet (epsilon only)", field_name)
+        raise KernelError(
+            FailureKind.unsupported,
+            f"{name}: {prediction} models are not supported yet (epsilon only)",
+            field_name,
+        )
     pipe.to(device)
     if dtype is not None and getattr(pipe.vae.config, "force_upcast", False):
         import torch
@@ -137,9 +151,15 @@ def load_vae(path: str, skeleton: str, *, device: str, allow_pickle: bool) -> An
             path, config=skeleton, subfolder="vae", local_files_only=True, torch_dtype=torch.float32
         )
     elif path.lower().endswith(PICKLE_SUFFIXES):
-        raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)} is a pickle file; start the worker with --allow-pickle", field_name)
+        raise KernelError(
+            FailureKind.unsupported,
+            f"{os.path.basename(path)} is a pickle file; start the worker with --allow-pickle",
+            field_name,
+        )
     else:
-        raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)}: not a .safetensors VAE", field_name)
+        raise KernelError(
+            FailureKind.unsupported, f"{os.path.basename(path)}: not a .safetensors VAE", field_name
+        )
     return vae.to(device).eval()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -32,24 +33,28 @@ class PipelineCache:
             raise ValueError("pipeline cache capacity must be at least 1")
         self.capacity = capacity
         self._entries: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()  # health reads names() from the reader thread
         self._on_evict = on_evict
         self.loads = 0  # how many times a model was actually opened (tests and health read it)
 
     def get(self, key: CacheKey, load: Callable[[], LoadedModel]) -> tuple[LoadedModel, bool]:
         """(model, loaded_now)."""
-        if key in self._entries:
-            self._entries.move_to_end(key)
-            return self._entries[key], False
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key], False
         # Make room first: two full SDXL pipelines may not fit side by side.
         while len(self._entries) >= self.capacity:
             self._evict_oldest()
         model = load()
         self.loads += 1
-        self._entries[key] = model
+        with self._lock:
+            self._entries[key] = model
         return model, True
 
     def _evict_oldest(self) -> None:
-        self._entries.popitem(last=False)
+        with self._lock:
+            self._entries.popitem(last=False)
         gc.collect()
         if self._on_evict:
             self._on_evict()
@@ -59,4 +64,5 @@ class PipelineCache:
             self._evict_oldest()
 
     def names(self) -> list[str]:
-        return [m.name for m in self._entries.values()]
+        with self._lock:
+            return [m.name for m in self._entries.values()]

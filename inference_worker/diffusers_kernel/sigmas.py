@@ -40,7 +40,9 @@ class ModelSigmas:
 
     def timestep(self, sigma: float | torch.Tensor) -> torch.Tensor:
         """Fractional training timestep of a sigma (what the UNet is conditioned on)."""
-        log_sigma = torch.as_tensor(sigma, dtype=torch.float64).log().clamp(self.log_table[0], self.log_table[-1])
+        log_sigma = (
+            torch.as_tensor(sigma, dtype=torch.float64).log().clamp(self.log_table[0], self.log_table[-1])
+        )
         idx = torch.searchsorted(self.log_table, log_sigma.reshape(-1)).clamp(1, len(self.table) - 1)
         lo, hi = self.log_table[idx - 1], self.log_table[idx]
         w = (log_sigma.reshape(-1) - lo) / (hi - lo)
@@ -59,7 +61,9 @@ def _with_zero(sigmas: torch.Tensor) -> torch.Tensor:
 
 
 def normal(ms: ModelSigmas, steps: int) -> torch.Tensor:
-    t = torch.linspace(float(ms.timestep(ms.sigma_max)), float(ms.timestep(ms.sigma_min)), steps, dtype=torch.float64)
+    t = torch.linspace(
+        float(ms.timestep(ms.sigma_max)), float(ms.timestep(ms.sigma_min)), steps, dtype=torch.float64
+    )
     return _with_zero(ms.sigma(t))
 
 
@@ -75,7 +79,9 @@ def karras(ms: ModelSigmas, steps: int, rho: float = 7.0) -> torch.Tensor:
 
 
 def exponential(ms: ModelSigmas, steps: int) -> torch.Tensor:
-    return _with_zero(torch.linspace(math.log(ms.sigma_max), math.log(ms.sigma_min), steps, dtype=torch.float64).exp())
+    return _with_zero(
+        torch.linspace(math.log(ms.sigma_max), math.log(ms.sigma_min), steps, dtype=torch.float64).exp()
+    )
 
 
 def simple(ms: ModelSigmas, steps: int) -> torch.Tensor:

@@ -137,7 +137,12 @@ def sd15_configs() -> dict[str, dict]:
         "attention_head_dim": 8,
         "block_out_channels": [320, 640, 1280, 1280],
         "cross_attention_dim": 768,
-        "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+        "down_block_types": [
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "DownBlock2D",
+        ],
         "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
         "downsample_padding": 1,
         "flip_sin_to_cos": True,
@@ -211,7 +216,9 @@ def write_shipped(dest: str, bpe_gz_path: str) -> None:
             if os.path.lexists(path):
                 os.remove(path)
             if os.path.basename(rel) in ("vocab.json", "merges.txt"):
-                os.symlink(os.path.relpath(os.path.join(shared, os.path.basename(rel)), os.path.dirname(path)), path)
+                os.symlink(
+                    os.path.relpath(os.path.join(shared, os.path.basename(rel)), os.path.dirname(path)), path
+                )
             else:
                 with open(path, "w", encoding="utf-8") as fh:
                     fh.write(text + ("" if text.endswith("\n") else "\n"))
@@ -278,7 +285,9 @@ def _find_bpe() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="write the shipped SDXL / SD 1.5 pipeline skeletons")
-    p.add_argument("--bpe", default=None, help="CLIP's bpe_simple_vocab_16e6.txt.gz (default: from clip-anytorch)")
+    p.add_argument(
+        "--bpe", default=None, help="CLIP's bpe_simple_vocab_16e6.txt.gz (default: from clip-anytorch)"
+    )
     p.add_argument("--dest", default=configs_root())
     args = p.parse_args(argv)
     bpe = args.bpe or _find_bpe()

@@ -57,7 +57,9 @@ def tokenizer_files(pad_token: str = "<|endoftext|>") -> dict[str, str]:
 VOCAB_SIZE = len(SPECIAL_TOKENS) + 512
 
 
-def _clip_config(hidden: int, layers: int, heads: int, projection: int, act: str, with_projection: bool) -> dict:
+def _clip_config(
+    hidden: int, layers: int, heads: int, projection: int, act: str, with_projection: bool
+) -> dict:
     return {
         "architectures": ["CLIPTextModelWithProjection" if with_projection else "CLIPTextModel"],
         "model_type": "clip_text_model",
@@ -249,11 +251,15 @@ def build_pipeline(skeleton_dir: str, seed: int = 0) -> Any:
         "scheduler": EulerDiscreteScheduler.from_pretrained(sub("scheduler")),
     }
     if os.path.isdir(sub("text_encoder_2")):
-        parts["text_encoder_2"] = CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(sub("text_encoder_2")))
+        parts["text_encoder_2"] = CLIPTextModelWithProjection(
+            CLIPTextConfig.from_pretrained(sub("text_encoder_2"))
+        )
         parts["tokenizer_2"] = CLIPTokenizer.from_pretrained(sub("tokenizer_2"))
         pipe = StableDiffusionXLPipeline(**parts)
     else:
-        pipe = StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        pipe = StableDiffusionPipeline(
+            **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
     for module in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
         if module is not None:
             module.eval()

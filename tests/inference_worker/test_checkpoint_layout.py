@@ -16,7 +16,9 @@ from inference_worker.kernel import KernelError
 
 
 def _load(path: str, **kw):
-    return loader.load_model(path, os.path.basename(path), dtype=torch.float32, device="cpu", allow_pickle=False, **kw)
+    return loader.load_model(
+        path, os.path.basename(path), dtype=torch.float32, device="cpu", allow_pickle=False, **kw
+    )
 
 
 def test_single_file_uses_the_original_key_names(tiny_models):
@@ -30,9 +32,10 @@ def test_single_file_uses_the_original_key_names(tiny_models):
     assert shapes["conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight"] == (144, 48)
     assert shapes["conditioner.embedders.1.model.text_projection"] == (48, 32)
     assert header.metadata[ARCH_KEY] == "sdxl" and EMBED_KEY in header.metadata
-    assert "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in read_header(
-        tiny_models.sd15_file
-    ).shapes
+    assert (
+        "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
+        in read_header(tiny_models.sd15_file).shapes
+    )
 
 
 def test_single_file_loads_the_same_weights_as_the_folder(tiny_models):

@@ -22,7 +22,9 @@ from inference_worker.task_run import TaskRun
 def kernel():
     from inference_worker.diffusers_kernel.kernel import DiffusersKernel
 
-    return DiffusersKernel(KernelOptions(threads=int(os.environ.get("REMGO_TEST_THREADS", "1")), pipeline_cache=2))
+    return DiffusersKernel(
+        KernelOptions(threads=int(os.environ.get("REMGO_TEST_THREADS", "1")), pipeline_cache=2)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,9 @@ def test_same_seed_same_bytes_and_seeds_differ(kernel, make):
     assert a[0] != a[1]
 
 
-DISTINCT_SAMPLERS = sorted({name for name, fn in SAMPLERS.items() if name not in ("ddim",) and not name.endswith("_gpu")})
+DISTINCT_SAMPLERS = sorted(
+    {name for name, fn in SAMPLERS.items() if name not in ("ddim",) and not name.endswith("_gpu")}
+)
 
 
 @pytest.mark.parametrize("sampler", [s for s in DISTINCT_SAMPLERS if s != "euler"])

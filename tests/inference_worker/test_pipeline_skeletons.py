@@ -12,7 +12,12 @@ from inference_worker.diffusers_kernel.checkpoint_keys import pipeline_state_dic
 
 # Published parameter counts of the real models.
 REAL_PARAMS = {
-    "sdxl": {"unet": 2_567_463_684, "vae": 83_653_863, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840},
+    "sdxl": {
+        "unet": 2_567_463_684,
+        "vae": 83_653_863,
+        "text_encoder": 123_060_480,
+        "text_encoder_2": 694_659_840,
+    },
     "sd15": {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480},
 }
 
@@ -76,7 +81,9 @@ def test_detection_refuses_other_architectures():
 def test_embedded_skeletons_are_validated():
     files = {"unet/config.json": "{}", "tokenizer/vocab.json": "{}"}
     arch, got = skeletons.embedded(skeletons.embed(files, "sdxl"))
-    assert arch == "sdxl" and json.loads(got["model_index.json"])["_class_name"] == "StableDiffusionXLPipeline"
+    assert (
+        arch == "sdxl" and json.loads(got["model_index.json"])["_class_name"] == "StableDiffusionXLPipeline"
+    )
     bad = [
         {skeletons.EMBED_KEY: json.dumps({"../evil.py": "x"}), skeletons.ARCH_KEY: "sdxl"},
         {skeletons.EMBED_KEY: json.dumps({"unet/model.py": "x"}), skeletons.ARCH_KEY: "sdxl"},

@@ -29,7 +29,10 @@ def _sample(name: str, steps: int, sched: str = "karras"):
         return x / (1 + s * s)
 
     out = SAMPLERS[name](
-        denoise, n * float(sig[0]), sig, lambda like: torch.randn(like.shape, generator=gen, dtype=like.dtype),
+        denoise,
+        n * float(sig[0]),
+        sig,
+        lambda like: torch.randn(like.shape, generator=gen, dtype=like.dtype),
         lambda i, x0: None,
     )
     exact = n * float(sig[0]) / (1 + float(sig[0]) ** 2) ** 0.5

@@ -77,7 +77,9 @@ def test_starting_the_server_does_not_import_torch():
         "import sys, inference_worker.__main__, inference_worker.server, inference_worker.task_run;"
         "assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=worker_env(), capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=worker_env(), capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -85,6 +87,11 @@ def test_starting_the_server_does_not_import_torch():
 def test_cli_rejects_bad_options():
     for args in (["--device", "tpu"], ["--pipeline-cache", "0"], ["--threads", "0"]):
         out = subprocess.run(
-            [*default_worker_cmd(), *args], cwd=REPO, env=worker_env(), capture_output=True, text=True, input=""
+            [*default_worker_cmd(), *args],
+            cwd=REPO,
+            env=worker_env(),
+            capture_output=True,
+            text=True,
+            input="",
         )
         assert out.returncode != 0 and args[0] in out.stderr

@@ -36,7 +36,9 @@ def test_generate_returns_images_with_seeds_and_progress(worker):
         assert img.format == "PNG" and img.size == (64, 64)
     assert res["stopped"] is False and res["skipped"] == []
     assert res["timings"]["total"] >= res["timings"]["sampling"] > 0
-    steps = [(p["image_index"], p["step"]) for p in worker.progress("t1") if p["stage"] == "sampling" and p["step"]]
+    steps = [
+        (p["image_index"], p["step"]) for p in worker.progress("t1") if p["stage"] == "sampling" and p["step"]
+    ]
     assert steps == [(i, s) for i in range(3) for s in (1, 2, 3)]
     assert worker.call("health")["result"]["loaded_models"] == ["m"]
 
@@ -136,6 +138,15 @@ def test_kernel_exception_becomes_an_error_and_worker_lives():
     assert worker.call("health")["result"]["busy"] is False
 
 
+def test_a_failure_after_some_images_keeps_them_as_partial(monkeypatch):
+    monkeypatch.setenv("REMGO_TEST_FAIL_FROM_IMAGE", "1")
+    worker = Harness("RaisingKernel")
+    err = worker.call("generate", task(seeds=[4, 5, 6]))["error"]
+    assert err["code"] == rpc.GENERATION_FAILED
+    partial = err["data"]["partial"]
+    assert [(i["index"], i["seed"]) for i in partial["images"]] == [(0, 4)]
+
+
 def test_out_of_memory_gets_its_own_code_after_freeing():
     worker = Harness("OomKernel")
     err = worker.call("generate", task())["error"]
@@ -152,6 +163,10 @@ def test_model_paths_outside_the_roots_are_refused(tmp_path):
     err = worker.call("generate", task(base_model=inside, loras=[lora]))["error"]
     assert err["data"]["field"] == "loras[0].path"
     assert worker.call("generate", task(base_model=inside))["result"]["images"]
+    # A link placed inside a root is the owner's choice and is followed.
+    (tmp_path / "linked.safetensors").symlink_to("/elsewhere/model.safetensors")
+    linked = {"name": "l", "path": str(tmp_path / "linked.safetensors")}
+    assert worker.call("generate", task(base_model=linked))["result"]["images"]
     err = worker.call("generate", task(base_model={"name": "r", "path": "relative.safetensors"}))["error"]
     assert err["code"] == rpc.INVALID_PARAMS and "absolute" in err["message"]
 

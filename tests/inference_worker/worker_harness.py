@@ -7,10 +7,11 @@ import json
 import threading
 import time
 
+from worker_client import WORKER_KERNELS
+
 from inference_worker.kernel import KernelOptions
 from inference_worker.server import WorkerServer
 from inference_worker.stdio import FrameWriter
-from worker_client import WORKER_KERNELS
 
 
 class Capture(io.RawIOBase):
@@ -66,7 +67,11 @@ class Harness:
 
     def progress(self, task_id: str) -> list[dict]:
         with self.out.cond:
-            return [f["params"] for f in self.out.frames if f.get("method") == "progress" and f["params"]["task_id"] == task_id]
+            return [
+                f["params"]
+                for f in self.out.frames
+                if f.get("method") == "progress" and f["params"]["task_id"] == task_id
+            ]
 
     def wait_progress(self, task_id: str, pred, timeout: float = 20.0) -> dict:
         deadline = time.monotonic() + timeout

@@ -61,42 +61,41 @@ async def test_v1_payload_is_accepted(tmp_path) -> None:
         assert job["images"][0]["seed"] == 77 and job["normalized"]["tasks"][0]["steps"] == 2
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        (b"{", "$"),
-        (b"[]", "$"),
-        (b"", "$"),
-        (b'{"prompt": "x", "image_numbr": 2}', "$.image_numbr"),
-        (b'{"image_number": "two"}', "$.image_number"),
-        (b'{"image_number": 99}', "$.image_number"),
-        (b'{"loras": [{"name": "a", "weight": 7}]}', "$.loras[0].weight"),
-        (b'{"base_model_name": "nope.safetensors"}', "$.base_model_name"),
-        (b'{"style_selections": ["Fooocus Sharp", "No Such Style"]}', "$.style_selections[1]"),
-        (b'{"fooocus_args_contract_version": 1, "fooocus_args": [1, 2]}', "$.fooocus_args"),
-    ],
-)
-async def test_bad_bodies_name_the_field(tmp_path, body, field) -> None:
-    async with running(server_settings(tmp_path), ready=False) as srv:
-        r = await srv.client.post("/v1/jobs", content=body, headers={"content-type": "application/json"})
-        assert r.status_code == 422, r.text
-        assert r.json()["error"]["field"] == field, r.json()
-        assert r.json()["error"]["message"]
+BAD_BODIES = [
+    (b"{", "$"),
+    (b"[]", "$"),
+    (b"", "$"),
+    (b'{"prompt": "x", "image_numbr": 2}', "$.image_numbr"),
+    (b'{"image_number": "two"}', "$.image_number"),
+    (b'{"image_number": 99}', "$.image_number"),
+    (b'{"loras": [{"name": "a", "weight": 7}]}', "$.loras[0].weight"),
+    (b'{"base_model_name": "nope.safetensors"}', "$.base_model_name"),
+    (b'{"style_selections": ["Fooocus Sharp", "No Such Style"]}', "$.style_selections[1]"),
+    (b'{"fooocus_args_contract_version": 1, "fooocus_args": [1, 2]}', "$.fooocus_args"),
+]
+BAD_SUBMIT_PARAMETERS = [
+    ("priority=high", "priority"), ("priority=1000", "priority"), ("id=../etc", "id"), ("wait=maybe", "wait"),
+    ("webhook_url=ftp://x", "webhook_url"), ("webhook_url=http://127.0.0.1:9/h", "webhook_url"),
+]
+BAD_READ_PARAMETERS = [
+    ("/v1/jobs?status=done", "status"), ("/v1/jobs?limit=0", "limit"), ("/v1/jobs?cursor=abc", "cursor"),
+    ("/v1/jobs/x?inline=2", "inline"),
+]
 
 
-@pytest.mark.parametrize(
-    ("query", "field"),
-    [("priority=high", "priority"), ("priority=1000", "priority"), ("id=../etc", "id"), ("wait=maybe", "wait"),
-     ("webhook_url=ftp://x", "webhook_url"), ("webhook_url=http://127.0.0.1:9/h", "webhook_url")],
-)
-async def test_bad_parameters_name_the_field(tmp_path, query, field) -> None:
+async def test_bad_input_is_422_naming_the_field(tmp_path) -> None:
     async with running(server_settings(tmp_path), ready=False) as srv:
-        r = await srv.client.post(f"/v1/jobs?{query}", json=SMALL)
-        assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
-        for path, name in (("/v1/jobs?status=done", "status"), ("/v1/jobs?limit=0", "limit"),
-                           ("/v1/jobs?cursor=abc", "cursor"), ("/v1/jobs/x?inline=2", "inline")):
+        for body, field in BAD_BODIES:
+            r = await srv.client.post("/v1/jobs", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 422, (body, r.text)
+            assert r.json()["error"]["field"] == field and r.json()["error"]["message"], (body, r.json())
+        for query, field in BAD_SUBMIT_PARAMETERS:
+            r = await srv.client.post(f"/v1/jobs?{query}", json=SMALL)
+            assert r.status_code == 422 and r.json()["error"]["field"] == field, (query, r.text)
+        for path, field in BAD_READ_PARAMETERS:
             r = await srv.client.get(path)
-            assert r.status_code == 422 and r.json()["error"]["field"] == name
+            assert r.status_code == 422 and r.json()["error"]["field"] == field, (path, r.text)
+        assert (await srv.client.get("/v1/jobs")).json()["jobs"] == []  # nothing was queued
 
 
 async def test_unknown_ids_are_404(tmp_path) -> None:
@@ -130,3 +129,15 @@ async def test_priorities_and_queue_limit(tmp_path) -> None:
         assert len(queued["jobs"]) == 2 and queued["next_cursor"]
         rest = (await srv.client.get(f"/v1/jobs?status=succeeded&cursor={queued['next_cursor']}")).json()
         assert len(rest["jobs"]) == 2 and rest["next_cursor"] is None
+
+
+async def test_the_default_preset_setting_applies(tmp_path) -> None:
+    async with running(server_settings(tmp_path, default_preset="sketchbook"), ready=False) as srv:
+        body = {k: v for k, v in SMALL.items() if k not in ("image_number", "overwrite_step")}
+        job_id = (await srv.client.post("/v1/jobs", json=body)).json()["id"]
+        job = (await srv.client.get(f"/v1/jobs/{job_id}")).json()
+        assert job["normalized"]["request"]["performance_selection"] == "Quality"
+        assert job["normalized"]["request"]["guidance_scale"] == 5.0
+        explicit = (await srv.client.post("/v1/jobs", json={**body, "preset": "default"})).json()["id"]
+        job = (await srv.client.get(f"/v1/jobs/{explicit}")).json()
+        assert job["normalized"]["request"]["performance_selection"] == "Speed"

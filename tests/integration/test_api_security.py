@@ -2,7 +2,6 @@
 
 import json
 
-import httpx
 import pytest
 import websockets
 
@@ -68,8 +67,3 @@ async def test_cors_only_when_configured(tmp_path) -> None:
     async with running(server_settings(tmp_path), ready=False) as srv:
         r = await srv.client.get("/health", headers={"Origin": "http://ui.test"})
         assert "access-control-allow-origin" not in r.headers
-
-
-async def test_binds_loopback_by_default(tmp_path) -> None:
-    assert server_settings(tmp_path).host == "127.0.0.1"
-    assert isinstance(httpx.__version__, str)

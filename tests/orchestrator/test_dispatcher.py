@@ -1,11 +1,13 @@
 """Dispatcher with real worker processes: splitting, seeds, priorities, cancel, skip, retries, resume."""
 
 import asyncio
+import io
 import os
 import signal
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from orchestrator.dispatcher import QueueFull
 from orchestrator.jobs import ImageRecord, JobStatus, JobStore
@@ -182,6 +184,13 @@ async def test_previews_follow_the_settings(tmp_path) -> None:
         events = await collect(r, "np")
         assert [e for e in events if e.type == "progress"]
         assert not any(e.progress.preview for e in events if e.type == "progress")
+    async with rig(tmp_path, preview_every_n_steps=2, preview_max_side=16) as r:
+        r.dispatcher.submit(make_job("every2", steps=5))
+        events = await collect(r, "every2")
+        with_preview = [e.progress.image_step for e in events if e.type == "progress" and e.progress.preview]
+        assert with_preview == [2, 4, 5]  # every 2nd step, and the last
+        preview = next(e.progress.preview for e in events if e.type == "progress" and e.progress.preview)
+        assert max(Image.open(io.BytesIO(preview)).size) <= 16
 
 
 async def test_affinity_prefers_the_worker_with_the_model(tmp_path) -> None:

@@ -160,3 +160,28 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(RuntimeError, match="newer than this remgo knows"):
         History(tmp_path / "h.db", OutputStore(tmp_path))
+
+
+def test_images_made_in_the_same_instant_keep_a_stable_distinct_order(history: History) -> None:
+    same = [add(history, 0) for _ in range(4)]  # identical `created`
+    created = [history.get(i).created for i in same]
+    assert created == ["2024-03-01T12:00:00.000000Z", "2024-03-01T12:00:00.000001Z",
+                       "2024-03-01T12:00:00.000002Z", "2024-03-01T12:00:00.000003Z"]
+    first, cursor = page(history, limit=2)
+    second, end = page(history, limit=2, cursor=cursor)
+    assert first + second == same[::-1] and end is None
+
+
+def test_search_results_page_with_the_cursor_too(history: History) -> None:
+    hits = [add(history, n, prompt=f"glass lantern {n}") for n in range(0, 10, 2)]
+    for n in range(1, 10, 2):
+        add(history, n, prompt="stone bridge")
+    seen, cursor = [], None
+    while True:
+        got, cursor = page(history, q="lantern", limit=2, **({"cursor": cursor} if cursor else {}))
+        seen += got
+        if cursor is None:
+            break
+    assert seen == hits[::-1]
+    assert page(history, q="lantern", since="2024-03-01T12:00:03Z", until="2024-03-01T12:00:07Z")[0] == [
+        hits[3], hits[2]]

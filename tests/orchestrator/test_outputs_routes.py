@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 from types import SimpleNamespace
 
+import anyio
 import pytest
 from PIL import Image
 from starlette.applications import Starlette
@@ -36,9 +37,16 @@ def raw_get(client: TestClient, raw_path: bytes) -> int:
 
     scope_path = unquote_to_bytes(raw_path).decode("utf-8", "surrogateescape")
     sent: list[dict] = []
+    requested = False
 
     async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        while not sent or sent[-1].get("more_body", False) or sent[-1]["type"] != "http.response.body":
+            await anyio.sleep(0.001)
+        return {"type": "http.disconnect"}
 
     async def send(message):
         sent.append(message)

@@ -57,6 +57,7 @@ def test_env_lists() -> None:
         ({"env": {"REMGO_DEVICES": "gpu0"}}, "REMGO_DEVICES"),
         ({"env": {}, "overrides": {"port": 70000}}, "--port"),
         ({"env": {}, "overrides": {"devices": "auto,cpu"}}, "--devices"),
+        ({"env": {"REMGO_LOG_LEVEL": "loud"}}, "REMGO_LOG_LEVEL"),
     ],
 )
 def test_errors_name_their_source(kwargs, source) -> None:

@@ -3,6 +3,7 @@
 import asyncio
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -109,5 +110,18 @@ async def test_a_failing_kernel_is_reported(tmp_path) -> None:
     try:
         w = pool.workers[0]
         await until(lambda: w.error is not None and "kernel failed to load" in w.error)
+    finally:
+        await pool.stop()
+
+
+async def test_a_worker_that_never_answers_health_times_out(tmp_path) -> None:
+    silent = [sys.executable, "-c", "import time; time.sleep(30)"]
+    pool = WorkerPool(pool_settings(tmp_path, worker_cmd=silent, worker_start_timeout=0.3))
+    pool.start()
+    try:
+        w = pool.workers[0]
+        await until(lambda: w.error is not None)
+        assert w.error == "not ready after 0.3 s"
+        await until(lambda: w.restarts >= 1)
     finally:
         await pool.stop()

@@ -1,0 +1,103 @@
+// The /v1 API as the page uses it: JSON calls, the API key (asked once, kept for the session), SSE.
+
+const KEY_STORE = "remgo.apiKey";
+let apiKey = sessionStorage.getItem(KEY_STORE) || "";
+let asking = null; // one key prompt at a time, however many calls got a 401
+
+export class ApiError extends Error {
+  constructor(status, message, field = null, suggestions = []) {
+    super(message);
+    this.status = status;
+    this.field = field;
+    this.suggestions = suggestions || [];
+  }
+}
+
+function headers(extra = {}) {
+  return apiKey ? { ...extra, Authorization: `Bearer ${apiKey}` } : extra;
+}
+
+function askKey(rejected) {
+  if (asking) return asking;
+  const dialog = document.getElementById("key-dialog");
+  const input = document.getElementById("key-input");
+  const error = document.getElementById("key-error");
+  error.hidden = !rejected;
+  error.textContent = rejected ? "That key was refused; try again." : "";
+  input.value = "";
+  asking = new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      apiKey = input.value.trim();
+      sessionStorage.setItem(KEY_STORE, apiKey);
+      asking = null;
+      resolve();
+    }, { once: true });
+  });
+  dialog.showModal();
+  input.focus();
+  return asking;
+}
+
+// fetch with the key; a 401 asks for a key and tries again. Returns the Response.
+export async function send(method, path, body) {
+  for (let attempt = 0; ; attempt++) {
+    const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const response = await fetch(path, init);
+    if (response.status !== 401) return response;
+    await askKey(attempt > 0 || apiKey !== "");
+  }
+}
+
+async function failure(response) {
+  let detail = {};
+  try {
+    detail = (await response.json()).error || {};
+  } catch {
+    detail = { message: `${response.status} ${response.statusText}` };
+  }
+  return new ApiError(response.status, detail.message || `HTTP ${response.status}`, detail.field, detail.suggestions);
+}
+
+export async function api(method, path, body) {
+  const response = await send(method, path, body);
+  if (!response.ok) throw await failure(response);
+  return response.status === 204 ? null : response.json();
+}
+
+export const get = (path) => api("GET", path);
+export const post = (path, body) => api("POST", path, body);
+
+// A POST answered with a file (ZIP export): the Blob and the name the server suggests.
+export async function postForFile(path, body) {
+  const response = await send("POST", path, body);
+  if (!response.ok) throw await failure(response);
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const name = (disposition.match(/filename="([^"]+)"/) || [])[1] || "download";
+  return { blob: await response.blob(), name };
+}
+
+// URLs the browser loads by itself (img, EventSource) cannot carry a header: the key rides in the query.
+export function withKey(url) {
+  if (!apiKey) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}api_key=${encodeURIComponent(apiKey)}`;
+}
+
+export const fileUrl = (historyId) => withKey(`/v1/history/${encodeURIComponent(historyId)}/file`);
+export const thumbUrl = (historyId) => withKey(`/v1/history/${encodeURIComponent(historyId)}/thumb`);
+
+// An image of a job: by its history id (works with keys on), else the outputs URL.
+export function imageUrl(image) {
+  return image.history_id != null ? fileUrl(image.history_id) : withKey(image.url);
+}
+
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  const text = q.toString();
+  return text ? `?${text}` : "";
+}
+
+export function eventSource(path) {
+  return new EventSource(withKey(path));
+}

@@ -1,0 +1,86 @@
+// The page: reads the catalog, builds the form, the live view and the gallery, switches tabs.
+
+import { ApiError, get, post } from "./api.js";
+import { GenerateForm } from "./form.js";
+import { Gallery } from "./gallery.js";
+import { LiveJobs } from "./live.js";
+
+const $ = (id) => document.getElementById(id);
+
+function showView(name) {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const on = tab.dataset.view === name;
+    tab.setAttribute("aria-selected", String(on));
+    $(`view-${tab.dataset.view}`).hidden = !on;
+  }
+  history.replaceState(null, "", `#${name}`);
+}
+
+async function watchHealth() {
+  const status = $("server-status");
+  try {
+    const h = await (await fetch("/health")).json();
+    status.textContent = h.ready ? `${h.workers_ready}/${h.workers_total} workers ready` : "workers starting…";
+    status.dataset.state = h.ready ? "ok" : "starting";
+    if (h.queue_depth) status.textContent += ` · ${h.queue_depth} queued`;
+  } catch {
+    status.textContent = "server unreachable";
+    status.dataset.state = "down";
+  }
+  setTimeout(watchHealth, 3000);
+}
+
+async function main() {
+  watchHealth();
+  let catalog;
+  let config;
+  try {
+    [catalog, config] = await Promise.all([get("/v1/catalog"), get("/v1/ui/config")]);
+  } catch (err) {
+    $("live-title").textContent = `Cannot read the catalog: ${err.message}`;
+    return;
+  }
+  const form = new GenerateForm($("gen-form"), catalog, config);
+  let gallery = null;
+  const live = new LiveJobs({
+    onImageOpen: (id) => gallery.open(id),
+    onImagesChanged: () => { gallery.stale = true; },
+  });
+  gallery = new Gallery({
+    onUse: (item) => {
+      form.useImage(item);
+      showView("generate");
+      $("gen-form").elements.prompt.focus();
+    },
+  });
+  gallery.setModels(catalog.models.checkpoints.map((m) => m.name));
+
+  $("gen-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    form.clearErrors();
+    const button = $("generate");
+    button.disabled = true;
+    try {
+      const body = form.request();
+      const accepted = await post("/v1/jobs", body);
+      live.track(accepted, body.prompt);
+    } catch (err) {
+      form.showError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    tab.addEventListener("click", () => {
+      showView(tab.dataset.view);
+      if (tab.dataset.view === "gallery") gallery.shown();
+    });
+  }
+  const start = location.hash === "#gallery" ? "gallery" : "generate";
+  showView(start);
+  if (start === "gallery") gallery.shown();
+  live.connect();
+  document.body.dataset.ready = "true";
+}
+
+main();

@@ -1,0 +1,325 @@
+// The generate form: filled from /v1/catalog, remembered in localStorage, turned into a v2 request.
+//
+// A request holds the preset's name and only the fields whose value differs from what that preset
+// (over the server's default preset, over the built-in defaults) gives. The server applies the same
+// layering, so the result is the same, and a preset's choice the server cannot honour (a checkpoint
+// that is not on disk) still falls back there with a warning instead of failing the request.
+
+import { StylePicker } from "./style_picker.js";
+
+const STORE = "remgo.form";
+const LORA_SLOTS = 5;
+const NONE = { refiner_model_name: "None", vae_name: "Default (model)" };
+const SPECIAL = new Set(["preset", "image_seed", "seed_random"]);
+
+export class GenerateForm {
+  constructor(form, catalog, config) {
+    this.form = form;
+    this.catalog = catalog;
+    this.presets = new Map(catalog.presets.map((p) => [p.name, p]));
+    this.defaultPreset = this.presets.has(config.default_preset) ? config.default_preset : "";
+    this.errorBox = document.getElementById("form-error");
+    this.styles = new StylePicker(document.getElementById("style-list"), document.getElementById("style-search"),
+      document.getElementById("style-count"), () => this.changed());
+    this.loraRows = [];
+    this.fill();
+    this.restore();
+    form.addEventListener("input", (e) => this.changed(e.target));
+    form.addEventListener("change", (e) => this.changed(e.target));
+    form.elements.preset.addEventListener("change", () => this.applyPreset(form.elements.preset.value));
+    document.getElementById("reset-form").addEventListener("click", () => this.applyPreset(this.preset));
+  }
+
+  get preset() {
+    return this.form.elements.preset.value;
+  }
+
+  // ----- choices ---------------------------------------------------------------------------------
+
+  fill() {
+    const c = this.catalog;
+    const names = (list) => list.map((m) => m.name);
+    options(this.form.elements.preset, c.presets.map((p) => [p.name, p.name]));
+    options(this.form.elements.performance_selection, c.performance.map((p) => [p.name, `${p.name} · ${p.steps} steps`]));
+    options(this.form.elements.aspect_ratios_selection, c.aspect_ratios.map((a) => [a.value, `${a.label}  (${a.ratio})`]));
+    options(this.form.elements.base_model_name, names(c.models.checkpoints).map((n) => [n, n]));
+    options(this.form.elements.refiner_model_name, [["None", "None"], ...names(c.models.checkpoints).map((n) => [n, n])]);
+    options(this.form.elements.vae_name, [["Default (model)", "Default (model)"], ...names(c.models.vae).map((n) => [n, n])]);
+    options(this.form.elements.sampler_name, c.samplers.map((s) => [s, s]));
+    options(this.form.elements.scheduler_name, c.schedulers.map((s) => [s, s]));
+    options(this.form.elements.output_format, c.output_formats.map((s) => [s, s]));
+    options(this.form.elements.metadata_scheme, c.metadata_schemes.map((s) => [s, s]));
+    options(this.form.elements.refiner_swap_method, c.refiner_swap_methods.map((s) => [s, s]));
+    this.form.elements.image_number.max = c.limits.image_number_max;
+    this.styles.setStyles(c.styles);
+    const slots = document.getElementById("lora-slots");
+    const loras = [["None", "None"], ...names(c.models.loras).map((n) => [n, n])];
+    for (let i = 0; i < LORA_SLOTS; i++) {
+      const row = document.createElement("div");
+      row.className = "lora";
+      row.dataset.field = `loras[${i}]`;
+      row.innerHTML = `<input type="checkbox" aria-label="use LoRA ${i + 1}"><select aria-label="LoRA ${i + 1}"></select>` +
+        `<input type="number" min="-2" max="2" step="0.05" aria-label="LoRA ${i + 1} weight">`;
+      const [enabled, select, weight] = row.children;
+      options(select, loras);
+      slots.append(row);
+      this.loraRows.push({ enabled, select, weight });
+    }
+  }
+
+  // What applies with no field set: the chosen preset over the default preset over built-in defaults.
+  effective(presetName) {
+    const layers = [this.catalog.defaults, this.presets.get(this.defaultPreset)?.values,
+      this.presets.get(presetName)?.values];
+    return Object.assign({}, ...layers.filter(Boolean).map((v) => clean(v)));
+  }
+
+  // ----- values ----------------------------------------------------------------------------------
+
+  fields() {
+    return [...this.form.elements].filter((el) => el.name && !SPECIAL.has(el.name));
+  }
+
+  get loras() {
+    return this.loraRows.map((r) => ({ name: r.select.value, weight: num(r.weight.value) ?? 1, enabled: r.enabled.checked }))
+      .filter((l) => l.name !== "None");
+  }
+
+  set loras(list) {
+    const items = loraList(list);
+    this.loraRows.forEach((row, i) => {
+      const item = items[i];
+      ensure(row.select, item ? item.name : "None");
+      row.select.value = item ? item.name : "None";
+      row.weight.value = item ? item.weight : 1;
+      row.enabled.checked = item ? item.enabled : true;
+    });
+  }
+
+  set(name, value) {
+    if (name === "style_selections") this.styles.selected = value;
+    else if (name === "loras") this.loras = value;
+    else if (name === "image_seed") this.form.elements.image_seed.value = value ?? "";
+    else if (this.form.elements[name]) write(this.form.elements[name], value);
+  }
+
+  applyPreset(name, keepPrompts = true) {
+    const values = this.effective(name);
+    this.form.elements.preset.value = name;
+    for (const el of this.fields()) {
+      if (keepPrompts && (el.name === "prompt" || el.name === "negative_prompt") && !(el.name in (this.presets.get(name)?.values || {}))) continue;
+      write(el, values[el.name]);
+    }
+    this.styles.selected = values.style_selections || [];
+    this.loras = values.loras || [];
+    this.changed();
+  }
+
+  request() {
+    const eff = this.effective(this.preset);
+    const req = { prompt: this.form.elements.prompt.value };
+    if (this.preset) req.preset = this.preset;
+    for (const el of this.fields()) {
+      if (el.name === "prompt") continue;
+      const value = read(el);
+      if (value !== undefined && !same(el.name, value, eff[el.name])) req[el.name] = value;
+    }
+    if (this.form.elements.seed_random.checked) req.seed_random = true;
+    else {
+      req.seed_random = false;
+      const seed = num(this.form.elements.image_seed.value);
+      if (seed !== undefined) req.image_seed = seed;
+    }
+    const styles = this.styles.selected;
+    if (JSON.stringify(styles) !== JSON.stringify(eff.style_selections || [])) req.style_selections = styles;
+    const loras = this.loras;
+    if (JSON.stringify(loras) !== JSON.stringify(loraList(eff.loras || []))) req.loras = loras;
+    return req;
+  }
+
+  // ----- memory ----------------------------------------------------------------------------------
+
+  changed(target) {
+    if (target) this.clearError(target);
+    this.form.elements.image_seed.disabled = this.form.elements.seed_random.checked;
+    clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => this.save(), 150);
+  }
+
+  save() {
+    const fields = {};
+    for (const el of this.fields()) fields[el.name] = read(el);
+    localStorage.setItem(STORE, JSON.stringify({
+      preset: this.preset, fields, styles: this.styles.selected, loras: this.loras,
+      seed_random: this.form.elements.seed_random.checked, image_seed: this.form.elements.image_seed.value,
+    }));
+  }
+
+  restore() {
+    let saved = null;
+    try {
+      saved = JSON.parse(localStorage.getItem(STORE) || "null");
+    } catch { /* an unreadable memory is no memory */ }
+    const preset = saved && this.presets.has(saved.preset) ? saved.preset : this.defaultPreset;
+    this.applyPreset(preset, false);
+    this.form.elements.seed_random.checked = true;
+    if (saved) {
+      for (const el of this.fields()) if (el.name in saved.fields) write(el, saved.fields[el.name]);
+      this.styles.selected = saved.styles;
+      this.loras = saved.loras;
+      this.form.elements.seed_random.checked = saved.seed_random !== false;
+      this.form.elements.image_seed.value = saved.image_seed ?? "";
+    }
+    this.changed();
+  }
+
+  // "Use these settings" of a history image: its parameters into the form.
+  useImage(item) {
+    const p = item.params || {};
+    const pick = (...values) => values.find((v) => v !== undefined && v !== null);
+    const set = (name, value) => { if (value !== undefined && value !== null) this.set(name, value); };
+    set("prompt", pick(p.prompt, item.prompt));
+    set("negative_prompt", pick(p.negative_prompt, item.negative_prompt));
+    set("style_selections", pick(p.styles, item.styles));
+    const performance = pick(p.performance, item.performance);
+    set("performance_selection", performance);
+    const width = pick(p.width, item.width);
+    const height = pick(p.height, item.height);
+    if (width && height) {
+      const aspect = `${width}*${height}`;
+      const known = this.catalog.aspect_ratios.some((a) => a.value === aspect);
+      if (known) set("aspect_ratios_selection", aspect);
+      this.set("overwrite_width", known ? "" : width);
+      this.set("overwrite_height", known ? "" : height);
+    }
+    set("guidance_scale", pick(p.guidance_scale, item.guidance_scale));
+    set("image_sharpness", p.sharpness);
+    if (p.adm_guidance) ["adm_scaler_positive", "adm_scaler_negative", "adm_scaler_end"].forEach((f, i) => set(f, p.adm_guidance[i]));
+    set("base_model_name", pick(p.base_model, item.model));
+    this.set("refiner_model_name", pick(p.refiner_model, item.refiner, "None"));
+    set("refiner_switch", p.refiner_switch);
+    set("refiner_swap_method", p.refiner_swap_method);
+    this.set("vae_name", pick(p.vae, "Default (model)"));
+    set("sampler_name", pick(p.sampler, item.sampler));
+    set("scheduler_name", pick(p.scheduler, item.scheduler));
+    set("clip_skip", p.clip_skip);
+    set("adaptive_cfg", p.adaptive_cfg);
+    set("loras", pick(p.loras, item.loras));
+    set("metadata_scheme", pick(p.metadata_scheme, item.scheme));
+    this.set("freeu_enabled", Boolean(p.freeu));
+    if (p.freeu) ["freeu_b1", "freeu_b2", "freeu_s1", "freeu_s2"].forEach((f, i) => set(f, p.freeu[i]));
+    const steps = pick(p.steps, item.steps);
+    const table = this.catalog.performance.find((row) => row.name === performance);
+    this.set("overwrite_step", steps && (!table || table.steps !== steps) ? steps : "");
+    const seed = pick(p.seed, item.seed);
+    if (seed !== undefined) {
+      this.form.elements.seed_random.checked = false;
+      this.set("image_seed", seed);
+    }
+    this.changed();
+  }
+
+  // ----- errors ----------------------------------------------------------------------------------
+
+  clearError(target) {
+    const holder = target.closest?.("[data-field]");
+    if (holder) {
+      holder.classList.remove("invalid");
+      holder.querySelectorAll(".field-error").forEach((e) => e.remove());
+    }
+  }
+
+  clearErrors() {
+    this.form.querySelectorAll(".invalid").forEach((e) => e.classList.remove("invalid"));
+    this.form.querySelectorAll(".field-error").forEach((e) => e.remove());
+    this.errorBox.hidden = true;
+  }
+
+  // An API error next to the field it names ($.loras[0].weight → the first LoRA slot), else above the queue.
+  showError(err) {
+    this.clearErrors();
+    const path = (err.field || "").replace(/^\$\.?/, "");
+    const text = err.message + (err.suggestions?.length ? ` — did you mean ${err.suggestions.join(", ")}?` : "");
+    const holder = findField(this.form, path);
+    if (!holder) {
+      this.errorBox.textContent = err.field ? `${err.field}: ${text}` : text;
+      this.errorBox.hidden = false;
+      return;
+    }
+    const note = document.createElement("p");
+    note.className = "field-error";
+    note.setAttribute("role", "alert");
+    note.textContent = text;
+    holder.classList.add("invalid");
+    holder.append(note);
+    const details = holder.closest("details");
+    if (details) details.open = true;
+    holder.scrollIntoView({ block: "center", behavior: "smooth" });
+  }
+}
+
+function findField(form, path) {
+  for (let p = path; p; ) {
+    const found = form.querySelector(`[data-field="${CSS.escape(p)}"]`);
+    if (found) return found;
+    const cut = p.search(/(\[\d+\]|\.[^.[\]]+)$/);
+    if (cut <= 0) return null;
+    p = p.slice(0, cut);
+  }
+  return null;
+}
+
+// ----- helpers ------------------------------------------------------------------------------------
+
+function options(select, pairs) {
+  select.replaceChildren(...pairs.map(([value, label]) => new Option(label, value)));
+}
+
+function ensure(select, value) {
+  if (value === undefined || value === null || value === "") return;
+  if (![...select.options].some((o) => o.value === String(value))) select.append(new Option(`${value} (not found)`, value));
+}
+
+function clean(values) {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null && v !== undefined));
+}
+
+function num(text) {
+  return text === "" || text === null || text === undefined ? undefined : Number(text);
+}
+
+function read(el) {
+  if (el.type === "checkbox") return el.checked;
+  if (el.type === "number") return num(el.value);
+  if (el.tagName === "SELECT") return el.value === "" ? undefined : el.value;
+  return el.value;
+}
+
+function write(el, value) {
+  if (el.type === "checkbox") el.checked = Boolean(value);
+  else {
+    if (el.tagName === "SELECT") {
+      ensure(el, value);
+      if (value === undefined || value === null) {
+        el.selectedIndex = el.options.length ? 0 : -1;
+        return;
+      }
+    }
+    el.value = value ?? "";
+  }
+}
+
+function same(name, value, preset) {
+  const none = (v) => (NONE[name] && (v === undefined || v === NONE[name] || v === "None" || v === "") ? undefined : v);
+  const a = none(value);
+  const b = none(preset);
+  if (a === undefined || b === undefined) return a === b || (a === "" && b === undefined);
+  return typeof a === "number" ? a === Number(b) : a === b;
+}
+
+// A preset's LoRAs ({name, weight, enabled} or [enabled, name, weight]) as the form's slots hold them.
+function loraList(list) {
+  return (list || []).map((l) => (Array.isArray(l) ? { name: l[1], weight: l[2], enabled: l[0] } : { enabled: true, weight: 1, ...l }))
+    .map((l) => ({ name: l.name, weight: Number(l.weight), enabled: Boolean(l.enabled) }))
+    .filter((l) => l.name && l.name !== "None");
+}

@@ -1,0 +1,70 @@
+"""Browser tests: Debian's chromium driven by Python Playwright against a real server with real workers.
+
+No browser is ever downloaded: the system chromium (`apt-get install chromium`) is launched by path. Without
+it (or without the playwright package) these tests are skipped, saying why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.integration.server_harness import server_settings
+from tests.ui.ui_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ServerThread
+
+DESKTOP = {"width": 1360, "height": 900}
+PHONE = {"width": 390, "height": 844}
+STEP_DELAY = 0.05  # seconds per step of the test kernel: a 40-step job runs about 2 s
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM} (install Debian's: apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def color_server(tmp_path_factory):
+    """The orchestrator on the fast colour test kernel, one worker."""
+    tmp = tmp_path_factory.mktemp("ui-server")
+    with ServerThread(server_settings(tmp, step_delay=STEP_DELAY)) as srv:
+        yield srv
+
+
+class PageErrors(list):
+    def check(self) -> None:
+        assert not self, f"the page logged errors: {self}"
+
+
+def open_page(browser, url: str, viewport: dict = DESKTOP, storage: dict | None = None):
+    """A fresh browser context (empty storage) on the page, once its script has read the catalog."""
+    context = browser.new_context(viewport=viewport, accept_downloads=True, storage_state=storage)
+    page = context.new_page()
+    errors = PageErrors()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and "401" not in msg.text and errors.append(msg.text))
+    page.goto(url)
+    return page, errors
+
+
+@pytest.fixture
+def page(browser, color_server):
+    page, errors = open_page(browser, color_server.url)
+    page.wait_for_selector("body[data-ready=true]")
+    yield page
+    page.context.close()
+    errors.check()
+
+
+def shot(page, name: str, full_page: bool = False) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
