@@ -23,12 +23,17 @@ EXIT_UNREACHABLE = 3  # no server answers
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
-def add_connection_options(parser: argparse.ArgumentParser, *, json_help: str = "print JSON instead of text") -> None:
+def add_connection_options(parser: argparse.ArgumentParser, *, json_help: str = "print JSON instead of text",
+                           nested: bool = False) -> None:
+    """--server, --api-key, --json. `nested`: on a sub-command whose parent has them too; SUPPRESS keeps
+    the parent's value (`remgo jobs --json list`) instead of overwriting it with a default."""
+    default = {"default": argparse.SUPPRESS} if nested else {}
     group = parser.add_argument_group("server")
     group.add_argument("--server", metavar="URL", help="the remgo server (default: REMGO_SERVER, else the local "
-                       "one from the settings, http://127.0.0.1:8888)")
-    group.add_argument("--api-key", metavar="KEY", help="API key (default: REMGO_API_KEY, else the settings' first)")
-    parser.add_argument("--json", action="store_true", help=json_help)
+                       "one from the settings, http://127.0.0.1:8888)", **default)
+    group.add_argument("--api-key", metavar="KEY", help="API key (default: REMGO_API_KEY, else the settings' first)",
+                       **default)
+    parser.add_argument("--json", action="store_true", help=json_help, **default)
 
 
 def _local(args: argparse.Namespace):
