@@ -3,6 +3,8 @@
     remgo serve [--host H] [--port P] [--state-dir D] [--outputs-dir D] [--devices cpu|auto|cuda:0,cuda:1]
                 [--config FILE]
     remgo history …   (index, import and list images; see `remgo history --help`)
+    remgo generate "a red fox" [-n 2] …   remgo jobs [list|show|cancel ID]   remgo history search TEXT
+    remgo models [--kind K]   remgo styles [FILTER]      (clients of a running server; see each --help)
 
 Each serve flag is also a `REMGO_*` env var and a key of the TOML file; flags win, then env, then file.
 """
@@ -20,7 +22,10 @@ from orchestrator.settings import Settings, SettingsError, load_settings
 
 DEMO_MODEL = Path("models") / "checkpoints" / "remgo-demo-sdxl.safetensors"
 # Sub-commands other modules provide: module → its `add_parser(subparsers)`.
-PLUGGED_COMMANDS = ("orchestrator.history_cli",)
+PLUGGED_COMMANDS = ("orchestrator.history_cli",
+                    # clients of a running server's /v1 API (history search joins `history` above)
+                    "orchestrator.cli_generate", "orchestrator.cli_jobs", "orchestrator.cli_history_search",
+                    "orchestrator.cli_catalog")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.server_harness import server_settings
-from tests.ui.ui_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ServerThread
+from tests.orchestrator.server_thread import ServerThread
+from tests.ui.ui_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 DESKTOP = {"width": 1360, "height": 900}
 PHONE = {"width": 390, "height": 844}
