@@ -53,10 +53,18 @@ _FIELD_RE = re.compile(r"at `\$\.?([^`]*)`")
 SHUTDOWN_GRACE_S = float(os.environ.get("REMGO_WORKER_SHUTDOWN_GRACE", "10"))
 
 
+_MISSING_RE = re.compile(r"missing required field `([^`]+)`")
+
+
 def field_of(exc: Exception) -> str | None:
-    """`Expected int - at `$.seeds[0]`` → `seeds[0]`."""
-    match = _FIELD_RE.search(str(exc))
-    return match.group(1) or None if match else None
+    """`Expected int - at `$.seeds[0]`` → `seeds[0]`; a missing field is named, under its parent's path."""
+    text = str(exc)
+    match = _FIELD_RE.search(text)
+    where = match.group(1) if match else ""
+    missing = _MISSING_RE.search(text)
+    if missing:
+        return f"{where}.{missing.group(1)}" if where else missing.group(1)
+    return where or None
 
 
 class RpcFailure(Exception):

@@ -146,7 +146,8 @@ def generate(args: argparse.Namespace) -> int:
         accepted = client.submit(body, priority=args.priority)
         job_id = accepted["id"]
         progress = JobProgress(enabled=not args.quiet)
-        where = f" (position {accepted['position']})" if accepted.get("position") else ""
+        ahead = accepted.get("position")
+        where = "" if ahead is None else f" ({ahead} job{'s' if ahead != 1 else ''} ahead)"
         progress.add(job_id, f"job {job_id[:8]}")
         progress.note(f"job {job_id} {accepted['status']}{where}; Ctrl-C cancels it")
         saver = Saver(client, Path(args.out))

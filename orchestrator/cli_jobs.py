@@ -72,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
         print("no jobs" + (f" with status {args.status}" if args.status else ""), file=sys.stderr)
         return EXIT_OK
     table = Table(box=None, pad_edge=False)
-    for column in ("ID", "STATUS", "POS", "IMAGES", "CREATED", "ERROR"):
+    for column in ("ID", "STATUS", "AHEAD", "IMAGES", "CREATED", "ERROR"):
         table.add_column(column, no_wrap=column != "ERROR")
     for job in page["jobs"]:
         error = job["error"]["message"] if job["error"] else ""
-        table.add_row(job["id"], job["status"], str(job["position"] or ""), f"{job['images_done']}/{job['images_total']}",
+        table.add_row(job["id"], job["status"], "" if job["position"] is None else str(job["position"]), f"{job['images_done']}/{job['images_total']}",
                       _time(job["created_at"]), shorten(error, 60))
     Console(width=max(Console().width, 120)).print(table)
     return EXIT_OK

@@ -67,9 +67,9 @@ class JobProgress:
             state["start"] = (now, step)
         bucket = (10 * step // total) if total else 0
         final = status in ("succeeded", "failed", "cancelled")
-        if bucket == state["bucket"] and done == state["images"] and not final:
+        if (bucket, done, final) == (state["bucket"], state["images"], state.get("final", False)):
             return
-        state["bucket"], state["images"] = bucket, done
+        state["bucket"], state["images"], state["final"] = bucket, done, final
         eta = None
         if state["start"] and step > state["start"][1] and total:
             rate = (step - state["start"][1]) / max(1e-6, now - state["start"][0])

@@ -136,7 +136,7 @@ export class LiveJobs {
     if (!j) return;
     const p = j.progress || { step: 0, total: 0, images_done: 0, images_total: 0 };
     const pct = p.total ? Math.round((100 * p.step) / p.total) : j.status === "succeeded" ? 100 : 0;
-    const where = j.status === "queued" && j.position ? ` · position ${j.position}` : "";
+    const where = j.status === "queued" && j.position != null ? ` · ${j.position ? `${j.position} ahead` : "next"}` : "";
     const image = p.image_index != null && j.status === "running" ? ` · image ${p.image_index + 1}/${p.images_total}` : "";
     el["live-title"].textContent = `${short(j.id)} · ${j.status}${where}${image}` + (j.error ? ` · ${j.error.message}` : "");
     el["live-title"].dataset.status = j.status;
@@ -189,7 +189,8 @@ export class LiveJobs {
       li.innerHTML = `<span class="pos"></span><span class="what"><span class="prompt"></span>` +
         `<span class="mini" style="--pct:${pct}%"></span></span><span class="count muted"></span>` +
         `<button type="button" class="cancel" aria-label="cancel job">✕</button>`;
-      li.querySelector(".pos").textContent = j.status === "running" ? "▶" : `#${j.position ?? "?"}`;
+      li.querySelector(".pos").textContent = j.status === "running" ? "▶" : `#${j.position == null ? "?" : j.position + 1}`;
+      li.querySelector(".pos").title = j.status === "running" ? "running" : "place in the queue";
       li.querySelector(".prompt").textContent = j.prompt || short(j.id);
       li.querySelector(".count").textContent = p.images_total ? `${p.images_done ?? 0}/${p.images_total}` : "";
       return li;

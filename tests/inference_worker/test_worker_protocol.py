@@ -51,6 +51,7 @@ def test_generate_returns_images_with_seeds_and_progress(worker):
         ({"steps": 0}, "steps"),
         ({"sampler": "nope"}, "sampler"),
         ({"colour": "red"}, None),
+        ({"base_model": {"name": "m"}}, "base_model.path"),
     ],
 )
 def test_bad_params_name_the_field(worker, change, field):
@@ -62,6 +63,11 @@ def test_bad_params_name_the_field(worker, change, field):
     else:
         assert "colour" in err["message"]
     assert worker.call("health")["result"]["busy"] is False
+
+
+def test_missing_params_name_the_first_missing_field(worker):
+    err = worker.call("generate")["error"]
+    assert err["code"] == rpc.INVALID_PARAMS and err["data"]["field"] == "task_id"
 
 
 def test_version_mismatch_names_both_versions(worker):
