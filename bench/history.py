@@ -208,9 +208,12 @@ def run(root: Path, rows: int, repeat: int) -> None:
         flat_ms = median_ms(lambda f=remgo_fn: f(flat), slow_repeat)
         print(f"{label:<28}{ours:>8.2f}ms{dated:>12.1f}ms{flat_ms:>11.1f}ms{dated / ours:>9.0f}x   "
               f"{'yes' if ours <= 10 else 'NO'}")
+    t = time.perf_counter()
+    result = history.reconcile()
+    print(f"\nreconcile of {rows:,} indexed files (nothing to do: {result}): {time.perf_counter() - t:.2f} s")
     if shutil.which("sqlite3"):
         cli = median_ms(lambda: remgo_page(flat, db, 0, cli=True), slow_repeat)
-        print(f"\nRemGo as shipped (flat folder + `sqlite3` program per request), first page: {cli:.1f} ms")
+        print(f"RemGo as shipped (flat folder + `sqlite3` program per request), first page: {cli:.1f} ms")
     print("ratio = RemGo method on date folders / remgo; flat is RemGo's own layout.")
     history.close()
 

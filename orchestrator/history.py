@@ -84,7 +84,7 @@ class History:
             self._place(row, micros(created or datetime.now(UTC)), set())
             sql = (f"INSERT INTO images ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
                    f"ON CONFLICT(root, path) DO UPDATE SET {updates} RETURNING id")
-            return self.db.execute(sql, list(row.values())).fetchone()[0]
+            return self.db.execute(sql, list(row.values())).fetchall()[0][0]
 
     def _place(self, row: dict[str, Any], wanted: int, taken: set[int]) -> None:
         """Give `row` the first free seq at or after `wanted` (inside the write transaction)."""

@@ -188,6 +188,9 @@ def file_row(root: int, base: Path, relpath: str, *, source: str, fallback_text:
     return row
 
 
+_decode = msgspec.json.decode  # several times faster than json.loads; pages decode 3 JSON columns a row
+
+
 def to_item(row: dict[str, Any], url: str, thumb_url: str) -> HistoryItem:
     return HistoryItem(
         id=row["id"],
@@ -202,11 +205,11 @@ def to_item(row: dict[str, Any], url: str, thumb_url: str) -> HistoryItem:
         size=row["size"],
         prompt=row["prompt"],
         negative_prompt=row["negative"],
-        styles=json.loads(row["styles"]) if row["styles"] else [],
+        styles=_decode(row["styles"]) if row["styles"] else [],
         model=row["model"],
         model_hash=row["model_hash"],
         refiner=row["refiner"],
-        loras=json.loads(row["loras"]) if row["loras"] else [],
+        loras=_decode(row["loras"]) if row["loras"] else [],
         sampler=row["sampler"],
         scheduler=row["scheduler"],
         steps=row["steps"],
@@ -216,6 +219,6 @@ def to_item(row: dict[str, Any], url: str, thumb_url: str) -> HistoryItem:
         scheme=row["scheme"],
         starred=bool(row["starred"]),
         source=row["source"],
-        params=json.loads(row["metadata"]) if row["metadata"] else None,
+        params=_decode(row["metadata"]) if row["metadata"] else None,
         raw_metadata=row["raw_metadata"],
     )

@@ -124,7 +124,11 @@ def _from_png(img: Image.Image) -> dict[str, str]:
 def probe(source: Path | bytes) -> ImageProbe:
     """Size, format and embedded metadata of one image; raises OSError/ValueError for non-images."""
     fp = io.BytesIO(source) if isinstance(source, bytes) else source
-    with Image.open(fp) as img:
+    try:
+        img = Image.open(fp)
+    except Image.DecompressionBombError as exc:  # not an OSError: keep one failure type for callers
+        raise ValueError(str(exc)) from None
+    with img:
         fmt = _FORMATS.get(img.format or "")
         if fmt is None:
             raise ValueError(f"not a png/jpeg/webp image: {img.format}")

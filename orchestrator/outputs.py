@@ -101,10 +101,11 @@ class OutputStore:
 
     @staticmethod
     def _claim_name(folder: Path, stamp: str, job_id: str, ext: str) -> Path:
-        # A random short id keeps several images of one job within one second apart; the job id's
-        # first characters would collide exactly there.
+        # The short id: the job id's first letters (to find a job's files) and a random part that
+        # keeps several images of one job within one second apart.
+        prefix = "".join(c for c in job_id if c.isascii() and c.isalnum())[:6].lower()
         for _ in range(100):
-            candidate = folder / f"{stamp}_{secrets.token_hex(4)}.{ext}"
+            candidate = folder / f"{stamp}_{prefix}{secrets.token_hex(3)}.{ext}"
             if not candidate.exists():
                 return candidate
         raise OSError(errno.EEXIST, f"no free file name for job {job_id}")

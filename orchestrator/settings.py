@@ -19,6 +19,8 @@ from typing import Annotated, Any
 import msgspec
 
 ENV_PREFIX = "REMGO_"
+# Read when no --config / REMGO_CONFIG is given and it exists in the working directory.
+DEFAULT_CONFIG_FILE = "remgo.toml"
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _DEVICE_RE = re.compile(r"^(cpu|auto|mps|cuda|cuda:\d+)$")
 
@@ -61,6 +63,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     preview_quality: Annotated[int, msgspec.Meta(ge=1, le=100)] = 75
     event_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 256
     log_level: str = "info"
+    # RemGo's HTTP API at the root paths (/settings, /generate, /ws …), for its web frontend and scripts.
+    remgo_compat: bool = True
+    # The settings file in use (set by load_settings, never read from a source); the config editor writes it.
+    config_file: str | None = None
 
     def __post_init__(self) -> None:
         for device in self.devices:
@@ -85,7 +91,9 @@ class SettingsError(ValueError):
         self.message = message
 
 
-FIELDS: tuple[str, ...] = tuple(Settings.__struct_fields__)
+FIELDS: tuple[str, ...] = tuple(f for f in Settings.__struct_fields__ if f != "config_file")
+# Env var names that differ from REMGO_<FIELD>.
+ENV_NAMES = {name: f"{ENV_PREFIX}{name.upper()}" for name in FIELDS} | {"remgo_compat": "REMGO_COMPAT"}
 _LIST_FIELDS = {"model_roots", "devices", "worker_cmd", "api_keys", "cors_origins"}
 
 
@@ -127,6 +135,8 @@ def load_settings(
     values: dict[str, Any] = {}
     source_of: dict[str, str] = {}
     config = config or env.get(f"{ENV_PREFIX}CONFIG")
+    if not config and Path(DEFAULT_CONFIG_FILE).is_file():
+        config = DEFAULT_CONFIG_FILE
     if config:
         path = Path(config)
         try:
@@ -142,10 +152,10 @@ def load_settings(
             values[key] = ["auto"] if key == "devices" and value == "auto" else value
             source_of[key] = f"{path}: {key}"
     for name in FIELDS:
-        raw = env.get(f"{ENV_PREFIX}{name.upper()}")
+        raw = env.get(ENV_NAMES[name])
         if raw is not None:
             values[name] = _split_env(name, raw)
-            source_of[name] = f"{ENV_PREFIX}{name.upper()}"
+            source_of[name] = ENV_NAMES[name]
     for name, value in (overrides or {}).items():
         if value is None:
             continue
@@ -153,6 +163,7 @@ def load_settings(
             raise SettingsError(f"--{name.replace('_', '-')}", "unknown setting")
         values[name] = _split_env(name, value) if isinstance(value, str) else value
         source_of[name] = f"--{name.replace('_', '-')}"
+    values["config_file"] = str(Path(config or DEFAULT_CONFIG_FILE).absolute())
     return _check(values, source_of)
 
 

@@ -37,7 +37,11 @@ class Thumbnails:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         try:
-            with Image.open(source) as img:
+            try:
+                img = Image.open(source)
+            except Image.DecompressionBombError as exc:  # kept to OSError/ValueError for callers
+                raise ValueError(str(exc)) from None
+            with img:
                 img.draft("RGB", (self.max_side, self.max_side))  # JPEG decodes at a reduced scale
                 img.thumbnail((self.max_side, self.max_side))
                 thumb = img if img.mode in ("RGB", "RGBA") else img.convert("RGB")

@@ -9,6 +9,7 @@ POST   /v1/history/reconcile
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime
 from typing import Annotated
@@ -16,11 +17,13 @@ from typing import Annotated
 import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from orchestrator.history_export import MAX_EXPORT, export_entries, zip_stream
 from orchestrator.history_query import HistoryQuery, QueryError
+from orchestrator.request_body import BodyError
+from orchestrator.routes.responses import error_response, json_response
 
 ImageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -33,30 +36,34 @@ class IdList(msgspec.Struct, forbid_unknown_fields=True):
     ids: Annotated[list[ImageId], msgspec.Meta(min_length=1, max_length=MAX_EXPORT)]
 
 
-class BodyError(Exception):
-    def __init__(self, status: int, message: str, field: str | None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
+_error = error_response
+_json = json_response
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]*)`")
 
 
-def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
-
-
-def _json(value: object, status: int = 200) -> Response:
-    return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
+def _validation_error(exc: msgspec.ValidationError, kind: type[msgspec.Struct]) -> BodyError:
+    """msgspec's "… - at `$.x`" → BodyError("$.x", …); an unknown key gets its own path and close names."""
+    found = _AT.match(str(exc))
+    message, path = (found.group("message"), found.group("path") or "$") if found else (str(exc), "$")
+    unknown = _UNKNOWN.match(message)
+    if unknown:
+        name = unknown.group("name")
+        near = difflib.get_close_matches(name, kind.__struct_fields__, n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(kind.__struct_fields__)}"
+        return BodyError(f"{path}.{name}", f"unknown field `{name}`{hint}", near)
+    return BodyError(path, message)
 
 
 async def _body(request: Request, kind: type[msgspec.Struct]):
+    """The JSON body as `kind`; BodyError names the field as a JSON path (`$.starred`)."""
     raw = await request.body()
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
-        found = re.search(r"`\$\.(\w+)", str(exc)) or re.search(r"field `(\w+)`", str(exc))
-        field = found.group(1) if found else None
-        raise BodyError(422, str(exc), field) from None
+        raise _validation_error(exc, kind) from None
     except msgspec.DecodeError as exc:
-        raise BodyError(400, f"body is not valid JSON: {exc}", None) from None
+        raise BodyError("$", f"not valid JSON: {exc}") from None
 
 
 def _history(request: Request):
@@ -67,7 +74,7 @@ async def list_history(request: Request) -> Response:
     try:
         query = HistoryQuery.from_params(dict(request.query_params))
     except QueryError as exc:
-        return _error(400, str(exc), exc.field)
+        return _error(422, str(exc), exc.field)
     page = await run_in_threadpool(_history(request).page, query)
     return _json({"items": page.items, "next_cursor": page.next_cursor, "limit": query.limit})
 
@@ -81,7 +88,7 @@ async def patch_item(request: Request) -> Response:
     try:
         change = await _body(request, StarChange)
     except BodyError as exc:
-        return _error(exc.status, exc.message, exc.field)
+        return _error(422, exc.message, exc.field, exc.suggestions)
     item = await run_in_threadpool(_history(request).set_starred, request.path_params["id"], change.starred)
     return _error(404, "no such image", "id") if item is None else _json(item)
 
@@ -99,7 +106,7 @@ async def delete_many(request: Request) -> Response:
     try:
         body = await _body(request, IdList)
     except BodyError as exc:
-        return _error(exc.status, exc.message, exc.field)
+        return _error(422, exc.message, exc.field, exc.suggestions)
     return _json(await run_in_threadpool(_history(request).delete, body.ids))
 
 
@@ -107,10 +114,10 @@ async def export_zip(request: Request) -> Response:
     try:
         body = await _body(request, IdList)
     except BodyError as exc:
-        return _error(exc.status, exc.message, exc.field)
+        return _error(422, exc.message, exc.field, exc.suggestions)
     entries, missing = await run_in_threadpool(export_entries, _history(request), body.ids)
     if missing:
-        return _error(404, f"ids: no such image: {', '.join(missing[:20])}", "ids")
+        return _error(404, f"no such image: {', '.join(missing[:20])}", "$.ids")
     name = datetime.now().strftime("remgo-history-%Y-%m-%d_%H-%M-%S.zip")
     return StreamingResponse(zip_stream(entries), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from orchestrator.routes.responses import error_response as _error
 
 # Images are written once and never change under the same name.
 _CACHE = "public, max-age=31536000, immutable"
 
 
-def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "field": field}}, status_code=status)
-
-
 def _refuse_query(request: Request) -> Response | None:
     if request.query_params:
         name = next(iter(request.query_params))
-        return _error(400, f"{name}: unknown parameter; this resource takes none", name)
+        return _error(422, f"{name}: unknown parameter; this resource takes none", name)
     return None
 
 

@@ -185,3 +185,32 @@ def test_search_results_page_with_the_cursor_too(history: History) -> None:
     assert seen == hits[::-1]
     assert page(history, q="lantern", since="2024-03-01T12:00:03Z", until="2024-03-01T12:00:07Z")[0] == [
         hits[3], hits[2]]
+
+
+def test_adds_and_pages_from_many_threads_at_once(history: History) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    added: list[str] = []
+
+    def writer(k: int) -> None:
+        try:
+            for n in range(8):
+                added.append(add(history, k * 100 + n))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for _ in range(20):
+                page(history, limit=5, q="fox")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)] + [threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(page(history, limit=100)[0]) == sorted(added) and len(set(added)) == 32

@@ -120,5 +120,5 @@ def test_thumbnail_is_small_webp_and_cached(setup) -> None:
 def test_unknown_query_parameter_is_refused(setup) -> None:
     client, store, rel = setup
     response = client.get(store.url_for(rel) + "?size=big")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["error"]["field"] == "size"

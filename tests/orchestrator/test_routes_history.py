@@ -82,7 +82,7 @@ def test_list_filters(api) -> None:
 def test_list_rejects_bad_parameters_naming_them(api, params, field) -> None:
     client, _ = api
     response = client.get("/v1/history", params=params)
-    assert response.status_code == 400
+    assert response.status_code == 422
     error = response.json()["error"]
     assert error["field"] == field and error["message"].startswith(f"{field}: ")
 
@@ -97,10 +97,11 @@ def test_get_and_patch(api) -> None:
     assert client.patch(f"/v1/history/{image_id}", json={"starred": False}).json()["starred"] is False
     assert client.patch("/v1/history/missing", json={"starred": True}).status_code == 404
     bad = client.patch(f"/v1/history/{image_id}", json={"starred": "yes"})
-    assert bad.status_code == 422 and bad.json()["error"]["field"] == "starred"
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "$.starred"
     unknown = client.patch(f"/v1/history/{image_id}", json={"starred": True, "title": "x"})
-    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "title"
-    assert client.patch(f"/v1/history/{image_id}", content=b"{").status_code == 400
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "$.title"
+    broken = client.patch(f"/v1/history/{image_id}", content=b"{")
+    assert broken.status_code == 422 and broken.json()["error"]["field"] == "$"
 
 
 def test_delete_one_and_many(api) -> None:
@@ -114,7 +115,7 @@ def test_delete_one_and_many(api) -> None:
     assert response.json() == {"deleted": [two, three], "missing": ["ghost"], "failed": []}
     assert client.get("/v1/history").json()["items"] == []
     empty = client.post("/v1/history/delete", json={"ids": []})
-    assert empty.status_code == 422 and empty.json()["error"]["field"] == "ids"
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "$.ids"
 
 
 def test_export_streams_a_zip_of_the_chosen_images(api) -> None:
@@ -163,3 +164,12 @@ def test_reconcile_endpoint_and_imported_files_by_id(api, tmp_path: Path) -> Non
         data = b"".join(response.iter_bytes())
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.namelist() == [f"imported/1/{item['path']}"]
+
+
+def test_a_misspelt_body_field_gets_a_suggestion(api) -> None:
+    client, history = api
+    image_id = add(history, 0)
+    response = client.patch(f"/v1/history/{image_id}", json={"stared": True})
+    assert response.status_code == 422
+    assert response.json()["error"] == {"message": "unknown field `stared`; did you mean starred?",
+                                        "field": "$.stared", "suggestions": ["starred"]}

@@ -50,7 +50,9 @@ def open_page(browser, url: str, viewport: dict = DESKTOP, storage: dict | None 
     page = context.new_page()
     errors = PageErrors()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: msg.type == "error" and "401" not in msg.text and errors.append(msg.text))
+    # API refusals (4xx) the page handles are logged by the browser as failed loads; anything else counts.
+    page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            and errors.append(msg.text))
     page.goto(url)
     return page, errors
 
@@ -69,3 +71,30 @@ def shot(page, name: str, full_page: bool = False) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def set_fields(page, **values) -> None:
+    """Fill form controls by request field name; the Advanced section is opened first."""
+    if page.locator("#advanced").get_attribute("open") is None:
+        page.click("#advanced summary")
+    for name, value in values.items():
+        control = page.locator(f"#gen-form [name={name}]")
+        if isinstance(value, bool):
+            control.set_checked(value)
+        elif control.evaluate("el => el.tagName") == "SELECT":
+            control.select_option(str(value))
+        else:
+            control.fill(str(value))
+
+
+def quick(page, prompt: str, *, steps: int = 3, images: int = 1) -> None:
+    """A small job: 256×256, few steps."""
+    page.fill("#gen-form [name=prompt]", prompt)
+    set_fields(page, image_number=images, overwrite_step=steps, overwrite_width=256, overwrite_height=256)
+
+
+
+def newest_jobs(server, n: int) -> list[dict]:
+    """The server's n newest jobs, oldest of them first."""
+    with server.client() as client:
+        return list(reversed(client.get("/v1/jobs", params={"limit": n}).json()["jobs"]))

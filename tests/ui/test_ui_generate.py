@@ -1,0 +1,150 @@
+"""The Generate view in chromium: the form from the catalog, live progress and preview, results, Stop/Skip,
+the queue panel, errors next to their field, remembered settings, phone size."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from contract.request import GenerateRequest
+from tests.orchestrator.server_thread import wait_job
+from tests.ui.conftest import PHONE, newest_jobs, open_page, quick, set_fields, shot
+
+
+def test_every_request_field_has_a_control_filled_from_the_catalog(page) -> None:
+    fields = set(GenerateRequest.__struct_fields__)
+    named = set(page.eval_on_selector_all("#gen-form [name]", "els => els.map(e => e.name)"))
+    special = {"loras", "style_selections"}  # slot rows and the style picker, not single controls
+    assert fields - special <= named, f"no control for {sorted(fields - special - named)}"
+    assert page.locator("#lora-slots .lora").count() == 5
+    assert page.locator("#style-list .style-item").count() > 10
+    expect(page.locator("[name=preset]")).to_have_value("default")
+    expect(page.locator("[name=performance_selection]")).to_have_value("Speed")
+    expect(page.locator("[name=aspect_ratios_selection]")).to_have_value("1152*896")
+    assert page.locator("[name=sampler_name] option").count() > 5
+    # Selected styles come first, in the order chosen; search narrows the list.
+    first = page.eval_on_selector_all("#style-list .style-item", "els => els.slice(0, 3).map(e => e.innerText)")
+    assert first == ["Fooocus V2", "Fooocus Enhance", "Fooocus Sharp"]
+    page.fill("#style-search", "anime")
+    page.locator("#style-list .style-item", has_text="SAI Anime").click()
+    page.fill("#style-search", "")
+    assert page.locator("#style-list .style-item").nth(3).inner_text() == "SAI Anime"
+    expect(page.locator("#style-count")).to_have_text("4")
+    # Choosing a preset fills the form with its values.
+    page.select_option("[name=preset]", "anime")
+    expect(page.locator("[name=aspect_ratios_selection]")).to_have_value("896*1152")
+    expect(page.locator("[name=guidance_scale]")).to_have_value("6")
+    shot(page, "generate-desktop")
+
+
+def test_generate_shows_progress_preview_and_results(page, color_server) -> None:
+    quick(page, "a lighthouse at dusk", steps=30, images=2)
+    page.click("#generate")
+    label = page.locator("#live-progress-label")
+    expect(label).to_have_text(re.compile(r"step [1-9]\d*/60 · 0/2 images"))
+    preview = page.locator("#live-preview")
+    expect(preview).to_be_visible()
+    assert preview.get_attribute("src").startswith("data:image/jpeg;base64,")
+    expect(page.locator("#queue-list li")).to_have_count(1)
+    expect(page.locator("#stop")).to_be_enabled()
+    shot(page, "generate-running")
+    expect(page.locator("#live-results")).to_have_attribute("data-count", "2", timeout=20000)
+    expect(label).to_have_text("step 60/60 · 2/2 images")
+    expect(page.locator("#live-title")).to_contain_text("succeeded")
+    assert page.eval_on_selector_all("#live-results img", "els => els.map(e => e.complete && e.naturalWidth)") == [256, 256]
+    expect(page.locator("#live-warnings li").first).to_be_visible()  # e.g. the preset's checkpoint is not on disk
+    expect(page.locator("#stop")).to_be_disabled()
+    expect(page.locator("#queue-empty")).to_be_visible()
+    shot(page, "generate-done")
+    job = newest_jobs(color_server, 1)[0]
+    assert job["status"] == "succeeded" and job["images_done"] == 2
+
+
+def test_skip_drops_the_image_being_made(page, color_server) -> None:
+    quick(page, "skip the first", steps=40, images=2)
+    page.click("#generate")
+    expect(page.locator("#live-progress-label")).to_have_text(re.compile(r"step ([3-9]|[1-3]\d)/80 · 0/2"))
+    page.click("#skip")
+    expect(page.locator("#live-title")).to_contain_text("succeeded", timeout=20000)
+    expect(page.locator("#live-results")).to_have_attribute("data-count", "1")
+    with color_server.client() as client:
+        job = client.get(f"/v1/jobs/{newest_jobs(color_server, 1)[0]['id']}").json()
+    assert [i["status"] for i in job["images"]] == ["skipped", "done"]
+
+
+def test_queue_panel_cancels_a_queued_job_and_stop_the_running_one(page, color_server) -> None:
+    quick(page, "first, running", steps=60, images=2)
+    page.click("#generate")
+    expect(page.locator("#live-title")).to_contain_text("running")
+    page.fill("#gen-form [name=prompt]", "second, waiting")
+    page.click("#generate")
+    rows = page.locator("#queue-list li")
+    expect(rows).to_have_count(2)
+    waiting = rows.filter(has_text="second, waiting")
+    expect(waiting.locator(".pos")).to_have_text("#1")
+    expect(rows.first.locator(".pos")).to_have_text("▶")
+    shot(page, "queue")
+    first, second = newest_jobs(color_server, 2)
+    assert second["status"] == "queued"
+    waiting.locator(".cancel").click()
+    expect(rows).to_have_count(1)
+    # Stop acts on the job in focus (the running one) and nothing else.
+    expect(page.locator("#live-title")).to_contain_text(first["id"][:8])
+    page.click("#stop")
+    expect(page.locator("#live-title")).to_contain_text("cancelled")
+    expect(page.locator("#queue-empty")).to_be_visible()
+    with color_server.client() as client:
+        assert wait_job(client, second["id"], {"cancelled"})["images"] == []
+        assert wait_job(client, first["id"], {"cancelled"})["status"] == "cancelled"
+
+
+def test_api_errors_appear_next_to_their_field(page) -> None:
+    page.fill("#gen-form [name=prompt]", "a fox")
+    set_fields(page, guidance_scale=99)
+    page.click("#generate")
+    error = page.locator("[data-field=guidance_scale] .field-error")
+    expect(error).to_contain_text("Expected `float` <= 30.0")
+    set_fields(page, guidance_scale=4)
+    expect(error).to_have_count(0)  # editing the field clears its error
+    page.locator("#lora-slots .lora").first.locator("input[type=number]").fill("5")
+    page.click("#generate")
+    expect(page.locator("[data-field='loras[0]'] .field-error")).to_be_visible()
+    page.locator("#lora-slots .lora").first.locator("input[type=number]").fill("0.1")  # the preset's again
+    set_fields(page, base_model_name="tiny.safetensors", overwrite_width=100)
+    page.click("#generate")
+    expect(page.locator("[data-field=overwrite_width] .field-error")).to_contain_text("width 100")
+    shot(page, "field-error")
+
+
+def test_the_form_remembers_the_last_settings(page) -> None:
+    page.fill("#gen-form [name=prompt]", "remember this prompt")
+    page.select_option("[name=aspect_ratios_selection]", "1024*1024")
+    page.locator("[name=seed_random]").uncheck()
+    page.fill("[name=image_seed]", "1234")
+    set_fields(page, sampler_name="euler")
+    page.wait_for_timeout(300)  # the form saves shortly after the last change
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    expect(page.locator("#gen-form [name=prompt]")).to_have_value("remember this prompt")
+    expect(page.locator("[name=aspect_ratios_selection]")).to_have_value("1024*1024")
+    expect(page.locator("[name=image_seed]")).to_have_value("1234")
+    expect(page.locator("[name=seed_random]")).not_to_be_checked()
+    expect(page.locator("[name=sampler_name]")).to_have_value("euler")
+
+
+def test_phone_size(browser, color_server) -> None:
+    page, errors = open_page(browser, color_server.url, viewport=PHONE)
+    page.wait_for_selector("body[data-ready=true]")
+    quick(page, "a small screen", steps=3)
+    page.click("#generate")
+    expect(page.locator("#live-results")).to_have_attribute("data-count", "1", timeout=20000)
+    page.evaluate("window.scrollTo(0, 0)")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "generate-phone")
+    page.click("#tab-gallery")
+    expect(page.locator("#g-grid .tile").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "gallery-phone")
+    page.context.close()
+    errors.check()
