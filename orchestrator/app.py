@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +36,7 @@ from orchestrator.routes import events as events_routes
 from orchestrator.routes import history as history_routes
 from orchestrator.routes import jobs as jobs_routes
 from orchestrator.routes import outputs as outputs_routes
+from orchestrator.routes import remgo_compat as remgo_routes
 from orchestrator.routes import system as system_routes
 from orchestrator.routes import ui as ui_routes
 from orchestrator.routes.responses import error_response
@@ -80,7 +81,8 @@ def build_services(settings: Settings) -> Services:
 class ApiKeyMiddleware:
     """With keys configured, every route but /health needs `Authorization: Bearer <key>`.
 
-    Browsers cannot set headers on EventSource or WebSocket, so `?api_key=` is accepted as well.
+    Browsers cannot set headers on EventSource or WebSocket, so `?api_key=` is accepted as well, and
+    the `remgo_api_key` cookie (set by GET /api-key-cookie) for pages that cannot add either.
     """
 
     def __init__(self, app: ASGIApp, keys: list[str]) -> None:
@@ -95,6 +97,10 @@ class ApiKeyMiddleware:
         if not token:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             token = query.get("api_key", [""])[0].encode()
+        if not token:
+            for name, value in scope.get("headers", ()):
+                if name == b"cookie":
+                    token = cookie_parser(value.decode("latin-1")).get(remgo_routes.API_KEY_COOKIE, "").encode()
         return bool(token) and any(hmac.compare_digest(token, k) for k in self.keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -180,6 +186,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         middleware.append(Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                                      allow_methods=["GET", "POST", "PATCH", "DELETE"],
                                      allow_headers=["Authorization", "Content-Type"]))
+    if settings.remgo_compat and not settings.cors_origins:
+        middleware.append(Middleware(remgo_routes.LocalOriginCors))  # outside the key check: preflights
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
     middleware.append(Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes))
@@ -190,6 +198,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         *catalog_routes.routes(),
         *history_routes.routes(),
         *outputs_routes.routes(),
+        *(remgo_routes.routes() if settings.remgo_compat else []),  # RemGo's API at the root paths
         *ui_routes.routes(),  # the web UI at /
     ]
     handlers = {HTTPException: _http_error, Exception: _server_error}

@@ -162,7 +162,8 @@ def _replace(path: Path, text: str) -> None:
             load_settings(tmp, env={})
         except SettingsError as exc:
             key = exc.source.rsplit(": ", 1)[-1]
-            raise EditorError(key if key in FIELDS else "values", exc.message) from None
+            key = key if key in FIELDS else "values"
+            raise EditorError(key, exc.message.removeprefix(f"{key}: ")) from None
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o7777)
         os.replace(tmp, path)

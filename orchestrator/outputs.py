@@ -103,9 +103,9 @@ class OutputStore:
     def _claim_name(folder: Path, stamp: str, job_id: str, ext: str) -> Path:
         # The short id: the job id's first letters (to find a job's files) and a random part that
         # keeps several images of one job within one second apart.
-        prefix = "".join(c for c in job_id if c.isascii() and c.isalnum())[:6].lower()
-        for _ in range(100):
-            candidate = folder / f"{stamp}_{prefix}{secrets.token_hex(3)}.{ext}"
+        prefix = "".join(c for c in job_id if c.isascii() and c.isalnum())[:4].lower()
+        for _ in range(1000):
+            candidate = folder / f"{stamp}_{prefix}{secrets.token_hex(4)[: 8 - len(prefix)]}.{ext}"
             if not candidate.exists():
                 return candidate
         raise OSError(errno.EEXIST, f"no free file name for job {job_id}")

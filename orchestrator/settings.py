@@ -23,6 +23,7 @@ ENV_PREFIX = "REMGO_"
 DEFAULT_CONFIG_FILE = "remgo.toml"
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _DEVICE_RE = re.compile(r"^(cpu|auto|mps|cuda|cuda:\d+)$")
+BACKENDS = ("local", "ray")
 
 
 def _default_worker_cmd() -> list[str]:
@@ -67,6 +68,18 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     remgo_compat: bool = True
     # The settings file in use (set by load_settings, never read from a source); the config editor writes it.
     config_file: str | None = None
+    # ----- where workers run (docs/scaling.md) -----
+    # local: one child process per device. ray: one Ray actor per worker on a Ray cluster; there `devices`
+    # is auto (the GPU Ray gives each actor, else cpu; the default when settings are loaded) or cpu.
+    backend: str = "local"
+    workers: Annotated[int, msgspec.Meta(ge=1, le=4096)] | None = None  # local: N cpu workers; ray: required
+    ray_address: str = "auto"  # auto (RAY_ADDRESS or the cluster started on this node), HOST:PORT or local
+    ray_num_gpus: Annotated[float, msgspec.Meta(ge=0)] = 1.0  # GPUs each worker actor reserves
+    ray_num_cpus: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    ray_resources: dict[str, Annotated[float, msgspec.Meta(ge=0)]] = {}  # custom Ray resources per actor
+    ray_max_restarts: Annotated[int, msgspec.Meta(ge=-1)] = 0  # Ray restarts a dead actor this often (-1: always)
+    # A Ray worker whose stream sends nothing (not even the heartbeat) for this long counts as gone.
+    ray_stream_timeout: Annotated[float, msgspec.Meta(ge=0.5, le=600)] = 10.0
 
     def __post_init__(self) -> None:
         for device in self.devices:
@@ -80,6 +93,26 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError("worker_cmd: must not be empty")
         if self.log_level.lower() not in _LOG_LEVELS:
             raise ValueError(f"log_level: one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+        self._check_backend()
+
+    def _check_backend(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend: one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.backend == "ray":
+            if self.workers is None:
+                raise ValueError("workers: the ray backend needs the number of worker actors (--workers N)")
+            if self.devices not in (["auto"], ["cpu"]):
+                raise ValueError(f"devices: with the ray backend use auto or cpu (each actor gets its GPU from "
+                                 f"Ray), got {','.join(self.devices)}")
+            if self.ray_address.startswith("ray://"):
+                raise ValueError("ray_address: Ray Client (ray://) addresses are not supported; run remgo on a "
+                                 "node of the cluster and give auto or the GCS HOST:PORT")
+        elif self.workers is not None and self.devices == ["auto"]:
+            raise ValueError("workers: with devices = auto the local backend runs one worker per GPU it finds; "
+                             "leave workers unset or list the devices")
+        elif self.workers is not None and self.devices != ["cpu"] and self.workers != len(self.devices):
+            raise ValueError(f"workers: the local backend runs one worker per device; {self.workers} workers "
+                             f"need devices = cpu (N cpu workers) or {self.workers} listed devices")
 
 
 class SettingsError(ValueError):
@@ -105,7 +138,7 @@ def _split_env(name: str, value: str) -> Any:
         return shlex.split(value)
     if name in _LIST_FIELDS:
         return [p.strip() for p in value.split(",") if p.strip()]
-    if name == "worker_env":
+    if name in ("worker_env", "ray_resources"):
         return dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
     return value
 
@@ -163,6 +196,12 @@ def load_settings(
             raise SettingsError(f"--{name.replace('_', '-')}", "unknown setting")
         values[name] = _split_env(name, value) if isinstance(value, str) else value
         source_of[name] = f"--{name.replace('_', '-')}"
+    if values.get("backend") != "ray":
+        for key in values:
+            if key.startswith("ray_"):
+                raise SettingsError(source_of[key], "only used with backend = ray")
+    elif "devices" not in values:
+        values["devices"] = ["auto"]  # a Ray actor runs on the GPU Ray reserved for it
     values["config_file"] = str(Path(config or DEFAULT_CONFIG_FILE).absolute())
     return _check(values, source_of)
 

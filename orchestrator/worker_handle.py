@@ -1,9 +1,8 @@
 """One worker process: spawn it, wait until its kernel is ready, call it, watch it, end it.
 
-The handle knows the process and its RPC client; the WorkerPool decides when to (re)spawn. State:
-starting → idle ⇄ busy; restarting after an exit; failed when it could not start (the pool retries);
-stopped at shutdown. Workers run in their own session so a Ctrl-C in the terminal reaches only the
-orchestrator, which then shuts them down in order.
+The handle knows the process's transport (a local child or a Ray actor, see worker_transport) and its RPC
+client; the WorkerPool decides when to (re)spawn. State: starting → idle ⇄ busy; restarting after an exit;
+failed when it could not start (the pool retries); stopped at shutdown.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ import asyncio
 import collections
 import enum
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable
 
@@ -23,11 +20,14 @@ from contract.events import Progress, TaskResult
 from contract.rpc import Health, StopMode, StopParams
 from contract.task import CONTRACT_VERSION, GenerateTask
 from orchestrator.rpc_client import RpcCallError, RpcClient, WorkerGone
+from orchestrator.worker_transport import (
+    StartError,
+    SubprocessTransport,
+    WorkerPlacement,
+    WorkerTransport,
+)
 
 log = logging.getLogger("remgo.workers")
-
-# Frames carry whole images (base64); allow long lines.
-_LINE_LIMIT = 1 << 28
 
 
 class WorkerState(enum.StrEnum):
@@ -39,20 +39,17 @@ class WorkerState(enum.StrEnum):
     stopped = "stopped"
 
 
-class StartError(Exception):
-    """The worker did not become ready; the message says why."""
-
-
 class WorkerHandle:
     def __init__(self, name: str, device: str, cmd: list[str], *, env: dict[str, str] | None = None,
-                 on_progress: Callable[[WorkerHandle, Progress], None] | None = None) -> None:
+                 on_progress: Callable[[WorkerHandle, Progress], None] | None = None,
+                 transport: WorkerTransport | None = None) -> None:
         self.name = name
         self.device = device
         self.cmd = cmd
         self.env = env
         self.on_progress = on_progress
         self.state = WorkerState.starting
-        self.process: asyncio.subprocess.Process | None = None
+        self.transport: WorkerTransport = transport or SubprocessTransport()
         self.rpc: RpcClient | None = None
         self.health: Health | None = None
         self.restarts = 0
@@ -66,17 +63,25 @@ class WorkerHandle:
         self.last_activity = time.monotonic()
         self.started_at: float | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
-        self._stderr_task: asyncio.Task[None] | None = None
 
     # ----- lifecycle --------------------------------------------------------------------------
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.transport.pid
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.returncode is None
+        return self.transport.running
+
+    @property
+    def placement(self) -> WorkerPlacement | None:
+        return self.transport.placement
+
+    @property
+    def exit_reason(self) -> str | None:
+        """Why the last process ended, when the transport knows more than its exit code."""
+        return self.transport.exit_reason
 
     @property
     def connected(self) -> bool:
@@ -89,21 +94,19 @@ class WorkerHandle:
     async def spawn(self, timeout: float) -> Health:
         """Start the process and wait until `health` says its kernel is ready; StartError otherwise."""
         self.state, self.error, self.health, self.kill_reason = WorkerState.starting, None, None, None
-        env = {**os.environ, **(self.env or {})}
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                *self.cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=env, limit=_LINE_LIMIT, start_new_session=True,
-            )
-        except OSError as exc:
-            raise StartError(f"cannot run {self.cmd[0]!r}: {exc}") from None
-        assert self.process.stdout and self.process.stdin and self.process.stderr
-        self.rpc = RpcClient(self.process.stdout, self.process.stdin, on_notification=self._notified, name=self.name)
+        began = time.monotonic()
+        await self.transport.start(self.cmd, dict(self.env or {}), on_stderr=self._stderr_line, timeout=timeout)
+        assert self.transport.reader is not None and self.transport.writer is not None
+        self.device = self.transport.device or self.device
+        self.rpc = RpcClient(self.transport.reader, self.transport.writer,  # type: ignore[arg-type]
+                             on_notification=self._notified, name=self.name)
         self.rpc.start()
-        self._stderr_task = asyncio.create_task(self._drain_stderr(self.process.stderr))
         self.started_at = time.time()
         try:
-            health = await asyncio.wait_for(self._until_ready(), timeout)
+            left = timeout - (time.monotonic() - began)
+            if left <= 0:
+                raise TimeoutError
+            health = await asyncio.wait_for(self._until_ready(), left)
         except TimeoutError:
             raise StartError(f"not ready after {timeout:g} s") from None
         except WorkerGone:
@@ -133,55 +136,43 @@ class WorkerHandle:
         return self.health
 
     async def wait_exit(self) -> int:
-        assert self.process is not None
-        code = await self.process.wait()
-        if self._stderr_task is not None:
-            await asyncio.wait([self._stderr_task], timeout=1)
+        code = await self.transport.wait()
         if self.rpc is not None:
             await self.rpc.close()
         return code
 
     def kill(self) -> None:
         """SIGKILL the worker (watchdog, or a shutdown that took too long)."""
-        if self.alive:
-            assert self.process is not None
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.process.kill()
+        self.transport.kill()
 
     async def shutdown(self, timeout: float) -> None:
-        """Ask politely (`shutdown`), then terminate, then kill."""
+        """Ask politely (`shutdown`), then terminate, then kill; then release what the transport holds."""
         self.state = WorkerState.stopped
-        if not self.alive or self.process is None:
-            return
+        try:
+            if self.alive:
+                await self._end_process(timeout)
+        finally:
+            await self.transport.release()
+
+    async def _end_process(self, timeout: float) -> None:
         try:
             if self.rpc is not None and not self.rpc.closed:
                 await self.rpc.call("shutdown", timeout=min(2.0, timeout))
         except (RpcCallError, WorkerGone, TimeoutError):
             pass
         try:
-            await asyncio.wait_for(self.process.wait(), timeout)
+            await asyncio.wait_for(self.transport.wait(), timeout)
         except TimeoutError:
-            self.process.terminate()
+            self.transport.terminate()
             try:
-                await asyncio.wait_for(self.process.wait(), 2)
+                await asyncio.wait_for(self.transport.wait(), 2)
             except TimeoutError:
                 self.kill()
-                await self.process.wait()
+                await asyncio.wait_for(self.transport.wait(), max(timeout, 5))
 
-    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
-        # The worker's logs; must be read or the pipe fills and the worker blocks.
-        while True:
-            try:
-                line = await stream.readline()
-            except (ValueError, ConnectionError):
-                continue
-            if not line:
-                return
-            text = line.decode("utf-8", "replace").rstrip()
-            self.stderr_tail.append(text)
-            log.info("[%s] %s", self.name, text)
+    def _stderr_line(self, text: str) -> None:
+        self.stderr_tail.append(text)
+        log.info("[%s] %s", self.name, text)
 
     def _notified(self, method: str, params: msgspec.Raw | None) -> None:
         if method != "progress" or params is None:

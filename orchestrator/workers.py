@@ -3,8 +3,10 @@
 `start()` returns at once: each worker is spawned and health-checked by its own supervisor task, so
 HTTP serves while workers load. A worker that exits is respawned with exponential backoff (reset once
 it has stayed up a minute); a busy worker silent for `watchdog_seconds` is killed, which respawns it.
-The dispatcher sees only `idle_workers()` and the `on_change` / `on_progress` callbacks; a remote
-backend could offer the same surface.
+The dispatcher sees only `idle_workers()` and the `on_change` / `on_progress` callbacks, whichever backend
+runs the processes: `LocalBackend` (child processes, one per device) or, with `backend = "ray"`,
+orchestrator.ray_backend (one Ray actor per worker across a cluster). A backend names the workers' devices
+and commands and gives each handle its transport; everything above the transport is shared.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from contract.events import Progress
 from contract.rpc import Health
 from orchestrator.settings import Settings, resolve_devices
 from orchestrator.worker_handle import StartError, WorkerHandle, WorkerState
+from orchestrator.worker_transport import SubprocessTransport, WorkerTransport
 
 log = logging.getLogger("remgo.workers")
 
@@ -25,8 +29,9 @@ _STABLE_SECONDS = 60.0
 _FIRST_BACKOFF = 0.5
 
 
-def worker_command(settings: Settings, device: str) -> list[str]:
-    cmd = [*settings.worker_cmd, "--device", device]
+def worker_command(settings: Settings, device: str | None) -> list[str]:
+    """The worker's command line; without `--device` when the backend picks it where the worker runs."""
+    cmd = [*settings.worker_cmd] + (["--device", device] if device is not None else [])
     if settings.worker_kernel:
         cmd += ["--kernel", settings.worker_kernel]
     if settings.worker_threads:
@@ -36,20 +41,64 @@ def worker_command(settings: Settings, device: str) -> list[str]:
     return cmd
 
 
+class PoolBackend(Protocol):
+    name: str
+    devices: list[str]  # one entry per worker: its device, or what the backend resolves it from
+
+    def command(self, device: str) -> list[str]: ...
+
+    def transport(self, index: int) -> WorkerTransport: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Each worker a child process of the orchestrator: one per device, or `workers` of them on the cpu."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings, devices: list[str] | None = None) -> None:
+        self.settings = settings
+        self.devices = devices if devices is not None else resolve_devices(settings.devices)
+        if devices is None and settings.workers is not None and settings.devices == ["cpu"]:
+            self.devices = ["cpu"] * settings.workers
+
+    def command(self, device: str) -> list[str]:
+        return worker_command(self.settings, device)
+
+    def transport(self, index: int) -> WorkerTransport:
+        return SubprocessTransport()
+
+    async def close(self) -> None:
+        return None
+
+
+def make_backend(settings: Settings, devices: list[str] | None = None) -> PoolBackend:
+    if settings.backend == "ray":
+        if devices is not None:
+            raise ValueError("devices: the ray backend places its workers itself")
+        from orchestrator.ray_backend import RayBackend  # only here: `import orchestrator.*` stays ray-free
+
+        return RayBackend(settings)
+    return LocalBackend(settings, devices)
+
+
 class WorkerPool:
     def __init__(self, settings: Settings, *, devices: list[str] | None = None,
                  on_progress: Callable[[WorkerHandle, Progress], None] | None = None,
                  on_change: Callable[[], None] | None = None,
                  on_health: Callable[[Health], None] | None = None) -> None:
         self.settings = settings
-        self.devices = devices if devices is not None else resolve_devices(settings.devices)
+        self.backend = make_backend(settings, devices)
+        self.devices = self.backend.devices
         # Callbacks may be set after construction (the dispatcher is built with the pool).
         self.on_progress = on_progress or (lambda worker, progress: None)
         self.on_change = on_change or (lambda: None)
         self.on_health = on_health or (lambda health: None)
         self.workers = [
-            WorkerHandle(f"w{i}", device, worker_command(settings, device), env=dict(settings.worker_env),
-                         on_progress=lambda worker, progress: self.on_progress(worker, progress))
+            WorkerHandle(f"w{i}", device, self.backend.command(device), env=dict(settings.worker_env),
+                         on_progress=lambda worker, progress: self.on_progress(worker, progress),
+                         transport=self.backend.transport(i))
             for i, device in enumerate(self.devices)
         ]
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,11 +141,11 @@ class WorkerPool:
                 self.on_health(health)
                 self._ready.set()
                 self.on_change()
-            if worker.process is not None:
+            if worker.transport.started:
                 code = await worker.wait_exit()
                 if self._stopping:
                     break
-                worker.last_exit = worker.kill_reason or f"exited with code {code}"
+                worker.last_exit = worker.kill_reason or worker.exit_reason or f"exited with code {code}"
                 if worker.state is not WorkerState.failed:
                     log.warning("worker %s (%s) %s; respawning", worker.name, worker.device, worker.last_exit)
                     worker.state = WorkerState.restarting
@@ -138,3 +187,4 @@ class WorkerPool:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for w in self.workers:
             w.state = WorkerState.stopped
+        await self.backend.close()

@@ -56,6 +56,38 @@ class ModelSigmas:
         return ((1 - w) * self.log_table[lo] + w * self.log_table[hi]).exp()
 
 
+class DistilledSigmas(ModelSigmas):
+    """The table of a consistency-distilled model (LCM, TCD): every 20th training timestep (50 of 1000).
+
+    `timestep` snaps to the nearest of those timesteps, which are the only ones such a model saw."""
+
+    def __init__(self, config: dict, original_steps: int = 50) -> None:
+        super().__init__(config)
+        full = len(self.table)
+        self.skip = full // original_steps
+        self.valid = torch.arange(self.skip - 1, full, self.skip)
+        self.table = self.table[self.valid]
+        self.log_table = self.table.log()
+        self.sigma_min = float(self.table[0])
+        self.sigma_max = float(self.table[-1])
+
+    def timestep(self, sigma: float | torch.Tensor) -> torch.Tensor:
+        log_sigma = torch.as_tensor(sigma, dtype=torch.float64).log()
+        nearest = (log_sigma.reshape(-1, 1) - self.log_table.reshape(1, -1)).abs().argmin(dim=1)
+        return (nearest * self.skip + (self.skip - 1)).to(torch.float64).reshape(log_sigma.shape)
+
+    def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
+        index = (torch.as_tensor(timestep, dtype=torch.float64) - (self.skip - 1)) / self.skip
+        return super().sigma(index)
+
+
+def karras_between(points: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> list[float]:
+    """`points` noise levels from sigma_max down to sigma_min, spaced as Karras et al. (2022) propose."""
+    ramp = torch.linspace(0, 1, max(points, 1), dtype=torch.float64)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    return ((hi + ramp * (lo - hi)) ** rho).tolist()
+
+
 def _with_zero(sigmas: torch.Tensor) -> torch.Tensor:
     return torch.cat([sigmas.to(torch.float64), sigmas.new_zeros(1, dtype=torch.float64)])
 
@@ -73,9 +105,7 @@ def sgm_uniform(ms: ModelSigmas, steps: int) -> torch.Tensor:
 
 
 def karras(ms: ModelSigmas, steps: int, rho: float = 7.0) -> torch.Tensor:
-    ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
-    lo, hi = ms.sigma_min ** (1 / rho), ms.sigma_max ** (1 / rho)
-    return _with_zero((hi + ramp * (lo - hi)) ** rho)
+    return _with_zero(torch.tensor(karras_between(steps, ms.sigma_min, ms.sigma_max, rho), dtype=torch.float64))
 
 
 def exponential(ms: ModelSigmas, steps: int) -> torch.Tensor:
@@ -123,7 +153,21 @@ SCHEDULES: dict[str, Callable[..., torch.Tensor]] = {
     "ddim_uniform": ddim_uniform,
     "turbo": turbo,
     "align_your_steps": align_your_steps,
+    # Consistency-distilled models: sgm_uniform over the 50-timestep table (`DistilledSigmas`); `lcm`
+    # also makes the denoiser apply LCM's boundary condition.
+    "lcm": sgm_uniform,
+    "tcd": sgm_uniform,
 }
+DISTILLED_SCHEDULES = frozenset({"lcm", "tcd"})
+# Names the contract knows that this kernel refuses, and why.
+REFUSED_SCHEDULES = {
+    "edm_playground_v2.5": "needs an EDM model (Playground v2.5); remgo loads epsilon-prediction SDXL and SD 1.5",
+}
+
+
+def model_sigmas(name: str, config: dict) -> ModelSigmas:
+    """The noise table a schedule is read from: the distilled one for lcm / tcd."""
+    return DistilledSigmas(config) if name in DISTILLED_SCHEDULES else ModelSigmas(config)
 
 
 def schedule(name: str, ms: ModelSigmas, steps: int, family: str = "sdxl") -> torch.Tensor:

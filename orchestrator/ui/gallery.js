@@ -24,7 +24,7 @@ export class Gallery {
       this.searchTimer = setTimeout(() => this.reset(), 250);
     });
     this.observer = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && this.more(),
-      { rootMargin: "600px" });
+      { rootMargin: "200px" });
     this.observer.observe($("g-more"));
     this.grid.addEventListener("click", (e) => this.onGridClick(e));
     $("g-clear").addEventListener("click", () => this.select([]));
@@ -99,7 +99,7 @@ export class Gallery {
     })();
     await this.loading;
     // A short first page may not fill the screen: the sentinel stays visible and fires no new event.
-    if (!this.done && generation === this.generation && $("g-more").getBoundingClientRect().top < innerHeight + 600) {
+    if (!this.done && generation === this.generation && $("g-more").getBoundingClientRect().top < innerHeight + 200) {
       return this.more();
     }
   }

@@ -9,6 +9,10 @@ export class StylePicker {
     this.styles = [];
     this.chosen = [];
     search.addEventListener("input", () => this.render());
+    document.getElementById("style-clear").addEventListener("click", () => {
+      this.selected = [];
+      this.onChange();
+    });
     list.addEventListener("change", (event) => {
       const box = event.target;
       if (!(box instanceof HTMLInputElement)) return;

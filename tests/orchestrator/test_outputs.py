@@ -14,7 +14,7 @@ from contract.task import OutputFormat
 from orchestrator.outputs import OutputError, OutputStore
 from tests.orchestrator.history_samples import image_bytes
 
-NAME = re.compile(r"^2024-05-06/2024-05-06_07-08-09_job1[0-9a-f]{6}\.(png|jpeg|webp)$")
+NAME = re.compile(r"^2024-05-06/2024-05-06_07-08-09_job1[0-9a-f]{4}\.(png|jpeg|webp)$")
 WHEN = datetime(2024, 5, 6, 7, 8, 9)
 
 
@@ -40,14 +40,16 @@ def test_save_accepts_the_contract_enum(store: OutputStore) -> None:
 
 
 def test_images_of_one_job_in_one_second_get_distinct_names(store: OutputStore) -> None:
-    rels = {store.save(image_bytes("png"), "png", job_id="same", now=WHEN) for _ in range(20)}
-    assert len(rels) == 20
+    rels = {store.save(image_bytes("png"), "png", job_id="same", now=WHEN) for _ in range(200)}
+    assert len(rels) == 200
     assert all(r.split("_")[-1].startswith("same") for r in rels)
 
 
 def test_short_id_keeps_only_safe_letters_of_the_job_id(store: OutputStore) -> None:
     rel = store.save(image_bytes("png"), "png", job_id="../Ab/c d-9xyz", now=WHEN)
-    assert re.match(r"^2024-05-06/2024-05-06_07-08-09_abcd9x[0-9a-f]{6}\.png$", rel), rel
+    assert re.match(r"^2024-05-06/2024-05-06_07-08-09_[0-9a-f]{8}\.png$", store.save(
+        image_bytes("png"), "png", job_id="--", now=WHEN))  # nothing usable: all random
+    assert re.match(r"^2024-05-06/2024-05-06_07-08-09_abcd[0-9a-f]{4}\.png$", rel), rel
 
 
 def test_unknown_format_and_mismatched_bytes_are_refused(store: OutputStore) -> None:

@@ -52,7 +52,7 @@ def test_generate_shows_progress_preview_and_results(page, color_server) -> None
     expect(page.locator("#live-results")).to_have_attribute("data-count", "2", timeout=20000)
     expect(label).to_have_text("step 60/60 · 2/2 images")
     expect(page.locator("#live-title")).to_contain_text("succeeded")
-    assert page.eval_on_selector_all("#live-results img", "els => els.map(e => e.complete && e.naturalWidth)") == [256, 256]
+    page.wait_for_function("[...document.querySelectorAll('#live-results img')].map(e => e.naturalWidth).join() === '256,256'")
     expect(page.locator("#live-warnings li").first).to_be_visible()  # e.g. the preset's checkpoint is not on disk
     expect(page.locator("#stop")).to_be_disabled()
     expect(page.locator("#queue-empty")).to_be_visible()

@@ -1,0 +1,42 @@
+"""The whole page with the real diffusers kernel on the tiny random-weight SDXL model: two images."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.integration.server_harness import server_settings
+from tests.orchestrator.server_thread import ServerThread
+from tests.ui.conftest import open_page, set_fields, shot
+
+
+def test_generate_two_images_with_the_tiny_model(browser, tmp_path, tiny_models) -> None:
+    settings = server_settings(tmp_path, worker_kernel=None, model_roots=[tiny_models.root])
+    with ServerThread(settings, ready_timeout=120) as srv:
+        page, errors = open_page(browser, srv.url)
+        try:
+            page.wait_for_selector("body[data-ready=true]")
+            page.fill("#gen-form [name=prompt]", "a lighthouse at dusk")
+            page.click("#style-clear")
+            expect(page.locator("#style-count")).to_have_text("0")
+            set_fields(page, image_number=2, base_model_name="tiny-sdxl.safetensors", sampler_name="euler",
+                       image_sharpness=0, overwrite_step=2, overwrite_width=256, overwrite_height=256)
+            page.locator("[name=seed_random]").uncheck()
+            page.fill("[name=image_seed]", "42")
+            page.click("#generate")
+            expect(page.locator("#live-results")).to_have_attribute("data-count", "2", timeout=90000)
+            expect(page.locator("#live-progress-label")).to_have_text("step 4/4 · 2/2 images")
+            expect(page.locator("#live-title")).to_contain_text("succeeded")
+            # The latest preview the kernel sent stays the <img> source once the results replace it.
+            assert page.get_attribute("#live-preview", "src").startswith("data:image/jpeg;base64,")
+            page.wait_for_function(
+                "[...document.querySelectorAll('#live-results img')].map(e => e.naturalWidth).join() === '256,256'")
+            shot(page, "tiny-model-two-images")
+            with srv.client() as client:
+                job = client.get("/v1/jobs", params={"limit": 1}).json()["jobs"][0]
+                view = client.get(f"/v1/jobs/{job['id']}").json()
+            assert view["status"] == "succeeded" and [i["seed"] for i in view["images"]] == [42, 43]
+            assert view["normalized"]["tasks"][0]["base_model"]["name"] == "tiny-sdxl.safetensors"
+            assert view["request"]["style_selections"] == []
+        finally:
+            page.context.close()
+        errors.check()
