@@ -1,8 +1,12 @@
-"""PIL image → png/jpeg/webp bytes with the task's metadata embedded.
+"""PIL image → png/jpeg/webp bytes with the task's metadata embedded, laid out the way Fooocus writes it.
 
-PNG gets one text chunk per key (what Fooocus and A1111 readers look for). JPEG and WebP have no text
-chunks, so the mapping goes into EXIF: `parameters` (or the whole mapping as JSON when there are other
-keys) in UserComment, the way A1111 does it, and the scheme name in ImageDescription.
+- PNG: one text chunk per key (`parameters`, `fooocus_scheme`), iTXt when the text is not Latin-1.
+- JPEG / WebP: EXIF UserComment (0x9286) in the first IFD holds `parameters` and MakerNote (0x927C) the
+  scheme, where Fooocus and the tools that read its files look. Pillow writes that UserComment as ASCII
+  (non-ASCII prompts would read back as '?'), so a lossless copy also goes in the Exif IFD's UserComment
+  with the standard `UNICODE\\0` header (UTF-16 big-endian, as A1111 writes it). Keys beyond those two
+  have no EXIF home: the whole mapping is then stored as one JSON object in UserComment.
+The orchestrator's `image_metadata_io` is the one reader of all of this.
 """
 
 from __future__ import annotations
@@ -14,25 +18,32 @@ from PIL import Image, PngImagePlugin
 
 from contract.task import OutputFormat
 
-_EXIF_IMAGE_DESCRIPTION = 0x010E
 _EXIF_IFD = 0x8769
-_EXIF_USER_COMMENT = 0x9286
+_USER_COMMENT = 0x9286
+_MAKER_NOTE = 0x927C
+_SOFTWARE = 0x0131
+_EXIF_KEYS = {"parameters", "fooocus_scheme"}
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 
 
-def _user_comment(text: str) -> bytes:
-    # EXIF UserComment: an 8-byte charset header, then the text (UTF-16 big-endian for "UNICODE").
-    return b"UNICODE\x00" + text.encode("utf-16-be")
+def _exif(metadata: dict[str, str]) -> Image.Exif:
+    exif = Image.Exif()
+    if not metadata:
+        return exif
+    text = metadata.get("parameters", "")
+    if set(metadata) - _EXIF_KEYS or not text:
+        text = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+    exif[_USER_COMMENT] = text
+    exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"UNICODE\x00" + text.encode("utf-16-be")
+    exif[_SOFTWARE] = "remgo"
+    if metadata.get("fooocus_scheme"):
+        exif[_MAKER_NOTE] = metadata["fooocus_scheme"]
+    return exif
 
 
-def _exif_text(metadata: dict[str, str]) -> str:
-    if set(metadata) == {"parameters"}:
-        return metadata["parameters"]
-    return json.dumps(metadata, ensure_ascii=False, sort_keys=True)
-
-
-def encode_image(image: Image.Image, fmt: OutputFormat, metadata: dict[str, str] | None = None) -> bytes:
+def encode_image(image: Image.Image, fmt: OutputFormat | str, metadata: dict[str, str] | None = None) -> bytes:
+    fmt = OutputFormat(fmt)
     metadata = metadata or {}
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
@@ -40,45 +51,10 @@ def encode_image(image: Image.Image, fmt: OutputFormat, metadata: dict[str, str]
     if fmt is OutputFormat.png:
         info = PngImagePlugin.PngInfo()
         for key, value in metadata.items():
-            if value.isascii():
-                info.add_text(key, value)
-            else:
-                info.add_itxt(key, value)
+            info.add_text(key, value)  # Pillow falls back to iTXt for text that is not Latin-1
         image.save(buf, format="PNG", pnginfo=info, compress_level=4)
-        return buf.getvalue()
-    exif = Image.Exif()
-    if metadata:
-        exif.get_ifd(_EXIF_IFD)[_EXIF_USER_COMMENT] = _user_comment(_exif_text(metadata))
-        scheme = metadata.get("fooocus_scheme") or metadata.get("scheme")
-        if scheme:
-            exif[_EXIF_IMAGE_DESCRIPTION] = scheme
-    if fmt is OutputFormat.jpeg:
-        image.save(buf, format="JPEG", quality=JPEG_QUALITY, exif=exif.tobytes())
-    elif fmt is OutputFormat.webp:
-        image.save(buf, format="WEBP", quality=WEBP_QUALITY, exif=exif.tobytes())
-    else:  # pragma: no cover - the enum is closed
-        raise ValueError(f"unknown output format {fmt!r}")
+    elif fmt is OutputFormat.jpeg:
+        image.save(buf, format="JPEG", quality=JPEG_QUALITY, exif=_exif(metadata))
+    else:
+        image.save(buf, format="WEBP", quality=WEBP_QUALITY, exif=_exif(metadata))
     return buf.getvalue()
-
-
-def read_metadata(data: bytes) -> dict[str, str]:
-    """The mapping `encode_image` embedded (used by tests and by anyone reading outputs back)."""
-    with Image.open(io.BytesIO(data)) as img:
-        if img.format == "PNG":
-            return {k: v for k, v in img.text.items()}
-        exif = img.getexif()
-        raw = exif.get_ifd(_EXIF_IFD).get(_EXIF_USER_COMMENT)
-        if not raw:
-            return {}
-        if isinstance(raw, bytes):
-            head, body = raw[:8], raw[8:]
-            text = (
-                body.decode("utf-16-be") if head.startswith(b"UNICODE") else body.decode("utf-8", "replace")
-            )
-        else:
-            text = str(raw)
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return {"parameters": text}
-        return value if isinstance(value, dict) else {"parameters": text}

@@ -1,12 +1,10 @@
-"""Metadata text inside image files: the one reader, and the writer it is tested against.
+"""Metadata text inside image files: the one reader (the worker's `encode` module is the one writer).
 
 Where the text lives, per format, as Fooocus writes it (so files round-trip through other tools):
 - PNG: text chunks `parameters` (the metadata text) and `fooocus_scheme` (`fooocus` or `a1111`).
 - JPEG / WebP: EXIF UserComment (0x9286) in the first IFD holding `parameters`, MakerNote (0x927C)
-  holding the scheme. Pillow stores that UserComment as ASCII, so non-ASCII prompts would come back
-  with '?'; the writer therefore also puts a lossless copy in the Exif IFD's UserComment with the
-  standard `UNICODE\\0` header (UTF-16 big-endian, what A1111 writes and reads), and the reader
-  prefers that copy.
+  holding the scheme, plus a lossless UTF-16 copy in the Exif IFD's UserComment (`UNICODE\\0` header,
+  as A1111 writes it), which this reader prefers.
 The reader also understands A1111's files (Exif IFD UserComment only), a bare UTF-8 UserComment, and
 a UserComment holding the whole key → text mapping as JSON.
 """
@@ -18,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 SCHEMES = ("fooocus", "a1111")
 _EXIF_IFD = 0x8769
@@ -139,37 +137,3 @@ def probe(source: Path | bytes) -> ImageProbe:
 def read_embedded(source: Path | bytes) -> dict[str, str]:
     """The metadata mapping embedded in an image (empty when there is none)."""
     return probe(source).embedded
-
-
-def encode_with_metadata(
-    image: Image.Image, fmt: str, metadata: dict[str, str] | None = None, *, quality: int = 95
-) -> bytes:
-    """Encode `image` as png/jpeg/webp with `metadata` embedded the way `probe` reads it back."""
-    metadata = dict(metadata or {})
-    buf = io.BytesIO()
-    if image.mode not in ("RGB", "L"):
-        image = image.convert("RGB")
-    if fmt == "png":
-        info = PngImagePlugin.PngInfo()
-        for key, value in metadata.items():
-            info.add_text(key, value)  # falls back to an iTXt chunk for non-Latin-1 text
-        image.save(buf, format="PNG", pnginfo=info)
-        return buf.getvalue()
-    if fmt not in ("jpeg", "webp"):
-        raise ValueError(f"fmt: unknown output format {fmt!r}")
-    unknown = sorted(set(metadata) - _EXIF_KEYS)
-    if unknown:
-        raise ValueError(f"metadata: {fmt} carries only {sorted(_EXIF_KEYS)}, not {unknown}")
-    exif = Image.Exif()
-    text = metadata.get("parameters")
-    if text:
-        exif[_USER_COMMENT] = text
-        exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"UNICODE\x00" + text.encode("utf-16-be")
-        exif[_SOFTWARE] = "remgo"
-        if metadata.get("fooocus_scheme"):
-            exif[_MAKER_NOTE] = metadata["fooocus_scheme"]
-    if fmt == "jpeg":
-        image.save(buf, format="JPEG", quality=quality, exif=exif)
-    else:
-        image.save(buf, format="WEBP", quality=quality, exif=exif)
-    return buf.getvalue()

@@ -1,10 +1,18 @@
 """The model as a denoiser: x (at noise level sigma) → estimate of the clean latent x0, with guidance.
 
-An epsilon-prediction UNet sees x / sqrt(sigma² + 1) at the training timestep of sigma; x0 = x − sigma·eps.
-Classifier-free guidance mixes the conditional and unconditional predictions (one batched call when both
-prompts have the same length; guidance 1 skips the unconditional pass). SDXL's size conditioning follows
-Fooocus's ADM scaling: the positive and negative "original size" are the output size times their
-scalers until `adm.end` of the steps, then the plain output size.
+An epsilon-prediction UNet sees x / sqrt(sigma² + 1) at the training timestep t of sigma;
+x0 = x − sigma·eps. With `boundary` (the `lcm` scheduler) the estimate gets LCM's boundary condition,
+c_skip(t)·x_t + c_out(t)·x0, as a consistency model expects. The conditional and unconditional
+predictions go through one batched call when both prompts have the same length; guidance 1 has no
+unconditional pass. `Guidance` then combines them (CFG, sharpness, adaptive CFG) with progress
+1 − t/999.
+
+SDXL size conditioning follows Fooocus's ADM scaling: while t > 999·(1 − adm.end), the positive and
+negative "original size" are the output size × their scalers (truncated to whole pixels); afterwards
+both use the plain size. The target size is the output size rounded to a multiple of 64, crop (0, 0).
+
+A `Denoiser` holds one `ModelPass` per model: with a refiner in `joint` mode the refiner's pass takes
+over from step `switch` on, inside the same sampler run.
 """
 
 from __future__ import annotations
@@ -13,8 +21,16 @@ from dataclasses import dataclass
 
 import torch
 
+from inference_worker.diffusers_kernel.guidance import Guidance
 from inference_worker.diffusers_kernel.prompts import Conditioning
 from inference_worker.diffusers_kernel.sigmas import ModelSigmas
+
+LAST_TIMESTEP = 999.0
+_SIGMA_DATA, _TIMESTEP_SCALING = 0.5, 10.0
+
+
+def round_to_64(value: float) -> int:
+    return int(round(value / 64.0)) * 64
 
 
 @dataclass
@@ -25,72 +41,109 @@ class SizeConditioning:
     negative: float = 1.0
     end: float = 0.0
 
-    def time_ids(self, scale: float) -> list[float]:
-        return [self.height * scale, self.width * scale, 0.0, 0.0, float(self.height), float(self.width)]
+    def scaled_until(self) -> float:
+        """ADM-scaled sizes apply while the timestep is above this."""
+        return LAST_TIMESTEP * (1.0 - self.end)
+
+    def time_ids(self, scale: float | None) -> list[float]:
+        """None: the plain conditioning; else the original size scaled by `scale`."""
+        th, tw = round_to_64(self.height), round_to_64(self.width)
+        if scale is None:
+            return [th, tw, 0.0, 0.0, th, tw]
+        return [int(self.height * scale), int(self.width * scale), 0.0, 0.0, th, tw]
 
 
-class Denoiser:
-    def __init__(
-        self,
-        unet,
-        sigmas: ModelSigmas,
-        cond: Conditioning,
-        uncond: Conditioning | None,
-        guidance: float,
-        size: SizeConditioning | None,
-        steps: int,
-    ) -> None:
-        self.unet = unet
-        self.sigmas = sigmas
-        self.cond = cond
-        self.uncond = uncond if guidance != 1.0 else None
-        self.guidance = guidance
-        self.size = size
-        self.steps = steps
-        self.dtype = unet.dtype
-        self.device = unet.device
-        self.batched = self.uncond is not None and self.uncond.embeds.shape[1] == cond.embeds.shape[1]
+@dataclass
+class ModelPass:
+    """One model's prediction: its UNet, noise table, prompts and size conditioning."""
+
+    unet: object
+    sigmas: ModelSigmas
+    cond: Conditioning
+    uncond: Conditioning | None
+    size: SizeConditioning | None = None
+    boundary: bool = False
+
+    def __post_init__(self) -> None:
+        self.dtype = self.unet.dtype
+        self.device = self.unet.device
+        self.batched = self.uncond is not None and self.uncond.embeds.shape[1] == self.cond.embeds.shape[1]
         self.evaluations = 0
 
-    def _added(self, conds: list[Conditioning], scales: list[float]) -> dict | None:
+    def _added(self, conds: list[Conditioning], scales: list[float | None]) -> dict | None:
         if self.size is None:
             return None
         ids = torch.tensor([self.size.time_ids(s) for s in scales], device=self.device, dtype=self.dtype)
         pooled = torch.cat([c.pooled for c in conds]).to(self.device, self.dtype)
         return {"text_embeds": pooled, "time_ids": ids}
 
-    def _scales(self, step: int) -> tuple[float, float]:
-        if self.size is not None and step < self.size.end * self.steps:
-            return self.size.positive, self.size.negative
-        return 1.0, 1.0
-
-    def _eps(
-        self, x_in: torch.Tensor, t: torch.Tensor, conds: list[Conditioning], scales: list[float]
-    ) -> torch.Tensor:
+    def _x0(self, x, x_in, sigma, t, conds, scales) -> torch.Tensor:
         embeds = torch.cat([c.embeds for c in conds]).to(self.device, self.dtype)
         self.evaluations += 1
-        out = self.unet(
-            x_in.to(self.dtype),
-            t,
-            encoder_hidden_states=embeds,
-            added_cond_kwargs=self._added(conds, scales),
-            return_dict=False,
-        )[0]
-        return out.float()
+        eps = self.unet(
+            x_in.to(self.dtype), t, encoder_hidden_states=embeds,
+            added_cond_kwargs=self._added(conds, scales), return_dict=False,
+        )[0].float()  # fmt: skip
+        return x - eps * sigma
+
+    def predict(self, x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+        """(positive x0, negative x0 or None, timestep)."""
+        t = self.sigmas.timestep(sigma).to(self.device, torch.float32).reshape(())
+        timestep = float(t)
+        x_in = x / (sigma**2 + 1) ** 0.5
+        scaled = self.size is not None and timestep > self.size.scaled_until()
+        pos_scale = self.size.positive if scaled else None
+        neg_scale = self.size.negative if scaled else None
+        if self.uncond is None:
+            pos, neg = self._x0(x, x_in, sigma, t, [self.cond], [pos_scale]), None
+        elif self.batched:
+            both = self._x0(
+                torch.cat([x, x]), torch.cat([x_in, x_in]), sigma, t, [self.cond, self.uncond], [pos_scale, neg_scale]
+            )
+            pos, neg = both.chunk(2)
+        else:
+            pos = self._x0(x, x_in, sigma, t, [self.cond], [pos_scale])
+            neg = self._x0(x, x_in, sigma, t, [self.uncond], [neg_scale])
+        if self.boundary:
+            pos, neg = self._boundary(pos, x_in, timestep), (self._boundary(neg, x_in, timestep) if neg is not None else None)
+        return pos, neg, timestep
+
+    @staticmethod
+    def _boundary(x0: torch.Tensor, x_in: torch.Tensor, timestep: float) -> torch.Tensor:
+        scaled = timestep * _TIMESTEP_SCALING
+        c_skip = _SIGMA_DATA**2 / (scaled**2 + _SIGMA_DATA**2)
+        c_out = scaled / (scaled**2 + _SIGMA_DATA**2) ** 0.5
+        return c_out * x0 + c_skip * x_in
+
+
+class Denoiser:
+    """denoise(x, sigma, step) → guided x0; the pass in use is chosen by step (joint refiner)."""
+
+    def __init__(self, passes: list[ModelPass], guidance: Guidance, switch: int | None = None) -> None:
+        self.passes = passes
+        self.guidance = guidance
+        self.switch = switch
+        self.last_eps: torch.Tensor | None = None  # (x − x0)/sigma of the latest call
+        self.last_step = -1
+
+    def pass_for(self, step: int) -> ModelPass:
+        if self.switch is not None and step >= self.switch and len(self.passes) > 1:
+            return self.passes[1]
+        return self.passes[0]
+
+    @property
+    def model_sigmas(self) -> ModelSigmas:
+        return self.pass_for(max(self.last_step, 0)).sigmas
+
+    @property
+    def evaluations(self) -> int:
+        return sum(p.evaluations for p in self.passes)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, sigma: float, step: int) -> torch.Tensor:
-        x_in = x / (sigma**2 + 1) ** 0.5
-        t = self.sigmas.timestep(sigma).to(self.device, torch.float32).reshape(())
-        pos_scale, neg_scale = self._scales(step)
-        if self.uncond is None:
-            eps = self._eps(x_in, t, [self.cond], [pos_scale])
-        elif self.batched:
-            both = self._eps(torch.cat([x_in, x_in]), t, [self.cond, self.uncond], [pos_scale, neg_scale])
-            eps_c, eps_u = both.chunk(2)
-            eps = eps_u + self.guidance * (eps_c - eps_u)
-        else:
-            eps_c = self._eps(x_in, t, [self.cond], [pos_scale])
-            eps_u = self._eps(x_in, t, [self.uncond], [neg_scale])
-            eps = eps_u + self.guidance * (eps_c - eps_u)
-        return x - eps * sigma
+        self.last_step = step
+        pos, neg, timestep = self.pass_for(step).predict(x, sigma)
+        progress = min(1.0, max(0.0, 1.0 - timestep / LAST_TIMESTEP))
+        x0 = self.guidance.combine(x, pos, neg, progress)
+        self.last_eps = (x - x0) / sigma
+        return x0

@@ -37,27 +37,39 @@ class PipelineCache:
         self._on_evict = on_evict
         self.loads = 0  # how many times a model was actually opened (tests and health read it)
 
-    def get(self, key: CacheKey, load: Callable[[], LoadedModel]) -> tuple[LoadedModel, bool]:
-        """(model, loaded_now)."""
+    def get(
+        self, key: CacheKey, load: Callable[[], LoadedModel], keep: tuple[CacheKey, ...] = ()
+    ) -> tuple[LoadedModel, bool]:
+        """(model, loaded_now). Entries in `keep` (the other models of the same task) are never evicted
+        to make room, so a base model and its refiner stay together even above capacity."""
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key], False
         # Make room first: two full SDXL pipelines may not fit side by side.
-        while len(self._entries) >= self.capacity:
-            self._evict_oldest()
+        while len(self._entries) >= self.capacity and self._evict_oldest(keep):
+            pass
         model = load()
         self.loads += 1
         with self._lock:
             self._entries[key] = model
         return model, True
 
-    def _evict_oldest(self) -> None:
+    def _evict_oldest(self, keep: tuple[CacheKey, ...] = ()) -> bool:
         with self._lock:
-            self._entries.popitem(last=False)
+            victim = next((k for k in self._entries if k not in keep), None)
+            if victim is None:
+                return False
+            del self._entries[victim]
         gc.collect()
         if self._on_evict:
             self._on_evict()
+        return True
+
+    def trim(self, keep: tuple[CacheKey, ...]) -> None:
+        """Back down to capacity after a task that needed more, keeping `keep`."""
+        while len(self._entries) > self.capacity and self._evict_oldest(keep):
+            pass
 
     def clear(self) -> None:
         while self._entries:

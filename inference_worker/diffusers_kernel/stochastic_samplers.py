@@ -67,13 +67,13 @@ def ddpm(denoise, x, sigmas, noise, on_step):
 def tcd(denoise, x, sigmas, noise, on_step, gamma: float = 0.3):
     """Jump deterministically to timestep (1 − gamma)·t, then add noise back up to the next level."""
     s = [_f(v) for v in sigmas]
-    table = denoise.model_sigmas
     for i in range(len(s) - 1):
         x0 = denoise(x, s[i], i)
         if s[i + 1] == 0:
             x = x0
         else:
             eps = (x - x0) / s[i]
+            table = denoise.model_sigmas  # the table of the model that made this step's estimate
             t = table.timestep(s[i])
             s_down = min(_f(table.sigma((1 - gamma) * t)), s[i + 1])
             x = x0 + eps * s_down

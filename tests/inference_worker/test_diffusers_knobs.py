@@ -13,9 +13,9 @@ from contract.events import FailureKind, Stage
 from contract.task import AdmScalers, FreeU, GenerateTask, LoraSpec, ModelRef, OutputFormat, PreviewSettings
 from inference_worker.diffusers_kernel.samplers import SAMPLERS
 from inference_worker.diffusers_kernel.sigmas import SCHEDULES
-from inference_worker.encode import read_metadata
 from inference_worker.kernel import KernelError, KernelOptions
 from inference_worker.task_run import TaskRun
+from orchestrator.image_metadata_io import read_embedded as read_metadata
 
 
 @pytest.fixture(scope="module")

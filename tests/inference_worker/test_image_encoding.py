@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from contract.task import OutputFormat
-from inference_worker.encode import encode_image, read_metadata
+from inference_worker.encode import encode_image
+from orchestrator.image_metadata_io import read_embedded as read_metadata
 
 IMAGE = Image.linear_gradient("L").convert("RGB").resize((64, 48))
 

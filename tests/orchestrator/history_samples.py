@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from orchestrator.image_metadata_io import encode_with_metadata
+from inference_worker.encode import encode_image
 from orchestrator.metadata import ImageParams, LoraUse, embedded_text
 
 
@@ -40,7 +40,7 @@ def sample_params(**changes) -> ImageParams:
 
 
 def image_bytes(fmt: str, mapping: dict[str, str] | None = None, size=(64, 48), color=(200, 60, 20)) -> bytes:
-    return encode_with_metadata(Image.new("RGB", size, color), fmt, mapping)
+    return encode_image(Image.new("RGB", size, color), fmt, mapping)
 
 
 def write_image(path: Path, fmt: str, params: ImageParams | None = None, scheme: str = "fooocus",

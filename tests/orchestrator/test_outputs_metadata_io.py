@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from orchestrator.image_metadata_io import decode_user_comment, encode_with_metadata, probe, read_embedded
+from orchestrator.image_metadata_io import decode_user_comment, probe, read_embedded
 from orchestrator.metadata import embedded_text, parse
 from tests.orchestrator.history_samples import image_bytes, sample_params
 
@@ -90,9 +90,11 @@ def test_user_comment_charsets(raw, text) -> None:
     assert decode_user_comment(raw) == text
 
 
-def test_exif_formats_refuse_keys_they_cannot_carry() -> None:
-    with pytest.raises(ValueError, match="^metadata: jpeg carries only"):
-        encode_with_metadata(Image.new("RGB", (8, 8)), "jpeg", {"parameters": "x", "comment": "y"})
+def test_exif_formats_keep_extra_keys_as_one_mapping() -> None:
+    from inference_worker.encode import encode_image
+
+    mapping = {"parameters": "x", "comment": "y"}
+    assert read_embedded(encode_image(Image.new("RGB", (8, 8)), "jpeg", mapping)) == mapping
 
 
 def test_non_images_are_refused() -> None:
