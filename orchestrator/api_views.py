@@ -12,6 +12,7 @@ from contract.task import GenerateTask
 from orchestrator.jobs import ImageRecord, Job, JobError, JobStatus
 from orchestrator.metadata import ImageParams
 from orchestrator.worker_handle import WorkerState
+from orchestrator.worker_transport import WorkerPlacement
 
 
 class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -146,6 +147,8 @@ class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
     tasks_done: int
     error: str | None
     last_exit: str | None
+    # Where a worker of a remote backend runs (Ray: node, GPU ids, CUDA_VISIBLE_DEVICES); `pid` is on that node.
+    placement: WorkerPlacement | None = None
 
 
 class WorkerList(msgspec.Struct, frozen=True):

@@ -32,7 +32,10 @@ def detect(shapes: dict[str, tuple[int, ...]]) -> str:
             f"UNet takes {conv_in[1]} input channels (an inpainting model?); only 4 is supported"
         )
     if "conditioner.embedders.0.model.text_projection" in shapes and SDXL_TE2_POS not in shapes:
-        raise ArchitectureError("this is an SDXL refiner checkpoint; it cannot be used as a base model")
+        raise ArchitectureError(
+            "this is an SDXL refiner-architecture checkpoint, which remgo does not run "
+            "(as a refiner, use an SDXL or SD 1.5 checkpoint)"
+        )
     if SDXL_TE1_POS in shapes and SDXL_TE2_POS in shapes and UNET + "label_emb.0.0.weight" in shapes:
         return "sdxl"
     if SD15_TE_POS in shapes:

@@ -89,8 +89,9 @@ def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, 
     return arch, skeleton
 
 
-def load_model(path: str, name: str, *, dtype: Any, device: str, allow_pickle: bool) -> LoadedModel:
-    field_name = "base_model.path"
+def load_model(
+    path: str, name: str, *, dtype: Any, device: str, allow_pickle: bool, field_name: str = "base_model.path"
+) -> LoadedModel:
     if not os.path.exists(path):
         raise _unknown(field_name, f"model file not found: {path}")
     if os.path.isdir(path):

@@ -28,7 +28,7 @@ def worker_view(w: WorkerHandle) -> WorkerView:
         name=w.name, device=w.device, state=w.state, pid=w.pid if w.alive else None,
         kernel=w.health.kernel if w.health else None, loaded_models=w.loaded_models, current_job=w.current_job,
         current_task=w.current_task, restarts=w.restarts, tasks_done=w.tasks_done, error=w.error,
-        last_exit=w.last_exit,
+        last_exit=w.last_exit, placement=w.placement,
     )
 
 

@@ -3,7 +3,7 @@
 `<case>.request.json` holds the request (`request`, or a RemGo v1 payload under `v1`) and the case's
 settings; `<case>.expected.json` holds what normalization must produce, with the catalog folder written
 as `$CATALOG`. A case with `twin_of` must also produce the same tasks and images as the named case.
-After an intended change, rewrite the expected files with `REMGO_UPDATE_GOLDENS=1` and review the diff.
+After an intended change, rewrite the expected files with `REMGO_REGEN_GOLDENS=1` and review the diff.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.orchestrator.catalog_samples import catalog_dir
 
 HERE = Path(__file__).parent
 CASES = sorted(HERE.glob("*.request.json"))
-UPDATE = os.environ.get("REMGO_UPDATE_GOLDENS") == "1"
+UPDATE = os.environ.get("REMGO_REGEN_GOLDENS") == "1"
 
 
 @pytest.fixture(scope="module")
