@@ -139,6 +139,8 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     adm: AdmScalers = AdmScalers(positive=1.0, negative=1.0, end=0.0)
     clip_skip: Annotated[int, msgspec.Meta(ge=1, le=12)] = 2
     loras: list[LoraSpec] = []
+    # Textual-inversion files the prompts may name as `embedding:<name>` (the catalog name or its stem).
+    embeddings: list[ModelRef] = []
     vae: ModelRef | None = None
     refiner: ModelRef | None = None
     refiner_switch: Annotated[float, msgspec.Meta(ge=0.1, le=1.0)] = 0.8

@@ -22,6 +22,7 @@ def task_paths(task: GenerateTask) -> list[tuple[str, str]]:
     if task.refiner is not None:
         paths.append(("refiner.path", task.refiner.path))
     paths += [(f"loras[{i}].path", lora.path) for i, lora in enumerate(task.loras)]
+    paths += [(f"embeddings[{i}].path", ref.path) for i, ref in enumerate(task.embeddings)]
     return paths
 
 

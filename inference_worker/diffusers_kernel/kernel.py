@@ -1,8 +1,9 @@
 """The diffusers kernel: SDXL / SD 1.5 text-to-image with Fooocus's sampling knobs.
 
 diffusers provides the model classes and checkpoint loading; the sampling loop is remgo's own
-(samplers.py, sigmas.py, denoiser.py) so that Fooocus's sampler and scheduler names mean what they mean
-there, every step can report and be stopped, and noise comes from a per-image CPU generator.
+(samplers.py, sigmas.py, denoiser.py, guidance.py, refiner.py) so that Fooocus's sampler and scheduler
+names mean what they mean there, every step can report and be stopped, and noise comes from a
+per-image CPU generator.
 """
 
 from __future__ import annotations
@@ -17,17 +18,23 @@ from PIL import Image
 
 from contract.events import FailureKind, Stage
 from contract.task import GenerateTask
-from inference_worker.diffusers_kernel import loader, prompts
-from inference_worker.diffusers_kernel.denoiser import Denoiser, SizeConditioning
-from inference_worker.diffusers_kernel.pipeline_cache import PipelineCache, file_key
+from inference_worker.diffusers_kernel import loader, prompts, refiner
+from inference_worker.diffusers_kernel.denoiser import Denoiser, ModelPass, SizeConditioning
+from inference_worker.diffusers_kernel.guidance import Guidance
+from inference_worker.diffusers_kernel.model_set import ModelSet, load_models
+from inference_worker.diffusers_kernel.noise import NoiseSource
+from inference_worker.diffusers_kernel.pipeline_cache import PipelineCache
 from inference_worker.diffusers_kernel.previews import latent_preview
-from inference_worker.diffusers_kernel.samplers import SAMPLERS
-from inference_worker.diffusers_kernel.sigmas import SCHEDULES, ModelSigmas, schedule
+from inference_worker.diffusers_kernel.samplers import REFUSED_SAMPLERS, SAMPLERS
+from inference_worker.diffusers_kernel.sigmas import REFUSED_SCHEDULES, SCHEDULES, model_sigmas, schedule
 from inference_worker.kernel import KernelError, KernelOptions, StepSink
 
 log = logging.getLogger("remgo.worker.diffusers")
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Samplers that spend their first step on a midpoint: Fooocus gives them one more schedule entry and
+# drops the last non-zero one, so their final step lands exactly on zero from a low noise level.
+_EXTRA_STEP_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral"})
 
 
 def _unsupported(field: str, message: str) -> KernelError:
@@ -46,8 +53,9 @@ def _quiet_progress_bars() -> None:
 @dataclass
 class _Prepared:
     task_id: str
-    denoiser: Denoiser
-    sigmas: ModelSigmas
+    base: ModelPass
+    refiner: ModelPass | None
+    guidance: Guidance
 
 
 class DiffusersKernel:
@@ -65,8 +73,9 @@ class DiffusersKernel:
         default = "float32" if self.device.type == "cpu" else "float16"
         self.dtype = _DTYPES[options.dtype or default]
         self.cache = PipelineCache(options.pipeline_cache, on_evict=self._empty_device_cache)
-        self._model: loader.LoadedModel | None = None
+        self._models: ModelSet | None = None
         self._prepared: _Prepared | None = None
+        self.prompt_context = prompts.PromptContext()
 
     # ----- what this kernel offers --------------------------------------------------------------------
 
@@ -95,134 +104,121 @@ class DiffusersKernel:
     # ----- refusals before any work -------------------------------------------------------------------
 
     def check(self, task: GenerateTask) -> None:
-        if task.sampler.value not in SAMPLERS:
-            raise _unsupported(
-                "sampler", f"sampler {task.sampler.value!r} is not supported; supported: {self.samplers()}"
-            )
-        if task.scheduler.value not in SCHEDULES:
-            raise _unsupported(
-                "scheduler",
-                f"scheduler {task.scheduler.value!r} is not supported; supported: {self.schedulers()}",
-            )
+        for field, name, offered, refused in (
+            ("sampler", task.sampler.value, self.samplers(), REFUSED_SAMPLERS),
+            ("scheduler", task.scheduler.value, self.schedulers(), REFUSED_SCHEDULES),
+        ):
+            if name not in offered:
+                why = f" ({refused[name]})" if name in refused else ""
+                raise _unsupported(field, f"{field} {name!r} is not supported{why}; supported: {offered}")
         if task.scheduler.value == "turbo" and task.steps > 10:
             raise KernelError(FailureKind.bad_request, "the turbo scheduler runs at most 10 steps", "steps")
-        if task.sharpness > 0:
-            raise _unsupported("sharpness", "sharpness > 0 is not supported yet; send 0")
-        if task.adaptive_cfg < task.guidance_scale:
-            raise _unsupported(
-                "adaptive_cfg",
-                f"adaptive_cfg {task.adaptive_cfg} below guidance_scale {task.guidance_scale} is not supported yet; "
-                "send adaptive_cfg >= guidance_scale",
-            )
-        if task.refiner is not None:
-            raise _unsupported("refiner", "refiner models are not supported yet; send refiner=null")
 
     # ----- loading --------------------------------------------------------------------------------------
 
     def load(self, task: GenerateTask, steps: StepSink) -> None:
         steps.stage(Stage.loading)
-        base, vae = task.base_model, task.vae
-        key = (file_key(base.path), file_key(vae.path if vae else None), str(self.dtype))
+        # Let go of the previous models first, so an eviction really frees their memory before the load.
+        self._models, self._prepared = None, None
+        self._models = load_models(task, self.cache, self.dtype, self.device, self.options.allow_pickle, steps.warn)
 
-        def open_model() -> loader.LoadedModel:
-            log.info("loading %s (%s)", base.name, base.path)
-            model = loader.load_model(
-                base.path,
-                base.name,
-                dtype=self.dtype,
-                device=str(self.device),
-                allow_pickle=self.options.allow_pickle,
-            )
-            if vae is not None:
-                model.pipe.vae = loader.load_vae(
-                    vae.path, model.skeleton, device=str(self.device), allow_pickle=self.options.allow_pickle
-                )
-                model.name = f"{base.name}+{vae.name}"
-            return model
-
-        # Let go of the previous model first, so an eviction really frees its memory before the load.
-        self._model, self._prepared = None, None
-        model, _ = self.cache.get(key, open_model)
-        self._model = model
-        self._check_model(task, model)
-        loader.apply_loras(model, [(lora.path, lora.weight) for lora in task.loras])
-        unet = model.pipe.unet
-        if task.freeu.enabled:
-            f = task.freeu
-            unet.enable_freeu(s1=f.s1, s2=f.s2, b1=f.b1, b2=f.b2)
-        else:
-            unet.disable_freeu()
-
-    def _check_model(self, task: GenerateTask, model: loader.LoadedModel) -> None:
-        encoders = [model.pipe.text_encoder] + ([model.pipe.text_encoder_2] if model.arch == "sdxl" else [])
-        layers = min(prompts.layer_count(e) for e in encoders)
-        if task.clip_skip > layers:
-            raise KernelError(
-                FailureKind.bad_request,
-                f"clip_skip {task.clip_skip} exceeds the text encoder's {layers} layers",
-                "clip_skip",
-            )
-        adm = task.adm
-        if model.arch == "sd15" and adm.end > 0 and (adm.positive, adm.negative) != (1.0, 1.0):
-            raise _unsupported(
-                "adm", "ADM size scaling exists for SDXL only; send positive=1, negative=1, end=0"
-            )
+    def _require_models(self) -> ModelSet:
+        if self._models is None:
+            raise KernelError(FailureKind.internal, "generate_image called before load")
+        return self._models
 
     # ----- generation -----------------------------------------------------------------------------------
 
     def _prepare(self, task: GenerateTask) -> _Prepared:
         if self._prepared is not None and self._prepared.task_id == task.task_id:
             return self._prepared
-        model = self._require_model()
-        pipe = model.pipe
-        cond = prompts.encode(pipe, model.arch, task.positive, task.clip_skip)
+        models = self._require_models()
+        base = models.base
+        guidance = Guidance(task.guidance_scale, task.sharpness, task.adaptive_cfg)
+        self.prompt_context.embeddings = list(task.embeddings)
+        ctx = self.prompt_context
+        cond = prompts.encode(base.pipe, base.arch, task.positive, task.clip_skip, ctx, "positive")
         uncond = (
-            prompts.encode(pipe, model.arch, task.negative, task.clip_skip)
-            if task.guidance_scale != 1.0
+            prompts.encode(base.pipe, base.arch, task.negative, task.clip_skip, ctx, "negative")
+            if guidance.uses_negative
             else None
         )
-        size = None
-        if model.arch == "sdxl":
-            size = SizeConditioning(
-                task.width, task.height, task.adm.positive, task.adm.negative, task.adm.end
-            )
-        sig = ModelSigmas(dict(pipe.scheduler.config))
-        denoiser = Denoiser(pipe.unet, sig, cond, uncond, task.guidance_scale, size, task.steps)
-        self._prepared = _Prepared(task.task_id, denoiser, sig)
+        scheduler = task.scheduler.value
+        boundary = scheduler == "lcm"
+
+        def size_for(arch: str) -> SizeConditioning | None:
+            if arch != "sdxl":
+                return None
+            adm = task.adm
+            return SizeConditioning(task.width, task.height, adm.positive, adm.negative, adm.end)
+
+        def table(pipe):
+            return model_sigmas(scheduler, dict(pipe.scheduler.config))
+
+        base_pass = ModelPass(base.pipe.unet, table(base.pipe), cond, uncond, size_for(base.arch), boundary)
+        refiner_pass = None
+        if models.refiner is not None:
+            r = models.refiner
+            r_cond = refiner.refiner_conditioning(cond, base.arch, r.arch, base.pipe)
+            r_uncond = refiner.refiner_conditioning(uncond, base.arch, r.arch, base.pipe) if uncond else None
+            refiner_pass = ModelPass(r.pipe.unet, table(r.pipe), r_cond, r_uncond, size_for(r.arch), boundary)
+        self._prepared = _Prepared(task.task_id, base_pass, refiner_pass, guidance)
         return self._prepared
 
-    def _require_model(self) -> loader.LoadedModel:
-        if self._model is None:
-            raise KernelError(FailureKind.internal, "generate_image called before load")
-        return self._model
+    def _schedule(self, task: GenerateTask, table, family: str) -> torch.Tensor:
+        name = task.scheduler.value
+        if task.sampler.value in _EXTRA_STEP_SAMPLERS:
+            sig = schedule(name, table, task.steps + 1, family)
+            sig = torch.cat([sig[:-2], sig[-1:]])
+        else:
+            sig = schedule(name, table, task.steps, family)
+        return sig.to(torch.float32).to(self.device)
 
     def generate_image(self, task: GenerateTask, index: int, seed: int, steps: StepSink) -> Image.Image:
         steps.stage(Stage.encoding_prompt)
         prepared = self._prepare(task)
-        model = self._require_model()
-        family = model.arch
-        sig = schedule(task.scheduler.value, prepared.sigmas, task.steps, family).to(torch.float32)
-        gen = torch.Generator("cpu").manual_seed(seed)
-        shape = (1, 4, task.height // 8, task.width // 8)
-        x = torch.randn(shape, generator=gen, dtype=torch.float32).to(self.device) * float(sig[0])
-
-        def noise(like: torch.Tensor) -> torch.Tensor:
-            return torch.randn(like.shape, generator=gen, dtype=torch.float32).to(like.device)
-
+        models = self._require_models()
+        base = models.base
+        sig = self._schedule(task, prepared.base.sigmas, base.arch)
         total = len(sig) - 1
+        noise = NoiseSource(seed, self.device)
+        x = noise.start((1, 4, task.height // 8, task.width // 8), float(sig[0]))
+        sampler = SAMPLERS[task.sampler.value]
+        plan = models.plan
+        switch = plan.switch if plan is not None else total
+        decoder = base.pipe.vae
 
-        def on_step(i: int, x0: torch.Tensor) -> None:
-            preview = latent_preview(x0, task.preview) if steps.wants_preview(i + 1) else None
-            steps.step(i + 1, total, preview)
+        def reporter(offset: int):
+            def on_step(i: int, x0: torch.Tensor) -> None:
+                step = offset + i + 1
+                refining = plan is not None and step > switch
+                if refining:
+                    steps.stage(Stage.refining)
+                vae = models.refiner.pipe.vae if refining and not plan.same_latents else base.pipe.vae
+                preview = latent_preview(x0, task.preview, vae) if steps.wants_preview(step) else None
+                steps.step(step, total, preview)
+
+            return on_step
 
         steps.stage(Stage.sampling)
         with torch.inference_mode():
-            latents = SAMPLERS[task.sampler.value](prepared.denoiser, x, sig.to(self.device), noise, on_step)
+            if plan is None:
+                denoiser = Denoiser([prepared.base], prepared.guidance)
+                latents = sampler(denoiser, x, sig, noise, reporter(0))
+            else:
+                r = models.refiner
+                run = refiner.Run(
+                    sampler=sampler, base=prepared.base, refiner=prepared.refiner, guidance=prepared.guidance,
+                    sigmas=sig, refiner_sigmas=lambda: self._schedule(task, prepared.refiner.sigmas, r.arch),
+                    noise=noise, seed=seed, on_step=reporter, base_vae=base.pipe.vae, refiner_vae=r.pipe.vae,
+                )  # fmt: skip
+                latents = refiner.sample(plan, run, x)
+                if not plan.same_latents:
+                    decoder = r.pipe.vae
             steps.stage(Stage.decoding)
-            return self._decode(model.pipe, latents)
+            return self._decode(decoder, latents)
 
-    def _decode(self, pipe: Any, latents: torch.Tensor) -> Image.Image:
-        vae = pipe.vae
+    def _decode(self, vae: Any, latents: torch.Tensor) -> Image.Image:
         cfg = vae.config
         scaled = latents / cfg.scaling_factor + (getattr(cfg, "shift_factor", None) or 0.0)
         pixels = vae.decode(scaled.to(vae.dtype), return_dict=False)[0].float()

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from inference_worker.diffusers_kernel.dpm_solver import dpm_adaptive, dpm_fast
+from inference_worker.diffusers_kernel.stochastic_samplers import ddpm, dpmpp_sde, heunpp2, restart, tcd
 from inference_worker.diffusers_kernel.unipc import sample_unipc
 
 Denoise = Callable[[torch.Tensor, float, int], torch.Tensor]
@@ -243,6 +245,14 @@ SAMPLERS: dict[str, Callable] = {
     "euler": euler,
     "euler_ancestral": euler_ancestral,
     "heun": heun,
+    "heunpp2": heunpp2,
+    "dpm_fast": dpm_fast,
+    "dpm_adaptive": dpm_adaptive,
+    "dpmpp_sde": dpmpp_sde,
+    "dpmpp_sde_gpu": dpmpp_sde,
+    "ddpm": ddpm,
+    "tcd": tcd,
+    "restart": restart,
     "dpm_2": dpm_2,
     "dpm_2_ancestral": dpm_2_ancestral,
     "lms": lms,
@@ -257,3 +267,5 @@ SAMPLERS: dict[str, Callable] = {
     "uni_pc_bh2": _unipc("bh2"),
     "lcm": lcm,
 }
+# Contract names this kernel refuses, and why (none at present: every Fooocus sampler runs).
+REFUSED_SAMPLERS: dict[str, str] = {}

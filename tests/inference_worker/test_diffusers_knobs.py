@@ -65,8 +65,9 @@ def test_same_seed_same_bytes_and_seeds_differ(kernel, make):
     assert a[0] != a[1]
 
 
+# tcd equals euler on a coarse schedule (its jump already passes (1 - gamma)·t); see test_fidelity_samplers.
 DISTINCT_SAMPLERS = sorted(
-    {name for name, fn in SAMPLERS.items() if name not in ("ddim",) and not name.endswith("_gpu")}
+    {name for name, fn in SAMPLERS.items() if name not in ("ddim", "tcd") and not name.endswith("_gpu")}
 )
 
 
@@ -78,6 +79,7 @@ def test_each_sampler_changes_the_output(kernel, make, sampler):
 def test_sampler_aliases_are_documented_equivalents(kernel, make):
     assert pixels(kernel, make(sampler="ddim")) == pixels(kernel, make(sampler="euler"))
     assert pixels(kernel, make(sampler="dpmpp_2m_sde_gpu")) == pixels(kernel, make(sampler="dpmpp_2m_sde"))
+    assert pixels(kernel, make(sampler="dpmpp_sde_gpu")) == pixels(kernel, make(sampler="dpmpp_sde"))
 
 
 @pytest.mark.parametrize("scheduler", [s for s in SCHEDULES if s != "normal"])
@@ -162,16 +164,7 @@ def test_previews_follow_the_settings(kernel, make):
     assert [n.step for n in notes if n.stage is Stage.sampling and n.step] == [1, 2, 3]
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"sampler": "dpm_fast"}, "sampler"),
-        ({"scheduler": "lcm"}, "scheduler"),
-        ({"sharpness": 2.0}, "sharpness"),
-        ({"adaptive_cfg": 3.0, "guidance_scale": 5.0}, "adaptive_cfg"),
-        ({"refiner": ModelRef(name="r", path="/r.safetensors")}, "refiner"),
-    ],
-)
+@pytest.mark.parametrize(("change", "field"), [({"scheduler": "edm_playground_v2.5"}, "scheduler")])
 def test_unhonoured_fields_are_refused_by_name(kernel, make, change, field):
     with pytest.raises(KernelError) as exc:
         kernel.check(make(**change))
