@@ -17,9 +17,14 @@ from orchestrator.routes.responses import error_response as _error
 _CACHE = "public, max-age=31536000, immutable"
 
 
+# `api_key` is read by the auth middleware (an <img> tag cannot send a header); nothing else is taken.
+_ALLOWED_QUERY = {"api_key"}
+
+
 def _refuse_query(request: Request) -> Response | None:
-    if request.query_params:
-        name = next(iter(request.query_params))
+    unknown = [name for name in request.query_params if name not in _ALLOWED_QUERY]
+    if unknown:
+        name = unknown[0]
         return _error(422, f"{name}: unknown parameter; this resource takes none", name)
     return None
 

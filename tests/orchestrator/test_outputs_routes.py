@@ -122,3 +122,10 @@ def test_unknown_query_parameter_is_refused(setup) -> None:
     response = client.get(store.url_for(rel) + "?size=big")
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "size"
+
+
+def test_api_key_query_is_left_to_the_auth_layer(setup) -> None:
+    # <img src> cannot send a header: the key may ride in the query, and the route must not refuse it.
+    client, store, rel = setup
+    assert client.get(store.url_for(rel) + "?api_key=k").status_code == 200
+    assert client.get(store.thumb_url_for(rel) + "?api_key=k").status_code == 200
