@@ -64,6 +64,7 @@ class RpcClient:
         self._write_lock = asyncio.Lock()
         self._reader_task: asyncio.Task[None] | None = None
         self.closed = False
+        self.last_problem: str | None = None  # the last output that was not a frame (why a start fails)
 
     def start(self) -> None:
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"rpc reader {self._name}")
@@ -99,6 +100,7 @@ class RpcClient:
                 try:
                     line = await self._reader.readline()
                 except (ValueError, asyncio.LimitOverrunError) as exc:
+                    self.last_problem = f"a line longer than the frame limit: {exc}"
                     log.error("%s: frame too long, dropping the connection: %s", self._name, exc)
                     break
                 except ConnectionError:
@@ -127,6 +129,7 @@ class RpcClient:
             except Exception:  # a bad handler must not kill the reader
                 log.exception("%s: notification handler failed", self._name)
         elif isinstance(message, FrameError):
+            self.last_problem = f"an unreadable frame: {message.message}"
             log.warning("%s: unreadable frame: %s", self._name, message.message)
         elif isinstance(message, Request):
             log.warning("%s: unexpected request %r from the worker", self._name, message.method)

@@ -93,7 +93,10 @@ class WorkerHandle:
 
     async def spawn(self, timeout: float) -> Health:
         """Start the process and wait until `health` says its kernel is ready; StartError otherwise."""
-        self.state, self.error, self.health, self.kill_reason = WorkerState.starting, None, None, None
+        self.health, self.kill_reason = None, None
+        if self.state is not WorkerState.failed:  # a worker that failed to start keeps its reason until ready
+            self.state, self.error = WorkerState.starting, None
+        self.stderr_tail.clear()
         began = time.monotonic()
         await self.transport.start(self.cmd, dict(self.env or {}), on_stderr=self._stderr_line, timeout=timeout)
         assert self.transport.reader is not None and self.transport.writer is not None
@@ -108,17 +111,25 @@ class WorkerHandle:
                 raise TimeoutError
             health = await asyncio.wait_for(self._until_ready(), left)
         except TimeoutError:
-            raise StartError(f"not ready after {timeout:g} s") from None
+            raise StartError(f"not ready after {timeout:g} s{self._protocol_note()}") from None
         except WorkerGone:
             tail = " | ".join(list(self.stderr_tail)[-5:])
-            raise StartError(f"exited during start-up: {tail or 'no output'}") from None
+            raise StartError(f"exited during start-up: {tail or 'no output'}{self._protocol_note()}") from None
+        except RpcCallError as exc:
+            raise StartError(f"answered `health` with an error: {exc}") from None
+        except msgspec.MsgspecError as exc:  # a result that is not a Health
+            raise StartError(f"answered `health` with a malformed result: {exc}") from None
         if health.contract_version != CONTRACT_VERSION:
             raise StartError(f"speaks contract version {health.contract_version}, "
                              f"the orchestrator speaks {CONTRACT_VERSION}")
         self.health = health
-        self.state = WorkerState.idle
+        self.state, self.error = WorkerState.idle, None
         self.last_activity = time.monotonic()
         return health
+
+    def _protocol_note(self) -> str:
+        problem = self.rpc.last_problem if self.rpc is not None else None
+        return f"; its output broke the protocol: {problem}" if problem else ""
 
     async def _until_ready(self) -> Health:
         while True:

@@ -135,6 +135,10 @@ class WorkerPool:
                 worker.state, worker.error = WorkerState.failed, str(exc)
                 log.error("worker %s (%s) did not start: %s", worker.name, worker.device, exc)
                 worker.kill()
+            except Exception as exc:  # noqa: BLE001 - the supervisor must outlive any one failed start
+                worker.state, worker.error = WorkerState.failed, f"{type(exc).__name__}: {exc}"
+                log.exception("worker %s (%s) did not start", worker.name, worker.device)
+                worker.kill()
             else:
                 log.info("worker %s (%s) ready: pid %s, kernel %s", worker.name, worker.device,
                          worker.pid, health.kernel)

@@ -21,14 +21,14 @@ from inference_worker.kernel import KernelError
 
 PREFIX = "embedding:"
 # What may follow a name in running text without being part of it: `embedding:foo,` → foo + ",".
-_TRAILING = re.compile(r"[^\w\-.]+$")
+_TRAILING = re.compile(r"[^\w\-./]+$")
 _SDXL_KEYS = ("clip_l", "clip_g")
 
 
 def stem(name: str) -> str:
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    root, ext = os.path.splitext(base)
-    return root if ext.lower() in (".safetensors", ".pt", ".bin", ".pth", ".ckpt") else base
+    """A catalog name without its file extension (`sub/foo.safetensors` → `sub/foo`)."""
+    root, ext = os.path.splitext(name.replace("\\", "/"))
+    return root if ext.lower() in (".safetensors", ".pt", ".bin", ".pth", ".ckpt") else name
 
 
 @dataclass

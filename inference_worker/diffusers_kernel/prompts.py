@@ -168,7 +168,7 @@ def _encode_chunk(tokenizer, encoder, text: str, index: int, clip_skip: int, fin
         empty, hidden = hidden[-1:], hidden[:-1]
         pooled = pooled[:-1] if pooled is not None else None
         w = torch.tensor(windows.weights, dtype=torch.float32, device=hidden.device).unsqueeze(-1)
-        hidden = empty + (hidden - empty) * w
+        hidden = torch.where(w != 1.0, empty + (hidden - empty) * w, hidden)
     return hidden.reshape(1, -1, hidden.shape[-1]), (pooled[:1].float() if pooled is not None else None)
 
 

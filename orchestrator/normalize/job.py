@@ -26,6 +26,7 @@ from orchestrator import metadata
 from orchestrator.catalog import Catalog, ModelFile, Style
 from orchestrator.catalog.styles import PROMPT_EXPANSION
 from orchestrator.metadata import ImageParams, LoraUse
+from orchestrator.normalize.embeddings import task_embeddings
 from orchestrator.normalize.errors import NormalizeError
 from orchestrator.normalize.fields import Settled, settle
 from orchestrator.prompts import build_chunks, expand_arrays, expand_wildcards, pick_random_style
@@ -93,7 +94,7 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         scheduler=Scheduler(s.scheduler), guidance_scale=s.guidance_scale, sharpness=s.sharpness,
         adaptive_cfg=s.adaptive_cfg, adm=AdmScalers(positive=s.adm[0], negative=s.adm[1], end=s.adm[2]),
         clip_skip=s.clip_skip, loras=[LoraSpec(name=m.name, path=m.path, weight=w) for m, w in s.loras],
-        vae=_ref(s.vae), refiner=_ref(s.refiner), refiner_switch=s.refiner_switch,
+        embeddings=task_embeddings(snapshot, positive_chunks, negative_chunks), vae=_ref(s.vae), refiner=_ref(s.refiner), refiner_switch=s.refiner_switch,
         refiner_swap_method=s.refiner_swap_method, freeu=s.freeu, output_format=s.output_format,
         image_metadata=[metadata.embedded_text(params, s.metadata_scheme)] if s.save_metadata else [],
         preview=PreviewSettings(enabled=s.preview))

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import re
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -123,7 +124,7 @@ async def get_settings(request: Request) -> Response:
     return _unknown_query(request) or json_response(settings_payload(services(request).catalog))
 
 
-def _task_error(task_id: str, status: int, message: str, field: str | None, suggestions: list[str] = (),
+def _task_error(task_id: str, status: int, message: str, field: str | None, suggestions: Iterable[str] = (),
                 headers: dict[str, str] | None = None) -> Response:
     where = field.removeprefix("$.") if field else None
     text = f"{where}: {message}" if where and where != "$" else message
@@ -251,7 +252,7 @@ async def get_config(request: Request) -> Response:
     try:
         return json_response(await run_in_threadpool(config_editor.payload, services(request).settings))
     except config_editor.EditorError as exc:
-        return _error(exc.status, exc.message, exc.key, success=False)
+        return _error(exc.status, str(exc), exc.key, success=False)
 
 
 async def post_config(request: Request) -> Response:

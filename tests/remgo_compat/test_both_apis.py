@@ -17,6 +17,14 @@ from tests.remgo_compat.frontend import (
 pytestmark = pytest.mark.anyio
 
 
+async def _ended(client, job_id: str, timeout: float = 240.0) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (job := (await client.get(f"/v1/jobs/{job_id}")).json())["status"] in ("queued", "running"):
+        assert asyncio.get_running_loop().time() < deadline, f"job {job_id} still {job['status']}"
+        await asyncio.sleep(0.1)
+    return job
+
+
 async def test_v1_jobs_show_on_the_socket(tmp_path) -> None:
     async with running(compat_settings(tmp_path)) as srv, websockets.connect(f"{srv.ws_url}/ws") as ws:
         v1 = (await srv.client.post("/v1/jobs?id=from-v1", json={**SMALL, "image_number": 2})).json()["id"]
@@ -90,7 +98,8 @@ async def test_same_request_same_bytes_through_both_apis(tmp_path, tiny_models) 
         v1_id = (await srv.client.post("/v1/jobs", json=request)).json()["id"]
         files = []
         for job_id in (remgo_id, v1_id):
-            job = await poll(srv.client, job_id, "succeeded", timeout=240)
+            job = await _ended(srv.client, job_id)
+            assert job["status"] == "succeeded", job["error"]
             assert job["images"][0]["seed"] == 1234
             files.append((await srv.client.get(job["images"][0]["url"])).content)
         remgo_result = (await srv.client.get(f"/status/{remgo_id}")).json()["results"][0]

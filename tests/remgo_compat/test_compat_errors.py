@@ -84,3 +84,13 @@ async def test_config_editor_refusals_leave_the_file_alone(tmp_path) -> None:
         path.write_text("port = [")
         r = await srv.client.get("/config/editor")
         assert r.status_code == 409 and "cannot be read as TOML" in r.json()["error"]
+
+
+async def test_a_full_queue_is_an_error_with_retry_after(tmp_path) -> None:
+    settings = compat_settings(tmp_path, kernel="SlowStartKernel", queue_limit=1)
+    settings.worker_env["REMGO_TEST_KERNEL_INIT_DELAY"] = "20"  # nothing leaves the queue meanwhile
+    async with running(settings, ready=False) as srv:
+        assert (await srv.client.post("/generate", content=default_body())).json()["status"] == "Started"
+        r = await srv.client.post("/generate", content=default_body())
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert r.json()["status"] == "Error" and "queue holds its limit of 1" in r.json()["error"]

@@ -1,0 +1,83 @@
+"""Workers that break the protocol: the orchestrator stays up, keeps the job, and names the reason.
+
+tests/reliability/fake_worker.py plays each broken worker; PrintingKernel is the real worker with a
+library that prints to stdout (the stdout guard keeps frames clean).
+"""
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.server_harness import SMALL, poll, running, server_settings
+from tests.reliability.disk_audit import audit
+
+pytestmark = pytest.mark.anyio
+FAKE = Path(__file__).resolve().parent / "fake_worker.py"
+
+# mode → words the worker's `error` must contain once it is reported failed.
+START_FAILURES = {
+    "exit-at-start": "exited during start-up: fake worker: refusing to start",
+    "garbage": "its output broke the protocol: an unreadable frame",
+    "half-line": "not ready after 2 s",
+    "huge-line": "its output broke the protocol: an unreadable frame",
+    "bad-health": "answered `health` with a malformed result",
+    "wrong-version": "speaks contract version 999, the orchestrator speaks 2",
+}
+
+
+async def _failed_start(tmp: Path, mode: str) -> tuple[str, dict, dict, int]:
+    settings = server_settings(tmp, worker_cmd=[sys.executable, str(FAKE), mode], worker_start_timeout=2.0)
+    async with running(settings, ready=False) as srv:
+        await srv.client.post("/v1/jobs?id=kept", json=SMALL)
+        deadline = time.monotonic() + 20
+        while True:
+            worker = (await srv.client.get("/v1/workers")).json()["workers"][0]
+            if (worker["state"] == "failed" and worker["error"]) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        health = await srv.client.get("/health")
+        job = (await srv.client.get("/v1/jobs/kept")).json()
+        return mode, worker, job, health.status_code
+
+
+async def test_workers_that_break_the_protocol_at_start(tmp_path) -> None:
+    results = await asyncio.gather(*(_failed_start(tmp_path / mode, mode) for mode in START_FAILURES))
+    for mode, worker, job, health in results:
+        assert health == 200, mode
+        assert worker["state"] == "failed" and START_FAILURES[mode] in (worker["error"] or ""), (mode, worker)
+        assert job["status"] == "queued", mode  # the job waits for a worker that works; nothing is dropped
+
+
+async def test_a_worker_that_dies_mid_task_writing_garbage(tmp_path) -> None:
+    settings = server_settings(tmp_path, worker_cmd=[sys.executable, str(FAKE), "crash-mid-task"])
+    async with running(settings) as srv:
+        await srv.client.post("/v1/jobs?id=j", json=SMALL)
+        job = await poll(srv.client, "j", "failed")
+        assert job["error"]["kind"] == "worker_died" and "retried 1 time" in job["error"]["message"]
+        worker = (await srv.client.get("/v1/workers")).json()["workers"][0]
+        assert worker["last_exit"] == "exited with code 7" and worker["restarts"] >= 2
+        assert (await srv.client.get("/health")).status_code == 200
+
+
+async def test_a_worker_answering_a_malformed_result(tmp_path) -> None:
+    settings = server_settings(tmp_path, worker_cmd=[sys.executable, str(FAKE), "bad-result"])
+    async with running(settings) as srv:
+        await srv.client.post("/v1/jobs?id=j", json=SMALL)
+        job = await poll(srv.client, "j", "failed")
+        assert job["error"]["kind"] == "internal" and "$.images" in job["error"]["message"]
+        assert (await srv.client.get("/v1/workers")).json()["workers"][0]["state"] == "idle"
+
+
+async def test_a_library_printing_to_stdout_inside_the_real_worker(tmp_path) -> None:
+    settings = server_settings(tmp_path, kernel="PrintingKernel")
+    async with running(settings) as srv:
+        await srv.client.post("/v1/jobs?id=p", json={**SMALL, "image_number": 2})
+        job = await poll(srv.client, "p", "succeeded")
+        assert [i["status"] for i in job["images"]] == ["done", "done"]
+        worker = srv.services.pool.workers[0]
+        assert worker.restarts == 0 and worker.rpc.last_problem is None  # no stray line reached the protocol
+        assert any("must not reach the protocol stream" in line for line in worker.stderr_tail)
+    assert audit(Path(settings.state_dir), Path(settings.outputs_dir)).problems == []
