@@ -1,7 +1,7 @@
 """`remgo`: the command line.
 
     remgo serve [--host H] [--port P] [--state-dir D] [--outputs-dir D] [--devices cpu|auto|cuda:0,cuda:1]
-                [--config FILE]
+                [--backend local|ray] [--ray-address auto|HOST:PORT] [--workers N] [--config FILE]
     remgo history …   (index, import and list images; see `remgo history --help`)
     remgo generate "a red fox" [-n 2] …   remgo jobs [list|show|cancel ID]   remgo history search TEXT
     remgo models [--kind K]   remgo styles [FILTER]      (clients of a running server; see each --help)
@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--outputs-dir", help="where images are written (REMGO_OUTPUTS_DIR)")
     serve.add_argument("--devices", help="cpu, auto, or a comma list like cuda:0,cuda:1 (REMGO_DEVICES)")
     serve.add_argument("--log-level", help="debug, info, warning … (REMGO_LOG_LEVEL)")
+    # Where workers run (docs/scaling.md).
+    serve.add_argument("--backend", choices=("local", "ray"),
+                       help="local child processes (default) or Ray actors across a cluster (REMGO_BACKEND)")
+    serve.add_argument("--ray-address", help="with --backend ray: auto (default) or the cluster's HOST:PORT "
+                       "(REMGO_RAY_ADDRESS)")
+    serve.add_argument("--workers", type=int, help="how many workers; needed with --backend ray, one per GPU "
+                       "(REMGO_WORKERS)")
     serve.set_defaults(func=serve_command)
     for module in PLUGGED_COMMANDS:
         try:
@@ -74,6 +81,7 @@ def serve_command(args: argparse.Namespace) -> int:
     overrides = {
         "host": args.host, "port": args.port, "state_dir": args.state_dir, "outputs_dir": args.outputs_dir,
         "devices": args.devices, "log_level": args.log_level,
+        "backend": args.backend, "ray_address": args.ray_address, "workers": args.workers,
     }
     try:
         settings = load_settings(getattr(args, "config", None), overrides=overrides)
@@ -90,7 +98,11 @@ def serve_command(args: argparse.Namespace) -> int:
 
     from orchestrator.app import create_app
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except SettingsError as exc:  # found while building the services (e.g. ray missing for backend = ray)
+        print(f"remgo serve: {exc}", file=sys.stderr)
+        return 2
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"remgo: serving on http://{host}:{settings.port}  (API docs: http://{host}:{settings.port}/docs; "
           "Ctrl-C stops)", flush=True)

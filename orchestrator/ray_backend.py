@@ -12,13 +12,14 @@ again (a fresh actor when the old one is gone). Ray itself is only touched throu
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import signal
 from typing import Any
 
 from orchestrator import ray_actor
 from orchestrator.ray_actor import ActorGone, RemotePipe
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, SettingsError
 from orchestrator.worker_transport import LINE_LIMIT, StartError, StderrSink, WorkerPlacement
 from orchestrator.workers import worker_command
 
@@ -108,6 +109,7 @@ class RayTransport:
         self._exited = asyncio.Event()
         self._pump: asyncio.Task[None] | None = None
         self._fallback: asyncio.TimerHandle | None = None
+        self._released = False  # set by `release`: a start still in flight must not ask for another actor
 
     @property
     def pid(self) -> int | None:
@@ -124,6 +126,7 @@ class RayTransport:
 
     async def start(self, cmd: list[str], env: dict[str, str], *, on_stderr: StderrSink, timeout: float) -> None:
         self._started, self._returncode, self._pid, self.exit_reason = False, None, None, None
+        self._released = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         await self.connection.ensure(timeout)
@@ -143,6 +146,8 @@ class RayTransport:
     async def _spawn(self, cmd: list[str], env: dict[str, str], deadline: float) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         while True:
+            if self._released:
+                raise StartError("the worker pool is shutting down")
             fresh = self._pipe is None
             if self._pipe is None:
                 try:
@@ -235,6 +240,7 @@ class RayTransport:
             pipe.kill()
 
     async def release(self) -> None:
+        self._released = True
         if self._fallback is not None:
             self._fallback.cancel()
         self._drop_pipe()
@@ -253,6 +259,8 @@ class RayBackend:
 
     def __init__(self, settings: Settings) -> None:
         assert settings.workers is not None  # Settings refuses the ray backend without it
+        if importlib.util.find_spec("ray") is None:
+            raise SettingsError("backend", "ray is not installed; `pip install 'remgo[cluster]'` adds it")
         self.settings = settings
         self.devices = [settings.devices[0]] * settings.workers  # "auto" or "cpu", resolved by each actor
         self.connection = RayConnection(settings.ray_address)

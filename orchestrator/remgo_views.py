@@ -24,7 +24,7 @@ from orchestrator.catalog.tables import MAX_IMAGE_NUMBER, SDXL_SIZES, aspect_lab
 from orchestrator.history_query import HistoryQuery
 from orchestrator.history_rows import HistoryItem
 from orchestrator.metadata import DEFAULT_VAE, ImageParams, log_fields
-from orchestrator.request_body import BodyError, validation_error
+from orchestrator.request_body import NESTED_TOO_DEEPLY, BodyError, validation_error
 from orchestrator.worker_handle import WorkerHandle, WorkerState
 
 # RemGo's frontend sends this base model name for "whatever the preset or settings say".
@@ -58,6 +58,8 @@ def decode_generate(body: bytes) -> tuple[GenerateRequest, list[str]]:
         raise validation_error(exc) from None
     except msgspec.DecodeError as exc:
         raise BodyError("$", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BodyError("$", f"not valid JSON: {NESTED_TOO_DEEPLY}") from None
     fields = {name: getattr(remgo, name) for name in GenerateRequest.__struct_fields__}
     if isinstance(remgo.base_model_name, str) and remgo.base_model_name.strip() == DEFAULT_MODEL:
         fields["base_model_name"] = None

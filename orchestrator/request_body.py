@@ -15,6 +15,9 @@ from contract.legacy import LegacyError, from_legacy, is_legacy_payload
 from contract.request import GenerateRequest
 
 _decoder = msgspec.json.Decoder(GenerateRequest)
+# Only the top level, to tell v1 from v2: values stay raw, so a bad number deeper is named by the typed decode.
+_peek = msgspec.json.Decoder(dict[str, msgspec.Raw] | list[msgspec.Raw] | str | float | bool | None)
+NESTED_TOO_DEEPLY = "nested too deeply"
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]*)`")
 FIELDS = tuple(GenerateRequest.__struct_fields__)
@@ -47,17 +50,18 @@ def decode_request(body: bytes) -> tuple[GenerateRequest, str]:
     if not body.strip():
         raise BodyError("$", "the body is empty; send a JSON object (a v2 request or a v1 payload)")
     try:
-        peek = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BodyError("$", f"not valid JSON: {exc}") from None
-    if is_legacy_payload(peek):
-        try:
-            return from_legacy(peek), "v1"
-        except LegacyError as exc:
-            raise BodyError(exc.path, exc.message) from None
-    if not isinstance(peek, dict):
-        raise BodyError("$", f"the body must be a JSON object, got {type(peek).__name__}")
-    try:
+        peek = _peek.decode(body)
+        if is_legacy_payload(peek):
+            try:
+                return from_legacy(body), "v1"
+            except LegacyError as exc:
+                raise BodyError(exc.path, exc.message) from None
+        if not isinstance(peek, dict):
+            raise BodyError("$", f"the body must be a JSON object, got {type(peek).__name__}")
         return _decoder.decode(body), "v2"
     except msgspec.ValidationError as exc:
         raise validation_error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise BodyError("$", f"not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec's answer to arrays/objects nested thousands deep
+        raise BodyError("$", f"not valid JSON: {NESTED_TOO_DEEPLY}") from None

@@ -20,8 +20,9 @@ from contract.task import ModelRef
 from inference_worker.kernel import KernelError
 
 PREFIX = "embedding:"
-# What may follow a name in running text without being part of it: `embedding:foo,` → foo + ",".
-_TRAILING = re.compile(r"[^\w\-./]+$")
+# What may follow a name in running text without being part of it (`embedding:foo,` → foo + ","): trailing
+# non-word characters are dropped one at a time until a name matches.
+_TRAILING = re.compile(r"\W$")
 _SDXL_KEYS = ("clip_l", "clip_g")
 
 

@@ -1,7 +1,7 @@
 """Which textual-inversion files a task needs: every `embedding:<name>` its prompt chunks mention.
 
 A name is the catalog name (`sub/foo.safetensors`) or the same without its extension (`sub/foo`);
-punctuation right after it (`embedding:foo,`) is not part of it. A name that matches no file is an
+punctuation right after it (`embedding:foo,` or `embedding:foo.`) is not part of it. A name that matches no file is an
 error naming the prompt, never silently passed on as text.
 """
 
@@ -16,7 +16,7 @@ from orchestrator.catalog.errors import close_matches
 from orchestrator.normalize.errors import NormalizeError
 
 EMBEDDING_RE = re.compile(r"embedding:(\S+)")
-_TRAILING = re.compile(r"[^\w\-./]+$")
+_TRAILING = re.compile(r"\W$")  # one trailing character that cannot end a name
 _SUFFIXES = (".safetensors", ".pt", ".bin", ".pth", ".ckpt")
 
 

@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from orchestrator.api_views import TERMINAL_EVENTS, ErrorDetail, JobEvent
 from orchestrator.events import Subscription
 from orchestrator.jobs import TERMINAL, Job
-from orchestrator.request_body import validation_error
+from orchestrator.request_body import NESTED_TOO_DEEPLY, validation_error
 from orchestrator.routes.responses import error_response, services
 
 KEEPALIVE_SECONDS = 15.0
@@ -126,6 +126,8 @@ def _handle(svc, sub: Subscription, text: str) -> JobEvent | WsError:
         return WsError(error=ErrorDetail(message=err.message, field=err.field))
     except msgspec.DecodeError as exc:
         return WsError(error=ErrorDetail(message=f"not valid JSON: {exc}", field="$"))
+    except RecursionError:
+        return WsError(error=ErrorDetail(message=f"not valid JSON: {NESTED_TOO_DEEPLY}", field="$"))
     if cmd.job_id == "*":
         sub.watch_all(cmd.op == "subscribe")
         return JobEvent(type=f"{cmd.op}d", job_id="*")

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from orchestrator.history_export import MAX_EXPORT, export_entries, zip_stream
 from orchestrator.history_query import HistoryQuery, QueryError
-from orchestrator.request_body import BodyError
+from orchestrator.request_body import NESTED_TOO_DEEPLY, BodyError
 from orchestrator.routes.responses import error_response, json_response
 
 ImageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -64,6 +64,8 @@ async def _body(request: Request, kind: type[msgspec.Struct]):
         raise _validation_error(exc, kind) from None
     except msgspec.DecodeError as exc:
         raise BodyError("$", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BodyError("$", f"not valid JSON: {NESTED_TOO_DEEPLY}") from None
 
 
 def _history(request: Request):

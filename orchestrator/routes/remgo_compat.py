@@ -263,7 +263,7 @@ async def post_config(request: Request) -> Response:
         body = _editor_body.decode(await request.body())
     except msgspec.ValidationError as exc:
         return _error(400, f"the body must be {{\"values\": {{…}}}}: {exc}", "values", success=False)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         return _error(400, f"not valid JSON: {exc}", "$", success=False)
     try:
         answer = await run_in_threadpool(config_editor.save, services(request).settings, body.values)

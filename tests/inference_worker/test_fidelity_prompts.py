@@ -101,8 +101,9 @@ def test_long_prompts_take_several_windows_and_keep_words_whole(pipes):
     assert windows.ids[0][1 : 1 + 72] == [t for w in words[:18] for t in pipe.tokenizer(w, add_special_tokens=False).input_ids]
     assert windows.ids[0][73] == pipe.tokenizer.eos_token_id
     first_only = enc(pipe, [" ".join(words[:18])])
-    assert torch.equal(cond.pooled, first_only.pooled)  # pooled comes from the first window
-    assert torch.equal(cond.embeds[:, :77], first_only.embeds)
+    # Pooled comes from the first window (equal up to batch-size rounding).
+    assert torch.allclose(cond.pooled, first_only.pooled, atol=1e-6)
+    assert torch.allclose(cond.embeds[:, :77], first_only.embeds, atol=1e-6)
 
 
 def test_chunks_concatenate_and_their_pooled_vectors_add_up(pipes):
@@ -148,7 +149,8 @@ def test_an_embedding_encodes_like_the_tokens_it_holds(pipes, tmp_path):
     ref = copy_of_word(pipe, "lighthouse", str(tmp_path))
     for plain, with_embedding in (
         ("a lighthouse at dusk", "a embedding:sub/copy-of-lighthouse at dusk"),
-        ("a (lighthouse:1.3), dusk", "a (embedding:sub/copy-of-lighthouse.safetensors,:1.3) dusk"),
+        ("a (lighthouse:1.3), dusk", "a (embedding:sub/copy-of-lighthouse.safetensors:1.3), dusk"),
+        ("a lighthouse, dusk", "a embedding:sub/copy-of-lighthouse, dusk"),
     ):
         a, b = enc(pipe, [plain]), enc(pipe, [with_embedding], embeddings=[ref])
         assert torch.allclose(a.embeds, b.embeds, atol=1e-6) and torch.allclose(a.pooled, b.pooled, atol=1e-6)

@@ -10,6 +10,7 @@ Standard library only, so it starts in milliseconds. Modes:
 - wrong-version: answers `health` as a ready worker of contract version 999.
 - crash-mid-task: a healthy worker that, on `generate`, writes garbage and half a frame, then exits.
 - bad-result: a healthy worker whose `generate` answer is not a TaskResult.
+- instant: a healthy worker that answers every `generate` at once with a 1x1 PNG per seed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import sys
 
 OUT = sys.stdout.buffer
+PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
 def send(obj: dict) -> None:
@@ -46,7 +48,7 @@ def healthy(on_generate) -> None:
         if method == "health":
             send({"jsonrpc": "2.0", "id": rid, "result": health()})
         elif method == "generate":
-            on_generate(rid)
+            on_generate(rid, req.get("params") or {})
         elif method == "shutdown":
             send({"jsonrpc": "2.0", "id": rid, "result": {}})
             return
@@ -90,7 +92,7 @@ def main(mode: str) -> int:
             send({"jsonrpc": "2.0", "id": req.get("id"), "result": health(999)})
         return 0
     if mode == "crash-mid-task":
-        def crash(rid) -> None:
+        def crash(rid, task) -> None:
             OUT.write(b"\x00\x01 garbage\n" + b'{"jsonrpc": "2.0", "id": ' + str(rid).encode() + b', "res')
             OUT.flush()
             os._exit(7)
@@ -98,7 +100,15 @@ def main(mode: str) -> int:
         healthy(crash)
         return 0
     if mode == "bad-result":
-        healthy(lambda rid: send({"jsonrpc": "2.0", "id": rid, "result": {"images": "none"}}))
+        healthy(lambda rid, task: send({"jsonrpc": "2.0", "id": rid, "result": {"images": "none"}}))
+        return 0
+    if mode == "instant":
+        def pixel(rid, task) -> None:
+            images = [{"index": i, "seed": seed, "format": "png", "width": task.get("width", 1),
+                       "height": task.get("height", 1), "data": PIXEL_PNG} for i, seed in enumerate(task["seeds"])]
+            send({"jsonrpc": "2.0", "id": rid, "result": {"task_id": task["task_id"], "images": images}})
+
+        healthy(pixel)
         return 0
     sys.stderr.write(f"fake worker: unknown mode {mode!r}\n")
     return 2

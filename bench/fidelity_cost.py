@@ -1,0 +1,100 @@
+"""What Fooocus's guidance extras cost: seconds per step with sharpness, adaptive CFG and ADM on vs off.
+
+Same random-weight SDXL model, size, sampler, seeds and thread count on both sides; runs are interleaved
+(off, on, off, …) so drift hits both alike. "On" is sharpness 2 (Fooocus's default), adaptive CFG 7 under
+guidance 9 (so it is active) and ADM 1.5 / 0.8 until 0.3. Prints the two medians and their ratio
+(target ≤ 1.10), and the anisotropic filter's own time at the latent size of a 1024×1024 image, which is
+what it adds to each step of a full-size model whatever the UNet costs.
+
+    .venv/bin/python bench/fidelity_cost.py [--size 256] [--steps 8] [--repeats 5] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def build_model(folder: str, width: int) -> str:
+    from inference_worker.diffusers_kernel.demo_model import save_single_file
+    from inference_worker.diffusers_kernel.small_pipelines import build_pipeline, small_skeleton_files, write_files
+
+    files = small_skeleton_files("sdxl", width=width)
+    skeleton = write_files(os.path.join(folder, "skeleton"), files)
+    path = os.path.join(folder, "bench-sdxl.safetensors")
+    return save_single_file(build_pipeline(skeleton, seed=0), path, "sdxl", files)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model-width", type=int, default=64, help="UNet base channels (multiple of 32)")
+    args = p.parse_args()
+
+    import msgspec
+    import torch
+
+    from contract.task import GenerateTask
+    from inference_worker.diffusers_kernel.guidance import anisotropic_filter
+    from inference_worker.diffusers_kernel.kernel import DiffusersKernel
+    from inference_worker.kernel import KernelOptions
+    from inference_worker.task_run import TaskRun
+
+    torch.set_num_threads(args.threads)
+    path = build_model(tempfile.mkdtemp(prefix="remgo-bench-"), args.model_width)
+    kernel = DiffusersKernel(KernelOptions(threads=args.threads))
+    common = {
+        "base_model": {"name": "bench", "path": path}, "width": args.size, "height": args.size, "seeds": [7],
+        "steps": args.steps, "sampler": "dpmpp_2m", "scheduler": "karras", "guidance_scale": 9.0,
+        "positive": ["a lighthouse on a cliff at dusk"], "negative": ["blurry"], "preview": {"enabled": False},
+    }  # fmt: skip
+    sides = {
+        "off": {"sharpness": 0.0, "adaptive_cfg": 30.0, "adm": {"positive": 1.0, "negative": 1.0, "end": 0.0}},
+        "on": {"sharpness": 2.0, "adaptive_cfg": 7.0, "adm": {"positive": 1.5, "negative": 0.8, "end": 0.3}},
+    }
+
+    def per_step(side: str, i: int) -> float:
+        task = msgspec.convert({**common, **sides[side], "task_id": f"{side}-{i}"}, GenerateTask)
+        kernel.check(task)
+        result = TaskRun(task, kernel, notify=lambda _p: None).run()
+        return result.timings.sampling / args.steps  # prompt encoding + sampling, no decode
+
+    per_step("off", -1)  # load the model and warm up both paths
+    per_step("on", -1)
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    for i in range(args.repeats):
+        for side in ("off", "on"):
+            times[side].append(per_step(side, i))
+    off, on = statistics.median(times["off"]), statistics.median(times["on"])
+    print(f"model: random SDXL, UNet width {args.model_width}; image {args.size}×{args.size}; {args.steps} steps; "
+          f"{args.threads} thread(s); median of {args.repeats}")
+    print(f"off  (sharpness 0, adaptive CFG idle, ADM neutral): {off * 1000:8.1f} ms/step")
+    print(f"on   (sharpness 2, adaptive CFG 7 < 9, ADM 1.5/0.8/0.3): {on * 1000:8.1f} ms/step")
+    print(f"ratio on/off: {on / off:.3f}  (target ≤ 1.10)")
+
+    gen = torch.Generator().manual_seed(0)
+    x, g = (torch.randn(1, 4, 128, 128, generator=gen) for _ in range(2))
+    anisotropic_filter(x, g)
+    runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        anisotropic_filter(x, g)
+        runs.append(time.perf_counter() - start)
+    print(f"anisotropic filter alone at a 1024×1024 image's latent (128×128): {min(runs) * 1000:.1f} ms per step "
+          f"on this CPU ({args.threads} thread(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
