@@ -1,7 +1,7 @@
 """The model as a denoiser: x (at noise level sigma) → estimate of the clean latent x0, with guidance.
 
-An epsilon-prediction UNet sees x / sqrt(sigma² + 1) at the training timestep t of sigma;
-x0 = x − sigma·eps. With `boundary` (the `lcm` scheduler) the estimate gets LCM's boundary condition,
+The UNet sees x_in = x / sqrt(sigma² + 1) at the training timestep t of sigma; an epsilon-prediction
+model gives x0 = x − sigma·eps, a v-prediction model x0 = (x_in − sigma·v) / sqrt(sigma² + 1). With `boundary` (the `lcm` scheduler) the estimate gets LCM's boundary condition,
 c_skip(t)·x_t + c_out(t)·x0, as a consistency model expects. The conditional and unconditional
 predictions go through one batched call when both prompts have the same length; guidance 1 has no
 unconditional pass. `Guidance` then combines them (CFG, sharpness, adaptive CFG) with progress
@@ -63,6 +63,7 @@ class ModelPass:
     uncond: Conditioning | None
     size: SizeConditioning | None = None
     boundary: bool = False
+    prediction: str = "epsilon"  # or v_prediction
 
     def __post_init__(self) -> None:
         self.dtype = self.unet.dtype
@@ -80,11 +81,13 @@ class ModelPass:
     def _x0(self, x, x_in, sigma, t, conds, scales) -> torch.Tensor:
         embeds = torch.cat([c.embeds for c in conds]).to(self.device, self.dtype)
         self.evaluations += 1
-        eps = self.unet(
+        out = self.unet(
             x_in.to(self.dtype), t, encoder_hidden_states=embeds,
             added_cond_kwargs=self._added(conds, scales), return_dict=False,
         )[0].float()  # fmt: skip
-        return x - eps * sigma
+        if self.prediction == "v_prediction":
+            return (x_in - out * sigma) / (sigma**2 + 1) ** 0.5
+        return x - out * sigma
 
     def predict(self, x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor | None, float]:
         """(positive x0, negative x0 or None, timestep)."""
@@ -98,14 +101,22 @@ class ModelPass:
             pos, neg = self._x0(x, x_in, sigma, t, [self.cond], [pos_scale]), None
         elif self.batched:
             both = self._x0(
-                torch.cat([x, x]), torch.cat([x_in, x_in]), sigma, t, [self.cond, self.uncond], [pos_scale, neg_scale]
+                torch.cat([x, x]),
+                torch.cat([x_in, x_in]),
+                sigma,
+                t,
+                [self.cond, self.uncond],
+                [pos_scale, neg_scale],
             )
             pos, neg = both.chunk(2)
         else:
             pos = self._x0(x, x_in, sigma, t, [self.cond], [pos_scale])
             neg = self._x0(x, x_in, sigma, t, [self.uncond], [neg_scale])
         if self.boundary:
-            pos, neg = self._boundary(pos, x_in, timestep), (self._boundary(neg, x_in, timestep) if neg is not None else None)
+            pos, neg = (
+                self._boundary(pos, x_in, timestep),
+                (self._boundary(neg, x_in, timestep) if neg is not None else None),
+            )
         return pos, neg, timestep
 
     @staticmethod

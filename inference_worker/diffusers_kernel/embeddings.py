@@ -93,7 +93,10 @@ def load(ref: ModelRef, field: str) -> Embedding:
                 f"found {sorted(tensors)}",
                 field,
             )
-    vectors = {k: (v.reshape(1, -1) if v.dim() == 1 else v.reshape(-1, v.shape[-1])).float() for k, v in by_key.items()}
+    vectors = {
+        k: (v.reshape(1, -1) if v.dim() == 1 else v.reshape(-1, v.shape[-1])).float()
+        for k, v in by_key.items()
+    }
     return Embedding(name=ref.name, path=ref.path, by_key=vectors)
 
 
@@ -103,9 +106,7 @@ class EmbeddingLibrary:
     def __init__(self) -> None:
         self._loaded: dict[tuple, Embedding] = {}
 
-    def resolve(
-        self, word: str, refs: list[ModelRef], field: str
-    ) -> tuple[Embedding, str]:
+    def resolve(self, word: str, refs: list[ModelRef], field: str) -> tuple[Embedding, str]:
         """`embedding:name,` → (the embedding, text left over after the name)."""
         wanted = word[len(PREFIX) :]
         leftover = ""

@@ -18,7 +18,7 @@ from PIL import Image
 
 from contract.events import FailureKind, Stage
 from contract.task import GenerateTask
-from inference_worker.diffusers_kernel import loader, prompts, refiner
+from inference_worker.diffusers_kernel import prompts, refiner
 from inference_worker.diffusers_kernel.denoiser import Denoiser, ModelPass, SizeConditioning
 from inference_worker.diffusers_kernel.guidance import Guidance
 from inference_worker.diffusers_kernel.model_set import ModelSet, load_models
@@ -120,7 +120,9 @@ class DiffusersKernel:
         steps.stage(Stage.loading)
         # Let go of the previous models first, so an eviction really frees their memory before the load.
         self._models, self._prepared = None, None
-        self._models = load_models(task, self.cache, self.dtype, self.device, self.options.allow_pickle, steps.warn)
+        self._models = load_models(
+            task, self.cache, self.dtype, self.device, self.options.allow_pickle, steps.warn
+        )
 
     def _require_models(self) -> ModelSet:
         if self._models is None:
@@ -155,13 +157,17 @@ class DiffusersKernel:
         def table(pipe):
             return model_sigmas(scheduler, dict(pipe.scheduler.config))
 
-        base_pass = ModelPass(base.pipe.unet, table(base.pipe), cond, uncond, size_for(base.arch), boundary)
+        base_pass = ModelPass(
+            base.pipe.unet, table(base.pipe), cond, uncond, size_for(base.arch), boundary, base.prediction
+        )
         refiner_pass = None
         if models.refiner is not None:
             r = models.refiner
             r_cond = refiner.refiner_conditioning(cond, base.arch, r.arch, base.pipe)
             r_uncond = refiner.refiner_conditioning(uncond, base.arch, r.arch, base.pipe) if uncond else None
-            refiner_pass = ModelPass(r.pipe.unet, table(r.pipe), r_cond, r_uncond, size_for(r.arch), boundary)
+            refiner_pass = ModelPass(
+                r.pipe.unet, table(r.pipe), r_cond, r_uncond, size_for(r.arch), boundary, r.prediction
+            )
         self._prepared = _Prepared(task.task_id, base_pass, refiner_pass, guidance)
         return self._prepared
 
@@ -188,14 +194,18 @@ class DiffusersKernel:
         switch = plan.switch if plan is not None else total
         decoder = base.pipe.vae
 
+        previewed = [0]  # dpm_adaptive may report one step several times: one preview per step
+
         def reporter(offset: int):
             def on_step(i: int, x0: torch.Tensor) -> None:
                 step = offset + i + 1
                 refining = plan is not None and step > switch
                 if refining:
                     steps.stage(Stage.refining)
-                vae = models.refiner.pipe.vae if refining and not plan.same_latents else base.pipe.vae
-                preview = latent_preview(x0, task.preview, vae) if steps.wants_preview(step) else None
+                preview = None
+                if step != previewed[0] and steps.wants_preview(step):
+                    vae = models.refiner.pipe.vae if refining and not plan.same_latents else base.pipe.vae
+                    preview, previewed[0] = latent_preview(x0, task.preview, vae), step
                 steps.step(step, total, preview)
 
             return on_step

@@ -35,6 +35,7 @@ class LoadedModel:
     skeleton: str  # folder whose vae/ config fits this model (for VAE overrides)
     loras: tuple[tuple[str, float], ...] = ()
     adapters: list[str] = field(default_factory=list)
+    prediction: str = "epsilon"  # what the UNet predicts: epsilon or v_prediction
 
 
 def _pipeline_class(arch: str):
@@ -47,8 +48,13 @@ def _unknown(field_name: str, message: str) -> KernelError:
     return KernelError(FailureKind.unknown_model, message, field_name)
 
 
-def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, str]:
-    """(arch, skeleton folder) for a single-file checkpoint."""
+# Marker tensors some single-file checkpoints carry (as ComfyUI reads them): a v-prediction UNet, and
+# zero-terminal-SNR training.
+V_PRED_KEY, ZTSNR_KEY = "v_pred", "ztsnr"
+
+
+def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, str, dict]:
+    """(arch, skeleton folder, scheduler-config overrides from marker keys) for a single-file checkpoint."""
     if path.lower().endswith(PICKLE_SUFFIXES):
         if not allow_pickle:
             raise KernelError(
@@ -86,7 +92,12 @@ def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, 
             f"{os.path.basename(path)} looks like {arch} but does not fit its configuration ({problem})",
             field_name,
         )
-    return arch, skeleton
+    markers = {}
+    if V_PRED_KEY in shapes:
+        markers["prediction_type"] = "v_prediction"
+    if ZTSNR_KEY in shapes:
+        markers["rescale_betas_zero_snr"] = True
+    return arch, skeleton, markers
 
 
 def load_model(
@@ -111,10 +122,12 @@ def load_model(
             pipe = _pipeline_class(arch).from_pretrained(path, torch_dtype=dtype, local_files_only=True)
         skeleton = path
     elif path.lower().endswith(SAFE_SUFFIXES + PICKLE_SUFFIXES):
-        arch, skeleton = _skeleton_for(path, field_name, allow_pickle)
+        arch, skeleton, markers = _skeleton_for(path, field_name, allow_pickle)
         pipe = _pipeline_class(arch).from_single_file(
             path, config=skeleton, torch_dtype=dtype, local_files_only=True
         )
+        if markers:
+            pipe.scheduler.register_to_config(**markers)
     else:
         raise KernelError(
             FailureKind.unsupported,
@@ -122,10 +135,16 @@ def load_model(
             field_name,
         )
     prediction = pipe.scheduler.config.get("prediction_type", "epsilon")
-    if prediction != "epsilon":
+    if prediction not in ("epsilon", "v_prediction"):
         raise KernelError(
             FailureKind.unsupported,
-            f"{name}: {prediction} models are not supported yet (epsilon only)",
+            f"{name}: {prediction} models are not supported (epsilon and v_prediction are)",
+            field_name,
+        )
+    if pipe.scheduler.config.get("rescale_betas_zero_snr"):
+        raise KernelError(
+            FailureKind.unsupported,
+            f"{name}: zero-terminal-SNR models are not supported (their noise schedule has no finite start)",
             field_name,
         )
     pipe.to(device)
@@ -134,7 +153,7 @@ def load_model(
 
         pipe.vae.to(torch.float32)  # fp16 SDXL VAEs overflow; decoding stays in float32
     pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(name=name, arch=arch, pipe=pipe, skeleton=skeleton)
+    return LoadedModel(name=name, arch=arch, pipe=pipe, skeleton=skeleton, prediction=prediction)
 
 
 def load_vae(path: str, skeleton: str, *, device: str, allow_pickle: bool) -> Any:

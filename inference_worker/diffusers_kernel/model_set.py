@@ -36,7 +36,9 @@ def _open(cache, key, path, name, field, dtype, device, allow_pickle, keep=(), v
             path, name, dtype=dtype, device=str(device), allow_pickle=allow_pickle, field_name=field
         )
         if vae is not None:
-            model.pipe.vae = loader.load_vae(vae.path, model.skeleton, device=str(device), allow_pickle=allow_pickle)
+            model.pipe.vae = loader.load_vae(
+                vae.path, model.skeleton, device=str(device), allow_pickle=allow_pickle
+            )
             model.name = f"{name}+{vae.name}"
         return model
 
@@ -49,19 +51,25 @@ def _check_base(task: GenerateTask, model: loader.LoadedModel) -> None:
     layers = min(prompts.layer_count(e) for e in encoders)
     if task.clip_skip > layers:
         raise KernelError(
-            FailureKind.bad_request, f"clip_skip {task.clip_skip} exceeds the text encoder's {layers} layers", "clip_skip"
+            FailureKind.bad_request,
+            f"clip_skip {task.clip_skip} exceeds the text encoder's {layers} layers",
+            "clip_skip",
         )
     adm = task.adm
     if model.arch == "sd15" and adm.end > 0 and (adm.positive, adm.negative) != (1.0, 1.0):
         raise KernelError(
-            FailureKind.unsupported, "ADM size scaling exists for SDXL only; send positive=1, negative=1, end=0", "adm"
+            FailureKind.unsupported,
+            "ADM size scaling exists for SDXL only; send positive=1, negative=1, end=0",
+            "adm",
         )
 
 
 def _check_refiner(base: loader.LoadedModel, ref: loader.LoadedModel) -> None:
     if base.arch == "sd15" and ref.arch == "sdxl":
         raise KernelError(
-            FailureKind.unsupported, "an SDXL refiner needs an SDXL base model (its prompts need both encoders)", "refiner"
+            FailureKind.unsupported,
+            "an SDXL refiner needs an SDXL base model (its prompts need both encoders)",
+            "refiner",
         )
     if base.arch != ref.arch:
         width = int(base.pipe.text_encoder.config.hidden_size)
@@ -77,20 +85,27 @@ def _check_refiner(base: loader.LoadedModel, ref: loader.LoadedModel) -> None:
 def _plan(task: GenerateTask, base: loader.LoadedModel, ref: loader.LoadedModel, warn) -> RefinerPlan | None:
     switch = switch_step(task.steps, task.refiner_switch)
     if switch >= task.steps:
-        warn(f"refiner {task.refiner.name} not used: refiner_switch {task.refiner_switch:g} leaves it no step")
+        warn(
+            f"refiner {task.refiner.name} not used: refiner_switch {task.refiner_switch:g} leaves it no step"
+        )
         return None
     requested = task.refiner_swap_method.value
     method = method_for(requested, base.arch, ref.arch)
     if method != requested:
         warn(f"refiner_swap_method {requested} became vae: the {ref.arch} refiner has another latent space")
-    return RefinerPlan(method=method, switch=switch, same_latents=base.arch == ref.arch, refiner_pipe=ref.pipe)
+    return RefinerPlan(
+        method=method, switch=switch, same_latents=base.arch == ref.arch, refiner_pipe=ref.pipe
+    )
 
 
-def load_models(task: GenerateTask, cache: PipelineCache, dtype, device, allow_pickle: bool,
-                warn: Callable[[str], None]) -> ModelSet:
+def load_models(
+    task: GenerateTask, cache: PipelineCache, dtype, device, allow_pickle: bool, warn: Callable[[str], None]
+) -> ModelSet:
     base_ref, vae = task.base_model, task.vae
     base_key = (file_key(base_ref.path), file_key(vae.path if vae else None), str(dtype))
-    base = _open(cache, base_key, base_ref.path, base_ref.name, "base_model.path", dtype, device, allow_pickle, vae=vae)
+    base = _open(
+        cache, base_key, base_ref.path, base_ref.name, "base_model.path", dtype, device, allow_pickle, vae=vae
+    )
     _check_base(task, base)
     loras = [(lora.path, lora.weight) for lora in task.loras]
     loader.apply_loras(base, loras)
@@ -108,7 +123,9 @@ def load_models(task: GenerateTask, cache: PipelineCache, dtype, device, allow_p
         ref_ref = None
     if ref_ref is not None:
         ref_key = (file_key(ref_ref.path), (None,), str(dtype))
-        ref = _open(cache, ref_key, ref_ref.path, ref_ref.name, "refiner.path", dtype, device, allow_pickle, keep=keep)
+        ref = _open(
+            cache, ref_key, ref_ref.path, ref_ref.name, "refiner.path", dtype, device, allow_pickle, keep=keep
+        )
         keep += (ref_key,)
         _check_refiner(base, ref)
         ref.pipe.unet.disable_freeu()
@@ -117,7 +134,9 @@ def load_models(task: GenerateTask, cache: PipelineCache, dtype, device, allow_p
         else:
             loader.apply_loras(ref, [])
             if loras:
-                warn(f"LoRAs not applied to the {ref.arch} refiner {ref.name}: they are for the {base.arch} base")
+                warn(
+                    f"LoRAs not applied to the {ref.arch} refiner {ref.name}: they are for the {base.arch} base"
+                )
         models.refiner, models.plan = ref, _plan(task, base, ref, warn)
         if models.plan is None:
             models.refiner = None

@@ -33,7 +33,9 @@ class NoiseSource:
             entropy = int(torch.randint(0, 2**62, (1,), generator=self.generator))
             w0 = torch.zeros(like.shape, dtype=torch.float32)
             # A little beyond the range asked for: the tree refuses queries outside [t0, t1].
-            self._tree = torchsde.BrownianTree(t0=0.0, w0=w0, t1=max(hi, 1.0) * 1.5, entropy=entropy, tol=1e-6)
+            self._tree = torchsde.BrownianTree(
+                t0=0.0, w0=w0, t1=max(hi, 1.0) * 1.5, entropy=entropy, tol=1e-6
+            )
             self._tree_shape = tuple(like.shape)
         return self._tree
 

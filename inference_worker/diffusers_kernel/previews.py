@@ -79,7 +79,9 @@ def latent_preview(x0: torch.Tensor, settings: PreviewSettings, vae) -> bytes:
     h, w = pixels.shape[:2]
     scale = settings.max_side / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    resized = F.interpolate(pixels.permute(2, 0, 1)[None].float(), size=size, mode="bilinear", align_corners=False)
+    resized = F.interpolate(
+        pixels.permute(2, 0, 1)[None].float(), size=size, mode="bilinear", align_corners=False
+    )
     image = Image.fromarray(resized[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy(), "RGB")
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=settings.quality)

@@ -157,12 +157,22 @@ def _empty_row(tokenizer) -> list[int]:
     return [bos, eos] + [pad] * WINDOW
 
 
-def _encode_chunk(tokenizer, encoder, text: str, index: int, clip_skip: int, final_norm: bool,
-                  ctx: PromptContext, field_name: str):
+def _encode_chunk(
+    tokenizer,
+    encoder,
+    text: str,
+    index: int,
+    clip_skip: int,
+    final_norm: bool,
+    ctx: PromptContext,
+    field_name: str,
+):
     width = int(encoder.config.hidden_size)
     windows = _pack(tokenizer, _words(tokenizer, text, index, width, ctx, field_name))
     weighted = windows.weighted
-    hidden, pooled = _run(encoder, windows, clip_skip, final_norm, _empty_row(tokenizer) if weighted else None)
+    hidden, pooled = _run(
+        encoder, windows, clip_skip, final_norm, _empty_row(tokenizer) if weighted else None
+    )
     hidden = hidden.float()
     if weighted:
         empty, hidden = hidden[-1:], hidden[:-1]
@@ -173,8 +183,14 @@ def _encode_chunk(tokenizer, encoder, text: str, index: int, clip_skip: int, fin
 
 
 @torch.no_grad()
-def encode(pipe, arch: str, chunks: list[str], clip_skip: int, ctx: PromptContext | None = None,
-           field_name: str = "positive") -> Conditioning:
+def encode(
+    pipe,
+    arch: str,
+    chunks: list[str],
+    clip_skip: int,
+    ctx: PromptContext | None = None,
+    field_name: str = "positive",
+) -> Conditioning:
     ctx = ctx or PromptContext()
     chunks = chunks or [""]
     dtype = pipe.text_encoder.dtype

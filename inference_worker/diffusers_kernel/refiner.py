@@ -93,9 +93,13 @@ def sample(plan: RefinerPlan, run: Run, x: torch.Tensor) -> torch.Tensor:
     """The final latent, in the base's latent space unless `vae` moved it to the refiner's."""
     k, sig = plan.switch, run.sigmas
     if k == 0:  # the refiner does every step
-        return run.sampler(Denoiser([run.refiner], run.guidance), x, run.refiner_sigmas(), run.noise, run.on_step(0))
+        return run.sampler(
+            Denoiser([run.refiner], run.guidance), x, run.refiner_sigmas(), run.noise, run.on_step(0)
+        )
     if plan.method == "joint":
-        return run.sampler(Denoiser([run.base, run.refiner], run.guidance, switch=k), x, sig, run.noise, run.on_step(0))
+        return run.sampler(
+            Denoiser([run.base, run.refiner], run.guidance, switch=k), x, sig, run.noise, run.on_step(0)
+        )
     if plan.method == "separate":
         x = run.sampler(Denoiser([run.base], run.guidance), x, sig[: k + 1], run.noise, run.on_step(0))
         return run.sampler(Denoiser([run.refiner], run.guidance), x, sig[k:], run.noise, run.on_step(k))

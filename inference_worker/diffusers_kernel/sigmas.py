@@ -105,7 +105,9 @@ def sgm_uniform(ms: ModelSigmas, steps: int) -> torch.Tensor:
 
 
 def karras(ms: ModelSigmas, steps: int, rho: float = 7.0) -> torch.Tensor:
-    return _with_zero(torch.tensor(karras_between(steps, ms.sigma_min, ms.sigma_max, rho), dtype=torch.float64))
+    return _with_zero(
+        torch.tensor(karras_between(steps, ms.sigma_min, ms.sigma_max, rho), dtype=torch.float64)
+    )
 
 
 def exponential(ms: ModelSigmas, steps: int) -> torch.Tensor:

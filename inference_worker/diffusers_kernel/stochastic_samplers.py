@@ -148,4 +148,3 @@ def heunpp2(denoise, x, sigmas, noise, on_step):
                 x = x + ((1 - w2 - w3) * d + w2 * d2 + w3 * d3) * dt
         on_step(i, x0)
     return x
-

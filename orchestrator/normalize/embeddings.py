@@ -39,7 +39,9 @@ def _lookup(known: dict[str, ModelFile], word: str) -> ModelFile | None:
     return None
 
 
-def task_embeddings(snapshot: CatalogSnapshot, positive: Sequence[str], negative: Sequence[str]) -> list[ModelRef]:
+def task_embeddings(
+    snapshot: CatalogSnapshot, positive: Sequence[str], negative: Sequence[str]
+) -> list[ModelRef]:
     files = snapshot.models[ModelKind.embeddings]
     known: dict[str, ModelFile] = {}
     for model in files.values():
@@ -53,7 +55,9 @@ def task_embeddings(snapshot: CatalogSnapshot, positive: Sequence[str], negative
                 if model is None:
                     where = ", ".join(snapshot.folders[ModelKind.embeddings]) or "catalog/models/embeddings"
                     raise NormalizeError(
-                        field, f"embedding:{match.group(1)} names no embedding file; add it to {where}",
-                        close_matches(match.group(1), [_without_suffix(n) for n in files]))
+                        field,
+                        f"embedding:{match.group(1)} names no embedding file; add it to {where}",
+                        close_matches(match.group(1), [_without_suffix(n) for n in files]),
+                    )
                 found[model.name] = model
     return [ModelRef(name=m.name, path=m.path) for _, m in sorted(found.items())]

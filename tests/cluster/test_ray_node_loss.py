@@ -1,6 +1,6 @@
 """Losing a node of the Ray cluster mid-job: its workers are gone within seconds and the job finishes.
 
-Last of the cluster tests by name: the next test to ask for the cluster gets the node back (conftest).
+Last of the cluster tests by name (so the node is re-added only when another test runs after it, see conftest).
 """
 
 from __future__ import annotations

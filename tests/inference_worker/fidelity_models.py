@@ -21,7 +21,9 @@ from inference_worker.task_run import TaskRun
 def new_kernel(cache: int = 2):
     from inference_worker.diffusers_kernel.kernel import DiffusersKernel
 
-    return DiffusersKernel(KernelOptions(threads=int(os.environ.get("REMGO_TEST_THREADS", "1")), pipeline_cache=cache))
+    return DiffusersKernel(
+        KernelOptions(threads=int(os.environ.get("REMGO_TEST_THREADS", "1")), pipeline_cache=cache)
+    )
 
 
 def task_builder(tiny_models):
@@ -93,12 +95,18 @@ def _build(tiny_models) -> FidelityFiles:
     from safetensors.torch import save_file
 
     from inference_worker.diffusers_kernel.demo_model import save_single_file
-    from inference_worker.diffusers_kernel.small_pipelines import build_pipeline, small_skeleton_files, write_files
+    from inference_worker.diffusers_kernel.small_pipelines import (
+        build_pipeline,
+        small_skeleton_files,
+        write_files,
+    )
 
     root = tiny_models.root
     skeleton = write_files(os.path.join(root, ".skeletons", "sdxl-refiner"), small_skeleton_files("sdxl"))
     pipe = build_pipeline(skeleton, seed=11)
-    refiner_file = save_single_file(pipe, os.path.join(root, "checkpoints", "tiny-refiner.safetensors"), "sdxl")
+    refiner_file = save_single_file(
+        pipe, os.path.join(root, "checkpoints", "tiny-refiner.safetensors"), "sdxl"
+    )
     base = build_pipeline(os.path.join(root, ".skeletons", "sdxl"), seed=0)
     gen = torch.Generator().manual_seed(21)
 
@@ -128,9 +136,14 @@ def _build(tiny_models) -> FidelityFiles:
     w1 = base.text_encoder.config.hidden_size
     w2 = base.text_encoder_2.config.hidden_size
     embedding_sdxl = os.path.join(emb, "tiny-style.safetensors")
-    save_file({"clip_l": torch.randn(2, w1, generator=gen), "clip_g": torch.randn(2, w2, generator=gen)}, embedding_sdxl)
+    save_file(
+        {"clip_l": torch.randn(2, w1, generator=gen), "clip_g": torch.randn(2, w2, generator=gen)},
+        embedding_sdxl,
+    )
     embedding_sd15 = os.path.join(emb, "tiny-sd15.safetensors")
     save_file({"emb_params": torch.randn(3, 32, generator=gen)}, embedding_sd15)
     embedding_pt = os.path.join(emb, "tiny-a1111.pt")
-    torch.save({"string_to_param": {"*": torch.randn(1, 32, generator=gen)}, "name": "tiny-a1111"}, embedding_pt)
+    torch.save(
+        {"string_to_param": {"*": torch.randn(1, 32, generator=gen)}, "name": "tiny-a1111"}, embedding_pt
+    )
     return FidelityFiles(refiner_file, lora_te2, lora_peft, embedding_sdxl, embedding_sd15, embedding_pt)

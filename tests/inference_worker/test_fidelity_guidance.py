@@ -65,9 +65,13 @@ def test_adaptive_cfg_mimics_the_lower_scale_early_and_the_real_one_late():
     x, pos, neg = _case()
     g = Guidance(12.0, adaptive=7.0)
     assert torch.allclose(g.combine(x, pos, neg, 0.0), Guidance(7.0).combine(x, pos, neg, 0.0), atol=1e-5)
-    assert torch.allclose(g.combine(x, pos, neg, 1.0), Guidance(12.0, adaptive=30).combine(x, pos, neg, 1.0), atol=1e-5)
+    assert torch.allclose(
+        g.combine(x, pos, neg, 1.0), Guidance(12.0, adaptive=30).combine(x, pos, neg, 1.0), atol=1e-5
+    )
     mid = g.combine(x, pos, neg, 0.25)
-    expected = 0.25 * Guidance(12.0, adaptive=30).combine(x, pos, neg, 0) + 0.75 * Guidance(7.0).combine(x, pos, neg, 0)
+    expected = 0.25 * Guidance(12.0, adaptive=30).combine(x, pos, neg, 0) + 0.75 * Guidance(7.0).combine(
+        x, pos, neg, 0
+    )
     assert torch.allclose(mid, expected, atol=1e-5)
 
 
@@ -97,7 +101,9 @@ def test_sharpness_and_adaptive_cfg_change_the_image_and_their_neutral_values_do
     ref = pixels(kernel, make())
     assert pixels(kernel, make(sharpness=2.0)) != ref
     assert pixels(kernel, make(sharpness=2.0)) != pixels(kernel, make(sharpness=20.0))
-    assert pixels(kernel, make(guidance_scale=9.0, adaptive_cfg=3.0)) != pixels(kernel, make(guidance_scale=9.0))
+    assert pixels(kernel, make(guidance_scale=9.0, adaptive_cfg=3.0)) != pixels(
+        kernel, make(guidance_scale=9.0)
+    )
     assert pixels(kernel, make(adaptive_cfg=4.0)) == pixels(kernel, make(adaptive_cfg=30.0))  # scale 4 ≤ both
 
 
@@ -118,7 +124,8 @@ def test_adm_end_follows_the_timestep(kernel, make):
     run(kernel, make())  # make sure the model is resident
     unet = kernel._models.base.pipe.unet
     hook = unet.register_forward_pre_hook(
-        lambda m, args, kwargs: seen.append(kwargs["added_cond_kwargs"]["time_ids"].tolist()), with_kwargs=True
+        lambda m, args, kwargs: seen.append(kwargs["added_cond_kwargs"]["time_ids"].tolist()),
+        with_kwargs=True,
     )
     try:
         run(kernel, task)
@@ -129,4 +136,6 @@ def test_adm_end_follows_the_timestep(kernel, make):
     scaled = [float(table.timestep(float(s))) > 999 * 0.7 for s in sig[:-1]]
     assert 0 < sum(scaled) < len(scaled)
     for ids, is_scaled in zip(seen, scaled, strict=True):
-        assert ids == ([[96, 96, 0, 0, 64, 64], [51, 51, 0, 0, 64, 64]] if is_scaled else [[64, 64, 0, 0, 64, 64]] * 2)
+        assert ids == (
+            [[96, 96, 0, 0, 64, 64], [51, 51, 0, 0, 64, 64]] if is_scaled else [[64, 64, 0, 0, 64, 64]] * 2
+        )

@@ -56,7 +56,10 @@ def pipes(tiny_models):
 
     torch.set_num_threads(int(os.environ.get("REMGO_TEST_THREADS", "1")))
     root = os.path.join(tiny_models.root, ".skeletons")
-    return {"sdxl": build_pipeline(os.path.join(root, "sdxl"), 0), "sd15": build_pipeline(os.path.join(root, "sd15"), 1)}
+    return {
+        "sdxl": build_pipeline(os.path.join(root, "sdxl"), 0),
+        "sd15": build_pipeline(os.path.join(root, "sd15"), 1),
+    }
 
 
 def enc(pipe, chunks, arch="sdxl", clip_skip=2, embeddings=(), field="positive"):
@@ -87,7 +90,9 @@ def test_weight_scales_a_tokens_departure_from_the_empty_prompt(pipes, arch):
     empty = enc(pipe, [""], arch).embeds
     where = token_positions(pipe, "a lighthouse at dusk", "lighthouse")
     others = [i for i in range(77) if i not in where]
-    assert torch.allclose(strong[0, where], empty[0, where] + 1.5 * (plain[0, where] - empty[0, where]), atol=1e-5)
+    assert torch.allclose(
+        strong[0, where], empty[0, where] + 1.5 * (plain[0, where] - empty[0, where]), atol=1e-5
+    )
     assert torch.allclose(strong[0, others], plain[0, others], atol=1e-6)
 
 
@@ -98,7 +103,9 @@ def test_long_prompts_take_several_windows_and_keep_words_whole(pipes):
     assert cond.embeds.shape[1] == 2 * 77
     windows = prompts._pack(pipe.tokenizer, [(t, 1.0) for t in prompts._tokenize(pipe.tokenizer, words)])
     # 75 is not a multiple of 4: the 19th word moves to the next window whole instead of being cut.
-    assert windows.ids[0][1 : 1 + 72] == [t for w in words[:18] for t in pipe.tokenizer(w, add_special_tokens=False).input_ids]
+    assert windows.ids[0][1 : 1 + 72] == [
+        t for w in words[:18] for t in pipe.tokenizer(w, add_special_tokens=False).input_ids
+    ]
     assert windows.ids[0][73] == pipe.tokenizer.eos_token_id
     first_only = enc(pipe, [" ".join(words[:18])])
     # Pooled comes from the first window (equal up to batch-size rounding).
@@ -136,7 +143,10 @@ def copy_of_word(pipe, word: str, folder: str) -> ModelRef:
     from safetensors.torch import save_file
 
     rows = {}
-    for key, tok, te in (("clip_l", pipe.tokenizer, pipe.text_encoder), ("clip_g", pipe.tokenizer_2, pipe.text_encoder_2)):
+    for key, tok, te in (
+        ("clip_l", pipe.tokenizer, pipe.text_encoder),
+        ("clip_g", pipe.tokenizer_2, pipe.text_encoder_2),
+    ):
         ids = tok(word, add_special_tokens=False).input_ids
         rows[key] = te.get_input_embeddings().weight[ids].detach().clone()
     path = os.path.join(folder, f"copy-of-{word}.safetensors")
@@ -158,9 +168,14 @@ def test_an_embedding_encodes_like_the_tokens_it_holds(pipes, tmp_path):
 
 def test_embedding_files_of_each_layout(pipes, files):
     sdxl = ModelRef(name="tiny-style.safetensors", path=files.embedding_sdxl)
-    assert not torch.equal(enc(pipes["sdxl"], ["embedding:tiny-style"], embeddings=[sdxl]).embeds,
-                           enc(pipes["sdxl"], ["tiny-style"]).embeds)
-    for name, path in (("tiny-sd15.safetensors", files.embedding_sd15), ("tiny-a1111.pt", files.embedding_pt)):
+    assert not torch.equal(
+        enc(pipes["sdxl"], ["embedding:tiny-style"], embeddings=[sdxl]).embeds,
+        enc(pipes["sdxl"], ["tiny-style"]).embeds,
+    )
+    for name, path in (
+        ("tiny-sd15.safetensors", files.embedding_sd15),
+        ("tiny-a1111.pt", files.embedding_pt),
+    ):
         ref = ModelRef(name=name, path=path)
         stem = name.rsplit(".", 1)[0]
         assert enc(pipes["sd15"], [f"embedding:{stem}"], "sd15", embeddings=[ref]).embeds.shape == (1, 77, 32)
@@ -199,4 +214,7 @@ def test_weights_and_embeddings_change_the_image(kernel, tiny_models, files):
     assert pixels(kernel, make(positive=["a (lighthouse:1.6) at dusk"])) != ref
     assert pixels(kernel, make(negative=["(blurry:0.5)"])) != ref
     style = ModelRef(name="tiny-style.safetensors", path=files.embedding_sdxl)
-    assert pixels(kernel, make(positive=["a lighthouse at dusk embedding:tiny-style"], embeddings=[style])) != ref
+    assert (
+        pixels(kernel, make(positive=["a lighthouse at dusk embedding:tiny-style"], embeddings=[style]))
+        != ref
+    )

@@ -35,8 +35,12 @@ def test_switch_step_rounds_like_fooocus():
 def test_every_swap_method_hands_over_and_differs(kernel, make, refiner):
     # dpmpp_2m keeps a history of estimates: joint carries it over to the refiner, separate starts afresh.
     ref = pixels(kernel, make(sampler="dpmpp_2m"))
-    out = {m: pixels(kernel, make(sampler="dpmpp_2m", refiner=refiner, refiner_swap_method=m, refiner_switch=0.5))
-           for m in ("joint", "separate", "vae")}
+    out = {
+        m: pixels(
+            kernel, make(sampler="dpmpp_2m", refiner=refiner, refiner_swap_method=m, refiner_switch=0.5)
+        )
+        for m in ("joint", "separate", "vae")
+    }
     assert len({ref[0], *(v[0] for v in out.values())}) == 4
     assert pixels(kernel, make(sampler="dpmpp_2m", refiner=refiner, refiner_switch=0.75)) != out["joint"]
 
@@ -63,7 +67,9 @@ def test_joint_uses_the_refiner_only_after_the_switch(kernel, make, refiner):
     assert (base.evaluations, ref.evaluations) == (2, 2)
 
 
-def test_a_refiner_that_is_the_base_or_gets_no_step_is_dropped_with_a_warning(kernel, make, tiny_models, refiner):
+def test_a_refiner_that_is_the_base_or_gets_no_step_is_dropped_with_a_warning(
+    kernel, make, tiny_models, refiner
+):
     ref = pixels(kernel, make())
     same = run(kernel, make(refiner=ModelRef(name="again", path=tiny_models.sdxl_file)))
     assert [i.data for i in same.images] == ref and any("is the base model" in w for w in same.warnings)
@@ -97,7 +103,9 @@ def test_an_sd15_refiner_always_swaps_through_the_vae(kernel, make, tiny_models)
 def test_an_sdxl_refiner_for_an_sd15_base_is_refused(kernel, make, tiny_models, refiner):
     sd15 = ModelRef(name="tiny-sd15", path=tiny_models.sd15_file)
     with pytest.raises(KernelError) as exc:
-        run(kernel, make(base_model=sd15, refiner=refiner, adm={"positive": 1.0, "negative": 1.0, "end": 0.0}))
+        run(
+            kernel, make(base_model=sd15, refiner=refiner, adm={"positive": 1.0, "negative": 1.0, "end": 0.0})
+        )
     assert exc.value.kind is FailureKind.unsupported and exc.value.field == "refiner"
 
 
@@ -106,7 +114,8 @@ def test_vae_swap_renoises_above_the_switch_level(kernel, make, refiner):
     run(kernel, task)
     timesteps: list[float] = []
     hook = kernel._models.refiner.pipe.unet.register_forward_pre_hook(
-        lambda m, args: timesteps.append(float(args[1])))
+        lambda m, args: timesteps.append(float(args[1]))
+    )
     try:
         run(kernel, task)
     finally:

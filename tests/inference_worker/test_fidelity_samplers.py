@@ -59,13 +59,17 @@ def test_dpm_adaptive_meets_a_tighter_tolerance_with_more_evaluations():
     errors, calls = [], []
     for rtol in (0.05, 0.005):
         denoise = IdealDenoiser(MS)
-        out = SAMPLERS["dpm_adaptive"](denoise, n * float(sig[0]), sig, NoiseSource(1), lambda i, x0: None, rtol=rtol)
+        out = SAMPLERS["dpm_adaptive"](
+            denoise, n * float(sig[0]), sig, NoiseSource(1), lambda i, x0: None, rtol=rtol
+        )
         errors.append(float((out - exact).abs().max()))
         calls.append(denoise.calls)
     assert errors[1] < errors[0] / 3 and errors[1] < 0.05 and calls[1] > calls[0]
 
 
-@pytest.mark.parametrize(("name", "sched"), [("dpmpp_sde", "karras"), ("ddpm", "normal"), ("restart", "karras")])
+@pytest.mark.parametrize(
+    ("name", "sched"), [("dpmpp_sde", "karras"), ("ddpm", "normal"), ("restart", "karras")]
+)
 def test_stochastic_samplers_end_with_the_data_variance(name, sched):
     few, many = float(_sample(name, 8, sched)[0].std()), float(_sample(name, 40, sched)[0].std())
     assert abs(many - 1.0) < 0.1 and abs(many - 1.0) <= abs(few - 1.0) + 0.02
@@ -140,7 +144,9 @@ def test_extreme_speed_settings_run_and_the_lcm_schedule_differs(kernel, make):
     lcm = pixels(kernel, make(sampler="lcm", scheduler="lcm", steps=8, guidance_scale=1.0, adaptive_cfg=1.0))
     uniform = pixels(kernel, make(sampler="lcm", scheduler="sgm_uniform", steps=8, guidance_scale=1.0))
     assert lcm != uniform
-    assert pixels(kernel, make(scheduler="tcd", steps=8)) != pixels(kernel, make(scheduler="sgm_uniform", steps=8))
+    assert pixels(kernel, make(scheduler="tcd", steps=8)) != pixels(
+        kernel, make(scheduler="sgm_uniform", steps=8)
+    )
 
 
 def test_tcd_adds_noise_where_its_jump_is_short(kernel, make):

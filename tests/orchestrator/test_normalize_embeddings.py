@@ -12,7 +12,10 @@ from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizeError, normalize
 from tests.orchestrator.catalog_samples import STANDARD_MODELS, catalog_dir
 
-MODELS = {**STANDARD_MODELS, "embeddings": ["unaestheticXL.safetensors", "sub/style.safetensors", "other.safetensors"]}
+MODELS = {
+    **STANDARD_MODELS,
+    "embeddings": ["unaestheticXL.safetensors", "sub/style.safetensors", "other.safetensors"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +31,11 @@ def run(catalog: Catalog, **fields):
 
 
 def test_only_the_named_files_travel(catalog):
-    job = run(catalog, prompt="a cat embedding:sub/style, oil\nsecond embedding:sub/style.safetensors",
-              negative_prompt="embedding:unaestheticXL.")
+    job = run(
+        catalog,
+        prompt="a cat embedding:sub/style, oil\nsecond embedding:sub/style.safetensors",
+        negative_prompt="embedding:unaestheticXL.",
+    )
     [task] = job.tasks
     assert [e.name for e in task.embeddings] == ["sub/style.safetensors", "unaestheticXL.safetensors"]
     assert all(e.path.endswith(e.name) for e in task.embeddings)

@@ -73,7 +73,7 @@ def test_the_ray_backend_leaves_the_device_to_the_actor() -> None:
 
 
 # A fresh interpreter: building a ray-backed pool (what `remgo serve --backend ray` does before any worker
-# starts) imports neither ray nor torch; ray is imported when the first worker connects.
+# starts) imports neither ray nor torch; ray is imported when the first worker connects, still without torch.
 PROBE = r"""
 import json, sys
 from orchestrator.settings import Settings, SettingsError
@@ -84,7 +84,13 @@ try:
     built = [type(w.transport).__name__ for w in pool.workers]
 except SettingsError as exc:
     built = str(exc)
-print(json.dumps({"built": built, "loaded": sorted(m for m in ("ray", "torch") if m in sys.modules)}))
+loaded = sorted(m for m in ("ray", "torch") if m in sys.modules)
+try:
+    import ray  # what the first worker's connection does; it must not bring torch along
+    torch_with_ray = "torch" in sys.modules
+except ImportError:
+    torch_with_ray = None
+print(json.dumps({"built": built, "loaded": loaded, "torch_with_ray": torch_with_ray}))
 """
 
 
@@ -95,5 +101,6 @@ def test_building_a_ray_pool_imports_neither_ray_nor_torch() -> None:
     assert result["loaded"] == []
     if HAVE_RAY:
         assert result["built"] == ["RayTransport", "RayTransport"]
+        assert result["torch_with_ray"] is False
     else:
         assert result["built"] == "backend: ray is not installed; `pip install 'remgo[cluster]'` adds it"

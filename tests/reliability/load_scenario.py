@@ -7,22 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import random
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from tests.integration.server_harness import SMALL, server_settings
-from tests.reliability.crash_scenarios import TERMINAL
 from tests.reliability.orchestrator_process import OrchestratorProcess
 
 TERMINAL_EVENTS = ("finished", "failed", "cancelled")
 
 
-async def _sse(client: httpx.AsyncClient, path: str, stop: asyncio.Event, out: list[tuple[int, str, str]]) -> None:
-    """(event id, type, job id) of every event until the stream ends (one job) or `stop` is set (all jobs)."""
+async def _sse(client: httpx.AsyncClient, path: str, out: list[tuple[int, str, str]], until_job: str = "") -> None:
+    """(event id, type, job id) of every event until the stream ends (one job's), or until the terminal
+    event of `until_job` (all jobs')."""
     async with client.stream("GET", path, timeout=None) as r:
         r.raise_for_status()
         kind = None
@@ -32,18 +34,28 @@ async def _sse(client: httpx.AsyncClient, path: str, stop: asyncio.Event, out: l
             elif line.startswith("data: "):
                 data = json.loads(line[6:])
                 out.append((data.get("id", 0), kind, data["job_id"]))
-                if stop.is_set() and path == "/v1/events" and data["job_id"] == "load-sentinel":
+                if data["job_id"] == until_job and kind in TERMINAL_EVENTS:
                     return
 
 
-async def _poll(client: httpx.AsyncClient, ids: list[str], stop: asyncio.Event, times: list[float],
-                rng: random.Random) -> None:
-    while not stop.is_set():
-        began = time.perf_counter()
-        r = await client.get(f"/v1/jobs/{rng.choice(ids)}")
-        times.append(time.perf_counter() - began)
-        r.raise_for_status()
-        await asyncio.sleep(0.002)
+def poll_status(url: str, stop: Any, out: Any, seed: int) -> None:
+    """A status poller in its own process (so the latency it sees is the server's, not this process's
+    SSE parsing): GET /v1/jobs/{id} of jobs picked at random, until `stop` is set; sends its timings."""
+    rng, times, ids = random.Random(seed), [], []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        while not stop.is_set():
+            if len(times) % 50 == 0:  # learn which jobs exist now (not timed)
+                ids = [j["id"] for j in client.get("/v1/jobs?limit=200").json()["jobs"]] or ids
+            if not ids:
+                time.sleep(0.01)
+                continue
+            began = time.perf_counter()
+            r = client.get(f"/v1/jobs/{rng.choice(ids)}")
+            times.append(time.perf_counter() - began)
+            if r.status_code != 200:
+                times.append(float("inf"))
+            time.sleep(0.002)
+    out.put(times)
 
 
 def check_job_stream(job_id: str, events: list[tuple[int, str, str]]) -> list[str]:
@@ -54,8 +66,11 @@ def check_job_stream(job_id: str, events: list[tuple[int, str, str]]) -> list[st
     ids = [i for i, _, _ in events if i]
     if ids != sorted(set(ids)):
         problems.append(f"{job_id}: events out of order or twice")
-    if not events or events[-1][1] not in TERMINAL_EVENTS:
+    kinds = [k for _, k, _ in events]
+    if not kinds or kinds[-1] not in TERMINAL_EVENTS:
         problems.append(f"{job_id}: the stream did not end with the terminal event")
+    elif kinds[0] == "state" and "image_ready" not in kinds:
+        problems.append(f"{job_id}: the stream missed the image_ready event")
     return problems
 
 
@@ -66,41 +81,53 @@ async def load_round(url: str, *, jobs: int, job_subscribers: int, all_subscribe
     watched = set(rng.sample(ids, min(job_subscribers, jobs)))
     limits = httpx.Limits(max_connections=job_subscribers + all_subscribers + pollers + 8)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        stop = asyncio.Event()
+        sentinel = f"{prefix}-sentinel"  # submitted last: its terminal event ends the all-jobs streams
         everything: list[list[tuple[int, str, str]]] = [[] for _ in range(all_subscribers)]
-        streams = [asyncio.create_task(_sse(client, "/v1/events", stop, out)) for out in everything]
+        streams = [asyncio.create_task(_sse(client, "/v1/events", out, sentinel)) for out in everything]
         await asyncio.sleep(0.5)  # the all-jobs subscribers are in before the first job
         per_job: dict[str, list] = {}
         tasks: list[asyncio.Task] = []
         peak_queue = 0
-        began = time.monotonic()
-        for job_id in ids:
-            if job_id in watched:  # subscribed first, so the stream has the job from `queued` on
-                per_job[job_id] = []
-                tasks.append(asyncio.create_task(_sse(client, f"/v1/jobs/{job_id}/events", stop, per_job[job_id])))
-            r = await client.post(f"/v1/jobs?id={job_id}", json={**SMALL, "image_seed": rng.randrange(1 << 30)})
+        spawn = multiprocessing.get_context("spawn")
+        poll_stop, poll_out = spawn.Event(), spawn.Queue()
+        polls = [spawn.Process(target=poll_status, args=(url, poll_stop, poll_out, seed * 100 + k), daemon=True)
+                 for k in range(pollers)]
+        for proc in polls:
+            proc.start()
+        gate = asyncio.Semaphore(16)  # submissions in parallel, so the queue outgrows the workers
+
+        async def submit(job_id: str) -> None:
+            nonlocal peak_queue
+            async with gate:
+                r = await client.post(f"/v1/jobs?id={job_id}", json={**SMALL, "image_seed": rng.randrange(1 << 30)})
             r.raise_for_status()
             peak_queue = max(peak_queue, r.json()["position"] + 1)
+            if job_id in watched:  # its stream opens with the job's state now, then every later event
+                per_job[job_id] = []
+                tasks.append(asyncio.create_task(_sse(client, f"/v1/jobs/{job_id}/events", per_job[job_id])))
+
+        began = time.monotonic()
+        await asyncio.gather(*(submit(job_id) for job_id in ids))
         submitted_s = time.monotonic() - began
-        times: list[float] = []
-        polls = [asyncio.create_task(_poll(client, ids, stop, times, random.Random(seed + k))) for k in range(pollers)]
-        while True:
-            counts = (await client.get("/health")).json()
-            if counts["queue_depth"] == 0 and all(not t.done() or t.exception() is None for t in tasks):
-                listed = (await client.get("/v1/jobs?status=running&limit=1")).json()["jobs"]
-                if not listed:
+        deadline = time.monotonic() + 60 + jobs
+        while time.monotonic() < deadline:
+            if (await client.get("/health")).json()["queue_depth"] == 0:
+                if not (await client.get("/v1/jobs?status=running&limit=1")).json()["jobs"]:
                     break
             await asyncio.sleep(0.1)
         drained_s = time.monotonic() - began
-        await asyncio.wait_for(asyncio.gather(*tasks), 60)
-        stop.set()
-        await asyncio.gather(*polls)
-        await client.post("/v1/jobs?id=load-sentinel-" + prefix, json=SMALL)  # ends the all-jobs streams
-        for task in streams:
+        poll_stop.set()
+        times = [t for _ in polls for t in poll_out.get(timeout=60)]
+        for proc in polls:
+            proc.join(10)
+        (await client.post(f"/v1/jobs?id={sentinel}", json=SMALL)).raise_for_status()
+        done, late = await asyncio.wait([*tasks, *streams], timeout=30)
+        for task in late:
             task.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
+        failures = [f"a stream failed: {t.exception()!r}" for t in done if t.exception() is not None]
         statuses = [(await client.get(f"/v1/jobs/{i}")).json()["status"] for i in ids]
-    problems = [p for job_id, events in per_job.items() for p in check_job_stream(job_id, events)]
+    problems = failures + ([f"{len(late)} stream(s) did not end"] if late else [])
+    problems += [p for job_id, events in per_job.items() for p in check_job_stream(job_id, events)]
     for n, seen in enumerate(everything):
         published = [i for i, _, j in seen if j.startswith(prefix + "-")]
         if published != sorted(set(published)):
@@ -125,9 +152,10 @@ async def load_round(url: str, *, jobs: int, job_subscribers: int, all_subscribe
 
 
 def measure_load(tmp: Path, *, jobs: int, job_subscribers: int, all_subscribers: int, pollers: int = 4,
-                 rounds: int = 2, workers: int = 2) -> dict:
+                 rounds: int = 2, workers: int = 2, step_delay: float = 0.01) -> dict:
     """`rounds` load rounds against one server; memory is read after a warm-up and after each round."""
-    settings = server_settings(tmp, devices=workers, preview_enabled=False, queue_limit=max(1000, 2 * jobs))
+    settings = server_settings(tmp, devices=workers, step_delay=step_delay, preview_enabled=False,
+                               queue_limit=max(1000, 2 * jobs))
     with OrchestratorProcess(settings, tmp) as orch:
         orch.client.post("/v1/jobs?id=warm-up&wait=true", json=SMALL).raise_for_status()
         rss = [orch.rss_bytes()]
@@ -139,8 +167,7 @@ def measure_load(tmp: Path, *, jobs: int, job_subscribers: int, all_subscribers:
             time.sleep(1.0)
             rss.append(orch.rss_bytes())
         subscribers_left = _gauge(orch.client.get("/metrics").text, "remgo_event_subscribers")
-    return {"rounds": results, "rss_mb": [r / 2**20 for r in rss], "subscribers_left": subscribers_left,
-            "terminal": TERMINAL}
+    return {"rounds": results, "rss_mb": [r / 2**20 for r in rss], "subscribers_left": subscribers_left}
 
 
 def _gauge(text: str, name: str) -> float | None:
