@@ -13,11 +13,12 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 setup: $(STAMP)
 
-# torch first and alone, pinned, so no range pulls a multi-GB CUDA build; then the project.
+# torch first and alone, pinned, so no range pulls a multi-GB CUDA build; then the project, its test
+# tools and the Ray backend (so its cluster tests run too).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,cluster]'
 	touch $(STAMP)
 
 run: setup

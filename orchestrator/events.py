@@ -1,13 +1,16 @@
 """In-process pub/sub of job events: per-job fan-out to bounded subscriber queues.
 
 Each event is encoded to JSON once at publish time and the same bytes reach every subscriber. A slow
-subscriber never slows the publisher: when its queue is full the oldest waiting event is dropped (and
-counted), so the newest state, terminal events included, always gets through.
+subscriber never slows the publisher. When its queue is full, room is made from the oldest `progress`
+event first: progress is a snapshot that a newer one (or the job's end) supersedes, so nothing is lost.
+Only a queue full of other events drops its oldest one; that loss is counted in `lost` and the
+streams tell their client (a `dropped` event), so a client never misses an event without knowing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +20,7 @@ import msgspec
 from orchestrator.api_views import JobEvent
 
 _enc = msgspec.json.Encoder()
+SUPERSEDED = frozenset({"progress"})  # event types a later event of the same job makes stale
 
 
 class Delivered(msgspec.Struct, frozen=True):
@@ -31,22 +35,41 @@ class Subscription:
         self._hub = hub
         self.job_ids: set[str] = set(job_ids)
         self.all_jobs = all_jobs
-        self.queue: asyncio.Queue[Delivered] = asyncio.Queue(maxsize)
-        self.dropped = 0
+        self.maxsize = maxsize
+        self._items: collections.deque[Delivered] = collections.deque()
+        self._ready = asyncio.Event()
+        self.dropped = 0  # events taken out of a full queue, progress snapshots included
+        self.lost = 0  # of those, events that were not progress: the client is told
         self.closed = False
 
     def deliver(self, item: Delivered) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait(item)
+        if len(self._items) >= self.maxsize:
+            self._make_room()
+        self._items.append(item)
+        self._ready.set()
+
+    def _make_room(self) -> None:
+        self.dropped += 1
+        for i, old in enumerate(self._items):
+            if old.event.type in SUPERSEDED:
+                del self._items[i]
+                return
+        self._items.popleft()
+        self.lost += 1
+        self._hub.lost += 1
+
+    def pending(self) -> int:
+        return len(self._items)
 
     async def get(self, timeout: float | None = None) -> Delivered | None:
         """The next event, or None after `timeout` seconds without one."""
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except TimeoutError:
-            return None
+        if not self._items:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+        return self._items.popleft() if self._items else None
 
     def add(self, job_id: str) -> None:
         self._hub._index(self, job_id)
@@ -82,6 +105,7 @@ class EventHub:
         self._listeners: list[Callable[[JobEvent], None]] = []
         self._seq = itertools.count(1)
         self.published = 0
+        self.lost = 0  # events (not progress) dropped from full subscriber queues, over all subscribers
 
     def subscribe(self, job_ids: Iterable[str] = (), *, all_jobs: bool = False) -> Subscription:
         sub = Subscription(self, (), all_jobs, self.queue_size)

@@ -56,7 +56,7 @@ def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
 
 
 def render(stats: DispatchStats, counts: dict[JobStatus, int], workers: list[WorkerHandle],
-           subscribers: int) -> str:
+           subscribers: int, events_lost: int = 0) -> str:
     out: list[str] = []
 
     def metric(name: str, kind: str, help_: str, samples: list[tuple[float, dict[str, str] | None]]) -> None:
@@ -83,4 +83,6 @@ def render(stats: DispatchStats, counts: dict[JobStatus, int], workers: list[Wor
     metric("remgo_worker_restarts_total", "counter", "Times each worker process was respawned.",
            [(w.restarts, {"worker": w.name, "device": w.device}) for w in workers])
     metric("remgo_event_subscribers", "gauge", "Open SSE / WebSocket subscriptions.", [(subscribers, None)])
+    metric("remgo_events_lost_total", "counter", "Events other than progress dropped from full subscriber "
+           "queues (each stream told its client).", [(events_lost, None)])
     return "\n".join(out) + "\n"

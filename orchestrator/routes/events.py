@@ -4,7 +4,8 @@ GET /v1/jobs/{id}/events   SSE for one job: its state now, then every event up t
 GET /v1/events             SSE for every job, until the client goes.
 WS  /v1/ws                 send {"op": "subscribe" | "unsubscribe", "job_id": "<id>" | "*"}; receive the
                            same events as JSON text frames (plus "subscribed"/"unsubscribed"/"error").
-Event types: state, queued, started, progress, image_ready, image_skipped, retrying, finished, failed, cancelled.
+Event types: state, queued, started, progress, image_ready, image_skipped, retrying, finished, failed, cancelled,
+and `dropped` (job_id "*") when this client read so slowly that events other than progress had to be dropped.
 """
 
 from __future__ import annotations
@@ -55,7 +56,17 @@ def _frame(event: JobEvent, data: bytes) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.type.encode(), data)
 
 
+def lost_notice(sub: Subscription, told: int) -> JobEvent | None:
+    """A `dropped` event when the subscription lost events since `told` were reported, else None."""
+    if sub.lost <= told:
+        return None
+    return JobEvent(type="dropped", job_id="*", message=(
+        f"{sub.lost - told} event(s) were dropped because this client read too slowly; "
+        "GET /v1/jobs/{id} gives each job's current state"))
+
+
 async def _stream(sub: Subscription, first: JobEvent | None, until_terminal: bool) -> AsyncIterator[bytes]:
+    told = 0
     try:
         if first is not None:
             yield _frame(first, _enc.encode(first))
@@ -66,6 +77,9 @@ async def _stream(sub: Subscription, first: JobEvent | None, until_terminal: boo
             if item is None:
                 yield b": keepalive\n\n"
                 continue
+            if (notice := lost_notice(sub, told)) is not None:
+                told = sub.lost
+                yield _frame(notice, _enc.encode(notice))
             yield _frame(item.event, item.json)
             if until_terminal and item.event.type in TERMINAL_EVENTS:
                 return
@@ -99,10 +113,15 @@ async def websocket(ws: WebSocket) -> None:
     sub = svc.events.subscribe()
 
     async def pump() -> None:
+        told = 0
         while True:
             item = await sub.get()
-            if item is not None:
-                await ws.send_text(item.json.decode())
+            if item is None:
+                continue
+            if (notice := lost_notice(sub, told)) is not None:
+                told = sub.lost
+                await ws.send_text(_enc.encode(notice).decode())
+            await ws.send_text(item.json.decode())
 
     sender = asyncio.create_task(pump())
     try:

@@ -49,7 +49,8 @@ async def workers(request: Request) -> Response:
 
 async def prometheus(request: Request) -> Response:
     svc = services(request)
-    text = metrics.render(svc.dispatcher.stats, svc.jobs.counts(), svc.pool.workers, svc.events.subscriber_count)
+    text = metrics.render(svc.dispatcher.stats, svc.jobs.counts(), svc.pool.workers, svc.events.subscriber_count,
+                          svc.events.lost)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 

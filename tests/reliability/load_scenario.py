@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
+import os
 import random
 import statistics
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tests.integration.server_harness import SMALL, server_settings
-from tests.reliability.orchestrator_process import OrchestratorProcess
+from tests.reliability.orchestrator_process import REPO, OrchestratorProcess
 
 TERMINAL_EVENTS = ("finished", "failed", "cancelled")
 
@@ -38,10 +40,13 @@ async def _sse(client: httpx.AsyncClient, path: str, out: list[tuple[int, str, s
                     return
 
 
-def poll_status(url: str, stop: Any, out: Any, seed: int) -> None:
-    """A status poller in its own process (so the latency it sees is the server's, not this process's
-    SSE parsing): GET /v1/jobs/{id} of jobs picked at random, until `stop` is set; sends its timings."""
+def poll_status(url: str, seed: int) -> None:
+    """A status poller, run as its own process (so the latency it sees is the server's, not the SSE
+    parsing of the process that runs the subscribers): GET /v1/jobs/{id} of jobs picked at random until
+    its stdin closes; then prints its timings as JSON."""
     rng, times, ids = random.Random(seed), [], []
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     with httpx.Client(base_url=url, timeout=60) as client:
         while not stop.is_set():
             if len(times) % 50 == 0:  # learn which jobs exist now (not timed)
@@ -51,11 +56,15 @@ def poll_status(url: str, stop: Any, out: Any, seed: int) -> None:
                 continue
             began = time.perf_counter()
             r = client.get(f"/v1/jobs/{rng.choice(ids)}")
-            times.append(time.perf_counter() - began)
-            if r.status_code != 200:
-                times.append(float("inf"))
+            times.append(time.perf_counter() - began if r.status_code == 200 else float("inf"))
             time.sleep(0.002)
-    out.put(times)
+    print(json.dumps(times))
+
+
+def _start_poller(url: str, seed: int) -> subprocess.Popen:
+    code = f"from tests.reliability.load_scenario import poll_status; poll_status({url!r}, {seed})"
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 def check_job_stream(job_id: str, events: list[tuple[int, str, str]]) -> list[str]:
@@ -88,12 +97,7 @@ async def load_round(url: str, *, jobs: int, job_subscribers: int, all_subscribe
         per_job: dict[str, list] = {}
         tasks: list[asyncio.Task] = []
         peak_queue = 0
-        spawn = multiprocessing.get_context("spawn")
-        poll_stop, poll_out = spawn.Event(), spawn.Queue()
-        polls = [spawn.Process(target=poll_status, args=(url, poll_stop, poll_out, seed * 100 + k), daemon=True)
-                 for k in range(pollers)]
-        for proc in polls:
-            proc.start()
+        polls = [_start_poller(url, seed * 100 + k) for k in range(pollers)]
         gate = asyncio.Semaphore(16)  # submissions in parallel, so the queue outgrows the workers
 
         async def submit(job_id: str) -> None:
@@ -116,10 +120,7 @@ async def load_round(url: str, *, jobs: int, job_subscribers: int, all_subscribe
                     break
             await asyncio.sleep(0.1)
         drained_s = time.monotonic() - began
-        poll_stop.set()
-        times = [t for _ in polls for t in poll_out.get(timeout=60)]
-        for proc in polls:
-            proc.join(10)
+        times = [t for proc in polls for t in json.loads(proc.communicate(timeout=60)[0] or b"[]")]
         (await client.post(f"/v1/jobs?id={sentinel}", json=SMALL)).raise_for_status()
         done, late = await asyncio.wait([*tasks, *streams], timeout=30)
         for task in late:
@@ -166,8 +167,10 @@ def measure_load(tmp: Path, *, jobs: int, job_subscribers: int, all_subscribers:
                                                   prefix=f"r{n}", seed=n)))
             time.sleep(1.0)
             rss.append(orch.rss_bytes())
-        subscribers_left = _gauge(orch.client.get("/metrics").text, "remgo_event_subscribers")
-    return {"rounds": results, "rss_mb": [r / 2**20 for r in rss], "subscribers_left": subscribers_left}
+        text = orch.client.get("/metrics").text
+    return {"rounds": results, "rss_mb": [r / 2**20 for r in rss],
+            "subscribers_left": _gauge(text, "remgo_event_subscribers"),
+            "events_lost": _gauge(text, "remgo_events_lost_total")}
 
 
 def _gauge(text: str, name: str) -> float | None:
