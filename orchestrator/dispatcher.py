@@ -278,7 +278,10 @@ class Dispatcher:
             log.exception("task %s failed in the orchestrator", unit.task.task_id)
             run.fail(JobError(kind="internal", message=f"{type(exc).__name__}: {exc}"))
         if result is not None:
-            self._keep(run, unit, result)
+            try:
+                self._keep(run, unit, result)
+            except Exception as exc:  # noqa: BLE001 - the job store failed; the worker must still be released
+                self._output_failed(run, unit.index, "recorded", exc)
         run.units.pop(unit.task.task_id, None)
         self._units.pop(unit.task.task_id, None)
         worker.release()
@@ -328,11 +331,15 @@ class Dispatcher:
             fmt = image.format.value
             try:
                 relpath = self.outputs.save(image.data, fmt, job_id=job.id)
+            except Exception as exc:  # noqa: BLE001 - OutputError, OSError
+                self._output_failed(run, unit.index, "saved", exc)
+                continue
+            try:
                 history_id = self.history.add(relpath=relpath, job_id=job.id, params=job.normalized.images[unit.index],
                                               width=image.width, height=image.height, fmt=fmt)
-            except Exception as exc:  # noqa: BLE001 - OutputError, HistoryError, OSError
-                log.error("job %s image %d could not be saved: %s", job.id, unit.index, exc)
-                run.fail(JobError(kind="output", message=f"image {unit.index} could not be saved: {exc}"))
+            except Exception as exc:  # noqa: BLE001 - HistoryError, sqlite3.Error (disk full, read-only)
+                self.outputs.discard(relpath)  # no file without its index row, and the job says why
+                self._output_failed(run, unit.index, "indexed", exc)
                 continue
             record = ImageRecord(index=unit.index, seed=image.seed, status="done", relpath=relpath,
                                  url=self.outputs.url_for(relpath), width=image.width, height=image.height,
@@ -345,6 +352,11 @@ class Dispatcher:
         if result.stopped and not result.images and not result.skipped and not run.cancel_requested:
             if not self._stopping and run.failure is None:
                 run.pending.appendleft(unit.index)  # stopped without being asked (worker shutdown): again
+
+    @staticmethod
+    def _output_failed(run: JobRun, index: int, what: str, exc: Exception) -> None:
+        log.error("job %s image %d could not be %s: %s", run.job.id, index, what, exc)
+        run.fail(JobError(kind="output", message=f"image {index} could not be {what}: {exc}"))
 
     def _record(self, run: JobRun, record: ImageRecord) -> None:
         self.store.add_image(run.job.id, record)

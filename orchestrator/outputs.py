@@ -110,6 +110,15 @@ class OutputStore:
                 return candidate
         raise OSError(errno.EEXIST, f"no free file name for job {job_id}")
 
+    def discard(self, relpath: str) -> None:
+        """Remove an image `save` just wrote (its index row could not be written); best effort."""
+        path = self.resolve(relpath)
+        if path is not None:
+            try:
+                path.unlink()
+            except OSError:
+                pass  # reconcile indexes a file left behind
+
     def resolve(self, relpath: str) -> Path | None:
         """The file `relpath` names inside root, or None for anything that is not a servable image there."""
         return resolve_inside(self.root, relpath)

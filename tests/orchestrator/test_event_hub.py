@@ -68,3 +68,33 @@ async def test_listeners_see_every_event() -> None:
     hub.publish(ev("a", kind="queued"))
     hub.publish(ev("b", kind="started"))
     assert seen == ["queued", "started"]
+
+
+async def test_a_full_queue_gives_up_progress_snapshots_before_anything_else() -> None:
+    hub = EventHub(queue_size=8)
+    with hub.subscribe(all_jobs=True) as sub:
+        for n in range(6):
+            hub.publish(ev(f"j{n}", kind="queued"))
+            hub.publish(ev(f"j{n}", step=n))
+        kinds = []
+        while (item := await sub.get(timeout=0.01)) is not None:
+            kinds.append((item.event.type, item.event.job_id))
+    # Every `queued` event is kept; the oldest progress snapshots made room.
+    assert [j for k, j in kinds if k == "queued"] == [f"j{n}" for n in range(6)]
+    assert [j for k, j in kinds if k == "progress"] == ["j4", "j5"]
+    assert (sub.dropped, sub.lost, hub.lost) == (4, 0, 0)
+
+
+async def test_events_lost_from_a_full_queue_are_counted_and_told() -> None:
+    from orchestrator.routes.events import _stream
+
+    hub = EventHub(queue_size=8)
+    sub = hub.subscribe(["a"])
+    for n in range(10):
+        hub.publish(ev("a", kind="image_ready", step=n))
+    hub.publish(ev("a", kind="finished"))
+    assert (sub.lost, hub.lost) == (3, 3)
+    frames = [frame async for frame in _stream(sub, None, until_terminal=True)]
+    assert frames[0].startswith(b"id: 0\nevent: dropped\n") and b"3 event(s) were dropped" in frames[0]
+    assert len(frames) == 1 + 8 and b"event: finished" in frames[-1]
+    assert hub.subscriber_count == 0
