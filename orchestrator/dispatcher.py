@@ -254,7 +254,10 @@ class Dispatcher:
         self._units[unit.task.task_id] = (run, unit)
         worker.reserve(run.job.id, unit.task.task_id)
         self.store.add_worker(run.job.id, worker.name)
-        task = asyncio.create_task(self._run_unit(run, unit), name=f"unit {unit.task.task_id}")
+        self._track(self._run_unit(run, unit), f"unit {unit.task.task_id}")
+
+    def _track(self, coro: Any, name: str) -> None:  # a task drain_units waits for
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -281,18 +284,15 @@ class Dispatcher:
             try:
                 self._keep(run, unit, result)
             except Exception as exc:  # noqa: BLE001 - the job store failed; the worker must still be released
-                self._output_failed(run, unit.index, "recorded", exc)
+                run.output_failed(unit.index, "recorded", exc)
         run.units.pop(unit.task.task_id, None)
         self._units.pop(unit.task.task_id, None)
         worker.release()
         if self._stopping:
             return
         if run.failure is not None or run.cancel_requested:
-            for other in list(run.units.values()):
-                if other.stop_sent is None:
-                    task = asyncio.create_task(self._stop_unit(run, other, StopMode.stop))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+            for other in [u for u in run.units.values() if u.stop_sent is None]:
+                self._track(self._stop_unit(run, other, StopMode.stop), f"stop {other.task.task_id}")
         self._maybe_finish(run)
         self.wake()
 
@@ -332,14 +332,14 @@ class Dispatcher:
             try:
                 relpath = self.outputs.save(image.data, fmt, job_id=job.id)
             except Exception as exc:  # noqa: BLE001 - OutputError, OSError
-                self._output_failed(run, unit.index, "saved", exc)
+                run.output_failed(unit.index, "saved", exc)
                 continue
             try:
                 history_id = self.history.add(relpath=relpath, job_id=job.id, params=job.normalized.images[unit.index],
                                               width=image.width, height=image.height, fmt=fmt)
             except Exception as exc:  # noqa: BLE001 - HistoryError, sqlite3.Error (disk full, read-only)
                 self.outputs.discard(relpath)  # no file without its index row, and the job says why
-                self._output_failed(run, unit.index, "indexed", exc)
+                run.output_failed(unit.index, "indexed", exc)
                 continue
             record = ImageRecord(index=unit.index, seed=image.seed, status="done", relpath=relpath,
                                  url=self.outputs.url_for(relpath), width=image.width, height=image.height,
@@ -353,22 +353,14 @@ class Dispatcher:
             if not self._stopping and run.failure is None:
                 run.pending.appendleft(unit.index)  # stopped without being asked (worker shutdown): again
 
-    @staticmethod
-    def _output_failed(run: JobRun, index: int, what: str, exc: Exception) -> None:
-        log.error("job %s image %d could not be %s: %s", run.job.id, index, what, exc)
-        run.fail(JobError(kind="output", message=f"image {index} could not be {what}: {exc}"))
-
     def _record(self, run: JobRun, record: ImageRecord) -> None:
         self.store.add_image(run.job.id, record)
         run.image_done(record.index)
-        if record.status == "done":
-            self.stats.images_done += 1
-            kind = "image_ready"
-        else:
-            self.stats.images_skipped += 1
-            kind = "image_skipped"
-        self.events.publish(JobEvent(type=kind, job_id=run.job.id, image=image_view(record),
-                                     progress=run.progress()))
+        done = record.status == "done"
+        self.stats.images_done += done
+        self.stats.images_skipped += not done
+        self.events.publish(JobEvent(type="image_ready" if done else "image_skipped", job_id=run.job.id,
+                                     image=image_view(record), progress=run.progress()))
 
     def on_progress(self, worker: WorkerHandle, report: Progress) -> None:
         entry = self._units.get(report.task_id)
@@ -387,12 +379,11 @@ class Dispatcher:
         if not run.over or self.runs.get(run.job.id) is not run:
             return
         del self.runs[run.job.id]
+        status = JobStatus.succeeded
         if run.failure is not None:
             status = JobStatus.failed
         elif run.cancel_requested and len(run.finished) < run.job.images_total:
             status = JobStatus.cancelled
-        else:
-            status = JobStatus.succeeded
         self._finish(run.job.id, status, run.failure, started=run.job.started_at)
 
     def _finish(self, job_id: str, status: JobStatus, error: JobError | None, *, started: float | None) -> None:

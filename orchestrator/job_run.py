@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 from dataclasses import dataclass, field
 
 import msgspec
@@ -19,6 +20,7 @@ from orchestrator.api_views import JobProgress
 from orchestrator.jobs import Job, JobError
 from orchestrator.worker_handle import WorkerHandle
 
+log = logging.getLogger("remgo.dispatcher")
 # A task whose worker died is retried this many times (on another worker when there is one).
 MAX_RETRIES = 1
 
@@ -89,6 +91,11 @@ class JobRun:
         if self.failure is None:
             self.failure = error
         self.pending.clear()
+
+    def output_failed(self, index: int, what: str, exc: Exception) -> None:
+        """Image `index` could not be saved, indexed or recorded: the job fails, saying which and why."""
+        log.error("job %s image %d could not be %s: %s", self.job.id, index, what, exc)
+        self.fail(JobError(kind="output", message=f"image {index} could not be {what}: {exc}"))
 
     def progress(self, unit: Unit | None = None, report: Progress | None = None) -> JobProgress:
         if unit is not None and report is not None:

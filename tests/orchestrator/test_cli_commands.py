@@ -39,8 +39,11 @@ def test_the_commands_are_wired_into_remgo() -> None:
 
 def test_jobs_list_show_and_cancel(server) -> None:
     with server.client() as client:
-        slow = client.post("/v1/jobs", json={**SMALL, "overwrite_step": 200}).json()["id"]
-        queued = client.post("/v1/jobs", json={**SMALL, "overwrite_step": 200}).json()["id"]
+        # Long enough (8 images × 200 steps) never to finish before it is cancelled on a busy machine, and
+        # worded so that no image it might keep matches the history searches below.
+        busy = {**SMALL, "prompt": "a quiet meadow", "overwrite_step": 200, "image_number": 8}
+        slow = client.post("/v1/jobs", json=busy).json()["id"]
+        queued = client.post("/v1/jobs", json=busy).json()["id"]
         listed = run(server, "jobs")
         assert listed.returncode == 0, listed.stderr
         assert slow in listed.stdout and queued in listed.stdout and "succeeded" in listed.stdout
