@@ -22,8 +22,8 @@ import msgspec
 
 from orchestrator.settings import DEFAULT_CONFIG_FILE, FIELDS, Settings, SettingsError, load_settings
 
-# Secrets, and settings that decide what code runs (worker command, its environment, pickle loading).
-HIDDEN = frozenset({"api_keys", "webhook_secret", "worker_cmd", "worker_env", "allow_unsafe_pickles"})
+# Secrets, and settings that decide what code runs (worker command, its kernel, its environment, pickles).
+HIDDEN = frozenset({"api_keys", "webhook_secret", "worker_cmd", "worker_kernel", "worker_env", "allow_unsafe_pickles"})
 EDITABLE = tuple(name for name in FIELDS if name not in HIDDEN)
 _TYPE_NAMES = {
     msgspec.inspect.StrType: "string",

@@ -65,7 +65,7 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(text: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        if raw[:1] != "s":
+        if raw[:1] != "s" or not 0 <= int(raw[1:]) < 2**63:  # sqlite integers are 64-bit
             raise ValueError(raw)
         return int(raw[1:])
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -8,6 +8,7 @@ image (the databases) are never resolvable, so never served.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -94,7 +95,8 @@ class OutputStore:
             final = self._claim_name(folder, stamp, job_id, EXTENSIONS[name])
             os.replace(tmp, final)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # on a read-only folder even this unlink fails
+                tmp.unlink(missing_ok=True)
             raise OutputError(_reason(exc, folder)) from exc
         _fsync_dir(folder)
         return f"{day}/{final.name}"

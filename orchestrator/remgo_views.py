@@ -137,9 +137,12 @@ def _int(params: dict[str, str], name: str) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise PageError(name, f"expected an integer, got {raw!r}") from None
+    if abs(value) > 2**53:  # beyond any page; sqlite integers end at 2**63
+        raise PageError(name, f"too large: {raw}")
+    return value
 
 
 def history_page(params: dict[str, str]) -> Page:

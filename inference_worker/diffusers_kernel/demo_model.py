@@ -45,7 +45,7 @@ def save_single_file(pipe: Any, path: str, arch: str, files: dict[str, str] | No
 
 
 def make_demo_model(path: str, seed: int = DEMO_SEED) -> str:
-    files = small_skeleton_files("sdxl")
+    files = small_skeleton_files("sdxl", light=True)
     with tempfile.TemporaryDirectory(prefix="remgo-demo-") as tmp:
         pipe = build_pipeline(write_files(tmp, files), seed=seed)
         return save_single_file(pipe, path, "sdxl", files)

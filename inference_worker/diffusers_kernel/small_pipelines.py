@@ -112,9 +112,14 @@ SCHEDULER_CONFIG = {
 ADD_TIME_DIM = 8
 
 
-def small_sdxl_configs(width: int = 32) -> dict[str, dict]:
+def small_sdxl_configs(width: int = 32, *, light: bool = False) -> dict[str, dict]:
     """`width` (a multiple of 32) scales every part; the text encoders get different widths on purpose:
-    single-file loading tells them apart by their position-embedding width."""
+    single-file loading tells them apart by their position-embedding width.
+
+    `light` adds a third UNet level and keeps attention at 1/4 of the latent size only: at Fooocus's
+    default 1152×896 the two-level model spends most of a CPU step on 4,032-token self-attention, the
+    light one about 16× less (the demo model uses it so `make run` answers in reasonable time on a CPU).
+    """
     te1, te2 = width, width * 3 // 2
     unet = {
         "_class_name": "UNet2DConditionModel",
@@ -134,6 +139,14 @@ def small_sdxl_configs(width: int = 32) -> dict[str, dict]:
         "projection_class_embeddings_input_dim": 6 * ADD_TIME_DIM + te1,
         "norm_num_groups": 32,
     }
+    if light:
+        unet.update(
+            block_out_channels=[width, width, width * 2],
+            down_block_types=["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
+            up_block_types=["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
+            attention_head_dim=[2, 2, 4],
+            transformer_layers_per_block=[1, 1, 1],
+        )
     return {
         "unet": unet,
         "vae": _vae_config(0.13025, width),
@@ -209,10 +222,10 @@ def skeleton_files(configs: dict[str, dict], tokenizers: dict[str, dict[str, str
     return files
 
 
-def small_skeleton_files(arch: str, width: int = 32) -> dict[str, str]:
+def small_skeleton_files(arch: str, width: int = 32, *, light: bool = False) -> dict[str, str]:
     if arch == "sdxl":
         tokenizers = {"tokenizer": tokenizer_files(), "tokenizer_2": tokenizer_files(pad_token="!")}
-        return skeleton_files(small_sdxl_configs(width), tokenizers)
+        return skeleton_files(small_sdxl_configs(width, light=light), tokenizers)
     if arch == "sd15":
         return skeleton_files(small_sd15_configs(), {"tokenizer": tokenizer_files()})
     raise ValueError(f"unknown architecture {arch!r}; expected sdxl or sd15")

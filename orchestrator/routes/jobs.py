@@ -146,7 +146,7 @@ async def list_jobs(request: Request) -> Response:
         limit = _int_param(request, "limit", 50, 1, MAX_LIST)
         cursor = None
         if raw := request.query_params.get("cursor"):
-            if not raw.isdigit():
+            if not raw.isdigit() or int(raw) >= 2**63:  # sqlite integers are 64-bit
                 raise QueryError("cursor", "not a cursor this API returned")
             cursor = int(raw)
     except QueryError as exc:

@@ -17,11 +17,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from orchestrator.routes.ui import ASSETS
 from tests.integration.server_harness import SMALL, server_settings
-from tests.orchestrator.server_thread import ServerThread
+from tests.reliability.orchestrator_process import OrchestratorProcess
 
 FAKE_WORKER = Path(__file__).resolve().parent / "fake_worker.py"
 
@@ -201,7 +202,8 @@ def calls(draw, ops: list[Operation], components: dict, known: Known) -> Call:
         if op.body is not None:
             shape = value_for(op.body, components, hints) | st.fixed_dictionaries(
                 {"fooocus_args_contract_version": st.sampled_from([1, 2]),
-                 "fooocus_args": st.lists(JUNK, min_size=150, max_size=153)})
+                 "fooocus_args": st.lists(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+                                          min_size=150, max_size=153)})
         else:
             keys = EXTRA_BODY.get((op.method, op.path), ())
             shape = st.fixed_dictionaries({}, optional={k: hints.get(k, JUNK) for k in keys}) | JUNK
@@ -259,8 +261,10 @@ def fuzz_settings(tmp: Path, **overrides):
 
 @contextlib.contextmanager
 def fuzz_target(tmp: Path, **overrides) -> Iterator[tuple[httpx.Client, list[Operation], dict, Known]]:
-    """A running server with a few jobs and images made, the document's operations and what exists."""
-    with ServerThread(fuzz_settings(tmp, **overrides)) as srv, srv.client() as client:
+    """A running `remgo serve` with a few jobs and images made, the document's operations and what exists.
+    (A separate process: a server on a thread of the client's process answers keep-alive requests ~25x slower.)"""
+    with OrchestratorProcess(fuzz_settings(tmp, **overrides), tmp) as orch:
+        client = orch.client
         for n in range(2):
             client.post(f"/v1/jobs?id=seed{n}&wait=true", json={**SMALL, "image_number": 2}).raise_for_status()
         doc = client.get("/openapi.json").json()
@@ -269,3 +273,23 @@ def fuzz_target(tmp: Path, **overrides) -> Iterator[tuple[httpx.Client, list[Ope
                       relpaths=[i["path"] for i in items], presets=[p["name"] for p in client.get("/v1/presets").json()],
                       styles=[s["name"] for s in client.get("/v1/styles").json()], assets=sorted(ASSETS))
         yield client, operations(doc), doc["components"]["schemas"], known
+
+
+def run_cases(client: httpx.Client, ops: list[Operation], components: dict, known: Known, *, cases: int,
+              rng_seed: int) -> dict:
+    """`cases` fresh draws (no shrinking), every answer checked; the figures and the problems found."""
+    statuses: dict[int, int] = {}
+    problems: list[tuple[Call, str]] = []
+
+    @seed(rng_seed)
+    @settings(max_examples=cases, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(calls(ops, components, known))
+    def one(call: Call) -> None:
+        status, kind, body = send(client, call)
+        statuses[status] = statuses.get(status, 0) + 1
+        if (found := problem(status, kind, body)) is not None:
+            problems.append((call, found))
+
+    one()
+    return {"cases": sum(statuses.values()), "statuses": dict(sorted(statuses.items())), "problems": problems}

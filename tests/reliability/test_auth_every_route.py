@@ -75,3 +75,13 @@ def test_every_route_needs_the_key(tmp_path) -> None:
         assert httpx.get(f"{srv.url}/v1/jobs", cookies=cookie).status_code == 200
         # What stays open is the page and its static files only: /health and the web UI's assets.
         assert OPEN_PATHS == {"/health", "/", *(f"/ui/{name}" for name in ASSETS)}
+
+
+def test_settings_that_choose_code_cannot_be_edited_over_http(tmp_path) -> None:
+    with ServerThread(fuzz_settings(tmp_path)) as srv, srv.client() as client:
+        shown = client.get("/config/editor").json()
+        for name in ("worker_cmd", "worker_kernel", "worker_env", "allow_unsafe_pickles", "api_keys"):
+            assert name not in str(shown), name
+            r = client.post("/config/editor", json={"values": {name: "/tmp/elsewhere.py:Kernel"}})
+            assert r.status_code == 400 and r.json()["field"] == name, (name, r.text)
+        assert not (tmp_path / "remgo.toml").exists()

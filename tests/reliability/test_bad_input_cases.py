@@ -89,3 +89,18 @@ async def test_deep_json_in_every_body_route(tmp_path) -> None:
                 assert reply["type"] == "error" and reply["error"]["field"], reply
             await ws.send(json.dumps({"op": "subscribe", "job_id": "*"}))
             assert json.loads(await ws.recv())["type"] == "subscribed"
+
+
+async def test_numbers_beyond_sqlite_integers_in_queries(tmp_path) -> None:
+    from orchestrator.history_query import encode_cursor
+
+    huge = str(10**22)
+    async with running(fuzz_settings(tmp_path)) as srv:
+        for path, field in ((f"/v1/jobs?cursor={huge}", "cursor"), (f"/v1/history?cursor={encode_cursor(2**70)}", "cursor"),
+                            (f"/history?offset={huge}", "offset"), (f"/history?page={huge}", "page"),
+                            (f"/v1/jobs?limit={huge}", "limit"), (f"/v1/history?limit=-{huge}", "limit")):
+            r = await srv.client.get(path)
+            assert problem(r.status_code, r.headers["content-type"], r.content) is None, (path, r.text)
+            body = r.json()
+            named = body["error"]["field"] if isinstance(body["error"], dict) else body["field"]
+            assert r.status_code in (400, 422) and named == field, (path, r.text)

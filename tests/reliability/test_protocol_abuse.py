@@ -6,49 +6,24 @@ library that prints to stdout (the stdout guard keeps frames clean).
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.server_harness import SMALL, poll, running, server_settings
 from tests.reliability.disk_audit import audit
+from tests.reliability.protocol_scenario import FAKE, START_FAILURES, failed_start
 
 pytestmark = pytest.mark.anyio
-FAKE = Path(__file__).resolve().parent / "fake_worker.py"
-
-# mode → words the worker's `error` must contain once it is reported failed.
-START_FAILURES = {
-    "exit-at-start": "exited during start-up: fake worker: refusing to start",
-    "garbage": "its output broke the protocol: an unreadable frame",
-    "half-line": "not ready after 2 s",
-    "huge-line": "its output broke the protocol: an unreadable frame",
-    "bad-health": "answered `health` with a malformed result",
-    "wrong-version": "speaks contract version 999, the orchestrator speaks 2",
-}
-
-
-async def _failed_start(tmp: Path, mode: str) -> tuple[str, dict, dict, int]:
-    settings = server_settings(tmp, worker_cmd=[sys.executable, str(FAKE), mode], worker_start_timeout=2.0)
-    async with running(settings, ready=False) as srv:
-        await srv.client.post("/v1/jobs?id=kept", json=SMALL)
-        deadline = time.monotonic() + 20
-        while True:
-            worker = (await srv.client.get("/v1/workers")).json()["workers"][0]
-            if (worker["state"] == "failed" and worker["error"]) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
-        health = await srv.client.get("/health")
-        job = (await srv.client.get("/v1/jobs/kept")).json()
-        return mode, worker, job, health.status_code
 
 
 async def test_workers_that_break_the_protocol_at_start(tmp_path) -> None:
-    results = await asyncio.gather(*(_failed_start(tmp_path / mode, mode) for mode in START_FAILURES))
-    for mode, worker, job, health in results:
-        assert health == 200, mode
+    results = await asyncio.gather(*(failed_start(tmp_path / mode, mode) for mode in START_FAILURES))
+    for found in results:
+        mode, worker = found["mode"], found["worker"]
+        assert found["health"] == 200, mode
         assert worker["state"] == "failed" and START_FAILURES[mode] in (worker["error"] or ""), (mode, worker)
-        assert job["status"] == "queued", mode  # the job waits for a worker that works; nothing is dropped
+        assert found["job_status"] == "queued", mode  # the job waits for a worker that works; nothing is dropped
 
 
 async def test_a_worker_that_dies_mid_task_writing_garbage(tmp_path) -> None:

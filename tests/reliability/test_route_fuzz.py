@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.reliability.route_fuzz import calls, fuzz_target, problem, send
 
-EXAMPLES = int(os.environ.get("REMGO_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("REMGO_FUZZ_EXAMPLES", "1000"))
 
 
 def test_no_route_answers_5xx_or_an_unnamed_4xx(tmp_path) -> None:
