@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from orchestrator.field_error import FieldError
+
 
 def close_matches(name: str, known: Iterable[str], limit: int = 5) -> list[str]:
     """Closest known names, case-insensitively, in their real spelling."""
@@ -15,17 +17,5 @@ def close_matches(name: str, known: Iterable[str], limit: int = 5) -> list[str]:
     return [by_folded[h] for h in hits]
 
 
-class CatalogError(ValueError):
-    """`field` names what was wrong (a request field or a catalog kind), `suggestions` are close names."""
-
-    def __init__(self, field: str, message: str, suggestions: Iterable[str] = ()) -> None:
-        self.field = field
-        self.message = message
-        self.suggestions = list(suggestions)
-        text = f"{field}: {message}"
-        if self.suggestions:
-            text += f" (did you mean: {', '.join(self.suggestions)}?)"
-        super().__init__(text)
-
-    def to_dict(self) -> dict:
-        return {"field": self.field, "message": self.message, "suggestions": self.suggestions}
+class CatalogError(FieldError):
+    """A name the catalog cannot resolve; `field` is a request field or a catalog kind."""
