@@ -33,7 +33,7 @@ _TYPE_NAMES = {
     msgspec.inspect.ListType: "array",
     msgspec.inspect.DictType: "object",
 }
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # whole key: `$` would also match before a final newline
 _write_lock = threading.Lock()
 
 
@@ -175,7 +175,7 @@ def _replace(path: Path, text: str) -> None:
 
 
 def _key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else _string(name)
+    return name if _BARE_KEY.fullmatch(name) else _string(name)
 
 
 def _string(text: str) -> str:
