@@ -14,8 +14,8 @@ from contract.task import AdmScalers, FreeU, GenerateTask, LoraSpec, ModelRef, O
 from inference_worker.diffusers_kernel.samplers import SAMPLERS
 from inference_worker.diffusers_kernel.sigmas import SCHEDULES
 from inference_worker.kernel import KernelError, KernelOptions
-from inference_worker.task_run import TaskRun
 from orchestrator.image_metadata_io import read_embedded as read_metadata
+from tests.inference_worker.fidelity_models import pixels, run
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +47,6 @@ def make(tiny_models):
         return msgspec.convert(base, GenerateTask, from_attributes=True)
 
     return build
-
-
-def run(kernel, task: GenerateTask, notes: list | None = None):
-    kernel.check(task)
-    return TaskRun(task, kernel, notify=(notes.append if notes is not None else lambda p: None)).run()
-
-
-def pixels(kernel, task: GenerateTask) -> list[bytes]:
-    return [i.data for i in run(kernel, task).images]
 
 
 def test_same_seed_same_bytes_and_seeds_differ(kernel, make):
