@@ -11,40 +11,15 @@ what it adds to each step of a full-size model whatever the UNet costs.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def build_model(folder: str, width: int) -> str:
-    from inference_worker.diffusers_kernel.demo_model import save_single_file
-    from inference_worker.diffusers_kernel.small_pipelines import (
-        build_pipeline,
-        small_skeleton_files,
-        write_files,
-    )
-
-    files = small_skeleton_files("sdxl", width=width)
-    skeleton = write_files(os.path.join(folder, "skeleton"), files)
-    path = os.path.join(folder, "bench-sdxl.safetensors")
-    return save_single_file(build_pipeline(skeleton, seed=0), path, "sdxl", files)
+from _sdxl_model import build_model, parse_args
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--model-width", type=int, default=64, help="UNet base channels (multiple of 32)")
-    args = p.parse_args()
+    args = parse_args(__doc__)
 
     import msgspec
     import torch
@@ -56,7 +31,7 @@ def main() -> int:
     from inference_worker.task_run import TaskRun
 
     torch.set_num_threads(args.threads)
-    path = build_model(tempfile.mkdtemp(prefix="remgo-bench-"), args.model_width)
+    path, _ = build_model(tempfile.mkdtemp(prefix="remgo-bench-"), args.model_width)
     kernel = DiffusersKernel(KernelOptions(threads=args.threads))
     common = {
         "base_model": {"name": "bench", "path": path}, "width": args.size, "height": args.size, "seeds": [7],

@@ -10,7 +10,6 @@ first image (which includes loading the model).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -18,37 +17,15 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from _sdxl_model import REPO, build_model, parse_args
+
 sys.path.insert(0, os.path.join(REPO, "tests"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from worker_client import WorkerClient, default_worker_cmd  # noqa: E402
 
 
-def build_model(folder: str, width: int) -> tuple[str, str]:
-    from inference_worker.diffusers_kernel.demo_model import save_single_file
-    from inference_worker.diffusers_kernel.small_pipelines import (
-        build_pipeline,
-        small_skeleton_files,
-        write_files,
-    )
-
-    files = small_skeleton_files("sdxl", width=width)
-    skeleton = write_files(os.path.join(folder, "skeleton"), files)
-    path = os.path.join(folder, "bench-sdxl.safetensors")
-    save_single_file(build_pipeline(skeleton, seed=0), path, "sdxl", files)
-    return path, skeleton
-
-
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--model-width", type=int, default=64, help="UNet base channels (multiple of 32)")
-    args = p.parse_args()
+    args = parse_args(__doc__)
 
     import torch
 
