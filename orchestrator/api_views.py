@@ -62,7 +62,9 @@ class NormalizedView(msgspec.Struct, frozen=True, kw_only=True):
     images: list[ImageParams]  # per-image parameters (prompt after styles, seed, models …)
 
 
-class JobView(msgspec.Struct, frozen=True, kw_only=True):
+class JobHead(msgspec.Struct, frozen=True, kw_only=True):
+    """What every view of a job starts with: which job, its state, its place and its times."""
+
     id: str
     status: JobStatus
     priority: int
@@ -70,6 +72,9 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float
     started_at: float | None
     finished_at: float | None
+
+
+class JobView(JobHead, frozen=True, kw_only=True):
     attempts: int
     workers: list[str]
     progress: JobProgress
@@ -82,14 +87,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     webhook_url: str | None = None
 
 
-class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    status: JobStatus
-    priority: int
-    position: int | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
+class JobSummary(JobHead, frozen=True, kw_only=True):
     images_done: int
     images_total: int
     error: JobError | None
