@@ -109,7 +109,10 @@ class WorkerHandle:
             left = timeout - (time.monotonic() - began)
             if left <= 0:
                 raise TimeoutError
-            health = await asyncio.wait_for(self._until_ready(), left)
+            # asyncio.timeout, not wait_for: on Python 3.11 a wait_for cancelled while its inner task ends in
+            # WorkerGone (the pool stopping a worker mid start-up) leaves that exception unread.
+            async with asyncio.timeout(left):
+                health = await self._until_ready()
         except TimeoutError:
             raise StartError(f"not ready after {timeout:g} s{self._protocol_note()}") from None
         except WorkerGone:
