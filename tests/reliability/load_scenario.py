@@ -67,6 +67,13 @@ def _start_poller(url: str, seed: int) -> subprocess.Popen:
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
+async def _subscribed(client: httpx.AsyncClient, count: float, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (_gauge((await client.get("/metrics")).text, "remgo_event_subscribers") or 0) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} event subscribers after {timeout} s"
+        await asyncio.sleep(0.02)
+
+
 def check_job_stream(job_id: str, events: list[tuple[int, str, str]]) -> list[str]:
     """What is wrong with one job's stream: foreign events, out of order, doubled, no terminal event."""
     problems = []
@@ -92,8 +99,9 @@ async def load_round(url: str, *, jobs: int, job_subscribers: int, all_subscribe
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         sentinel = f"{prefix}-sentinel"  # submitted last: its terminal event ends the all-jobs streams
         everything: list[list[tuple[int, str, str]]] = [[] for _ in range(all_subscribers)]
+        before = _gauge((await client.get("/metrics")).text, "remgo_event_subscribers") or 0
         streams = [asyncio.create_task(_sse(client, "/v1/events", out, sentinel)) for out in everything]
-        await asyncio.sleep(0.5)  # the all-jobs subscribers are in before the first job
+        await _subscribed(client, before + all_subscribers)  # every all-jobs stream is in before the first job
         per_job: dict[str, list] = {}
         tasks: list[asyncio.Task] = []
         peak_queue = 0

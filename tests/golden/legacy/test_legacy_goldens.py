@@ -26,7 +26,7 @@ def _payload(name: str) -> dict:
 
 
 def _render(request: GenerateRequest) -> str:
-    return msgspec.json.format(msgspec.json.encode(request), indent=2).decode("utf-8") + "\n"
+    return json.dumps(msgspec.to_builtins(request), indent=2, ensure_ascii=False) + "\n"
 
 
 def test_the_required_goldens_exist():
@@ -41,9 +41,9 @@ def test_v1_payload_matches_golden(name):
     expected_path = HERE / f"{name}.v2.json"
     if REGEN:
         expected_path.write_text(_render(request), encoding="utf-8")
-    expected = expected_path.read_text(encoding="utf-8")
-    assert msgspec.json.decode(expected) == msgspec.to_builtins(request)
-    assert _render(request) == expected
+    # Compared as values, never as text: how a JSON library lays a file out is not our behaviour.
+    expected = json.loads(expected_path.read_text(encoding="utf-8"))
+    assert msgspec.to_builtins(request) == expected
     # Written back as v1 and read again, nothing changes.
     assert from_legacy({"fooocus_args_contract_version": 1, "fooocus_args": to_legacy(request)}) == request
 
