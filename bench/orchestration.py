@@ -18,20 +18,20 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+try:
+    from _server import BenchKernel, Server  # run as a script: bench/ is on sys.path
+except ImportError:  # loaded by a worker as its kernel file, with the repository on PYTHONPATH
+    from bench._server import BenchKernel, Server
+
 SIZE = 256  # the normalizer's smallest image side
 
 
-class StampKernel:
+class StampKernel(BenchKernel):
     """A kernel for timing only: a flat image; before each step's notification, the wall time is logged."""
 
     name = "stamp"
@@ -40,28 +40,6 @@ class StampKernel:
         self.delay = float(os.environ.get("REMGO_BENCH_STEP_DELAY", "0") or 0)
         stamps = os.environ.get("REMGO_BENCH_STAMPS")
         self.stamps = open(stamps, "a", buffering=1) if stamps else None  # noqa: SIM115 - lives with the worker
-
-    def samplers(self) -> list[str]:
-        from contract.task import Sampler
-
-        return [s.value for s in Sampler]
-
-    def schedulers(self) -> list[str]:
-        from contract.task import Scheduler
-
-        return [s.value for s in Scheduler]
-
-    def check(self, task) -> None:
-        return None
-
-    def load(self, task, steps) -> None:
-        return None
-
-    def loaded_models(self) -> list[str]:
-        return []
-
-    def free_memory(self) -> None:
-        return None
 
     def generate_image(self, task, index, seed, steps):
         from PIL import Image
@@ -75,65 +53,13 @@ class StampKernel:
         return Image.new("RGB", (task.width, task.height), (seed % 256, 80, 160))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-class Server:
-    """`remgo serve` in a subprocess with its own state, outputs and a catalog holding a placeholder model."""
-
-    def __init__(self, workdir: Path, devices: int, step_delay: float, stamps: Path | None = None) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        catalog = workdir / "catalog"
-        if not catalog.exists():
-            shutil.copytree(REPO / "catalog" / "presets", catalog / "presets")
-            shutil.copytree(REPO / "catalog" / "styles", catalog / "styles")
-            (catalog / "models" / "checkpoints").mkdir(parents=True)
-            (catalog / "models" / "checkpoints" / "bench.safetensors").write_bytes(b"placeholder")
-        env = {
-            **os.environ, "PYTHONPATH": str(REPO), "REMGO_CATALOG_DIR": str(catalog),
-            "REMGO_DEVICES": ",".join(["cpu"] * devices), "REMGO_WORKER_THREADS": "1",
-            "REMGO_WORKER_KERNEL": f"{Path(__file__).resolve()}:StampKernel", "REMGO_LOG_LEVEL": "warning",
-            "REMGO_BENCH_STEP_DELAY": str(step_delay), "REMGO_PREVIEW_ENABLED": "false",
-            "REMGO_QUEUE_LIMIT": "100000",
-        }
-        if stamps is not None:
-            env["REMGO_BENCH_STAMPS"] = str(stamps)
-        run = workdir / f"run-{self.port}"
-        cmd = [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(self.port),
-               "--state-dir", str(run / "state"), "--outputs-dir", str(run / "outputs")]
-        self.proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def wait_ready(self, client) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                health = client.get(f"{self.url}/health").json()
-                if health["workers_ready"] == health["workers_total"]:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("the server did not become ready")
-
-    def rss_mib(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        self.proc.send_signal(2)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def _server(workdir: Path, devices: int, step_delay: float, stamps: Path | None = None) -> Server:
+    env = {"REMGO_BENCH_STEP_DELAY": str(step_delay)}
+    if stamps is not None:
+        env["REMGO_BENCH_STAMPS"] = str(stamps)
+    server = Server(workdir, f"{Path(__file__).resolve()}:StampKernel", devices=devices, env=env)
+    return server
 
 
 def body(steps: int, seed: int) -> dict:
@@ -146,7 +72,7 @@ def overhead(workdir: Path, jobs: int) -> tuple[float, float, float]:
     """Median (end-to-end − worker task time) in ms over `jobs` sequential one-image, one-step jobs."""
     import httpx
 
-    server = Server(workdir, devices=1, step_delay=0.0)
+    server = _server(workdir, devices=1, step_delay=0.0)
     try:
         with httpx.Client(timeout=60) as client:
             server.wait_ready(client)
@@ -192,7 +118,7 @@ def progress_latency(workdir: Path, jobs: int, steps: int = 10) -> float:
     import httpx
 
     stamps = workdir / "stamps.txt"
-    server = Server(workdir, devices=1, step_delay=0.02, stamps=stamps)
+    server = _server(workdir, devices=1, step_delay=0.02, stamps=stamps)
     try:
         with httpx.Client(timeout=60) as client:
             server.wait_ready(client)
@@ -222,7 +148,7 @@ async def _burst(server: Server, jobs: int, steps: int) -> float:
 def throughput(workdir: Path, devices: int, jobs: int, steps: int = 5, delay: float = 0.02) -> float:
     import httpx
 
-    server = Server(workdir, devices=devices, step_delay=delay)
+    server = _server(workdir, devices=devices, step_delay=delay)
     try:
         with httpx.Client(timeout=60) as client:
             server.wait_ready(client)

@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_KERNEL,
         help=f"kernel to run: one of {sorted(REGISTRY)} or 'module:Class' (default: {DEFAULT_KERNEL})",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda:N (default: cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, mps or cuda:N (default: cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
         "--model-root",
@@ -51,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_device(device: str) -> str:
-    if device == "cpu" or (device.startswith("cuda") and (device == "cuda" or device[5:].isdigit())):
+    if device in ("cpu", "mps") or (device.startswith("cuda") and (device == "cuda" or device[5:].isdigit())):
         return device
-    raise SystemExit(f"remgo-worker: --device must be cpu, cuda or cuda:N, got {device!r}")
+    raise SystemExit(f"remgo-worker: --device must be cpu, mps, cuda or cuda:N, got {device!r}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,12 @@
 """Which model files a task may name: absolute paths under one of the worker's `--model-root`s.
 
 With no root configured every absolute path is allowed (a single-user local setup); a worker shared
-by several users should always be started with its roots. Paths are normalised (`..` cannot climb out
-of a root) but symbolic links inside a root are followed: placing one there is the owner's choice.
+by several users should always be started with its roots. The rule (docs/models.md, "Links"):
+- a root counts both as given and by its real path, so a root reached through a link works whichever
+  way the orchestrator names it (it sends the real paths of the folders its catalog scanned);
+- a model path must lie inside a root as written, and may not contain `..` at all (lexical checks and
+  the file system disagree about `link/..`, so none is accepted);
+- links inside a root are followed wherever they point: only the owner of the folder can place one.
 """
 
 from __future__ import annotations
@@ -34,12 +38,16 @@ def _inside(path: str, root: str) -> bool:
 
 
 def check_model_paths(task: GenerateTask, roots: tuple[str, ...]) -> None:
-    norm_roots = [os.path.normpath(os.path.abspath(r)) for r in roots]
+    norm_roots = sorted(
+        {os.path.normpath(os.path.abspath(r)) for r in roots} | {os.path.realpath(r) for r in roots}
+    )
     for field, path in task_paths(task):
         if not os.path.isabs(path):
             raise KernelError(
                 FailureKind.bad_request, f"{field} must be an absolute path, got {path!r}", field
             )
+        if ".." in path.replace("\\", "/").split("/"):
+            raise KernelError(FailureKind.bad_request, f"{field} must not contain '..', got {path!r}", field)
         if norm_roots and not any(_inside(os.path.normpath(path), r) for r in norm_roots):
             raise KernelError(
                 FailureKind.unknown_model,

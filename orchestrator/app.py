@@ -31,6 +31,7 @@ from orchestrator.events import EventHub
 from orchestrator.history import History, default_db_path
 from orchestrator.jobs import JobStore
 from orchestrator.outputs import OutputStore
+from orchestrator.request_guard import JsonBodyGuard, RequestGuard
 from orchestrator.routes import catalog as catalog_routes
 from orchestrator.routes import events as events_routes
 from orchestrator.routes import history as history_routes
@@ -41,6 +42,7 @@ from orchestrator.routes import system as system_routes
 from orchestrator.routes import ui as ui_routes
 from orchestrator.routes.responses import error_response
 from orchestrator.settings import Settings
+from orchestrator.state_lock import StateLock
 from orchestrator.webhooks import WebhookSender
 from orchestrator.workers import WorkerPool
 
@@ -59,9 +61,12 @@ class Services:
     outputs: OutputStore
     history: History
     webhooks: WebhookSender
+    state_lock: StateLock
 
 
 def build_services(settings: Settings) -> Services:
+    state_lock = StateLock(Path(settings.state_dir))
+    state_lock.acquire()  # before the job database is opened: two servers would run its jobs twice
     catalog = Catalog(Path(settings.catalog_dir), [Path(r) for r in settings.model_roots],
                       allow_unsafe_pickles=settings.allow_unsafe_pickles)
     jobs = JobStore(Path(settings.state_dir) / "jobs.db")
@@ -69,13 +74,16 @@ def build_services(settings: Settings) -> Services:
     history = History(default_db_path(Path(settings.outputs_dir)), outputs)
     events = EventHub(settings.event_queue_size)
     webhooks = WebhookSender(settings.webhook_secret, max_attempts=settings.webhook_max_attempts,
-                             backoff=settings.webhook_backoff, timeout=settings.webhook_timeout)
+                             backoff=settings.webhook_backoff, timeout=settings.webhook_timeout,
+                             allow_private=settings.webhook_allow_private, log_store=jobs)
     # The catalog offers what the workers' kernel actually runs.
-    pool = WorkerPool(settings, on_health=lambda h: catalog.set_kernel_capabilities(h.samplers, h.schedulers))
+    # Workers accept model paths in exactly the folders the catalog scanned (docs/models.md, "Links").
+    pool = WorkerPool(settings, on_health=lambda h: catalog.set_kernel_capabilities(h.samplers, h.schedulers),
+                      model_roots=catalog.worker_roots())
     dispatcher = Dispatcher(settings=settings, store=jobs, pool=pool, events=events, outputs=outputs,
                             history=history, webhooks=webhooks)
     return Services(settings=settings, catalog=catalog, jobs=jobs, dispatcher=dispatcher, pool=pool,
-                    events=events, outputs=outputs, history=history, webhooks=webhooks)
+                    events=events, outputs=outputs, history=history, webhooks=webhooks, state_lock=state_lock)
 
 
 class ApiKeyMiddleware:
@@ -168,6 +176,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         svc.pool.start()
         svc.dispatcher.start()
+        svc.webhooks.resume()  # deliveries a previous run did not finish
         reconcile: asyncio.Future[Any] = asyncio.ensure_future(asyncio.to_thread(svc.history.reconcile))
         try:
             yield
@@ -180,8 +189,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
                 await reconcile
             svc.history.close()
             svc.jobs.close()
+            svc.state_lock.release()
 
-    middleware = []
+    middleware = [Middleware(RequestGuard, bind_host=settings.host, allowed_hosts=settings.allowed_hosts,
+                             cors_origins=settings.cors_origins)]  # outermost: before CORS, keys, routes
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                                      allow_methods=["GET", "POST", "PATCH", "DELETE"],
@@ -190,6 +201,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         middleware.append(Middleware(remgo_routes.LocalOriginCors))  # outside the key check: preflights
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
+    middleware.append(Middleware(JsonBodyGuard))
     middleware.append(Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes))
     routes = [
         *system_routes.routes(),

@@ -97,11 +97,12 @@ def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
     from orchestrator.app import create_app
+    from orchestrator.state_lock import StateInUse
 
     try:
         app = create_app(settings)
-    except SettingsError as exc:  # found while building the services (e.g. ray missing for backend = ray)
-        print(f"remgo serve: {exc}", file=sys.stderr)
+    except (SettingsError, StateInUse) as exc:  # found while building the services (ray missing, a server
+        print(f"remgo serve: {exc}", file=sys.stderr)  # already on this state folder)
         return 2
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"remgo: serving on http://{host}:{settings.port}  (API docs: http://{host}:{settings.port}/docs; "

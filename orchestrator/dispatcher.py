@@ -1,6 +1,8 @@
 """Which image runs on which worker: queue order, splitting, affinity, retries, cancel and skip.
 
-Everything here runs on the event loop; a sqlite write is short, so the store is called directly.
+Everything here runs on the event loop; a sqlite write is short, so the store is called directly. Saving
+an image (write, fsync, rename) and adding its history row run on one writer thread instead, one image at
+a time in arrival order, so neither stalls the loop and outputs/ and history.db keep a single writer.
 Whenever a job is submitted or a worker frees up, `_assign` gives every idle worker the next image of the
 most urgent job (priority, then first come): a running job's remaining images before a new job. A worker
 that already ran the job's model is preferred. Images are saved and indexed the moment they arrive.
@@ -10,17 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
 
-from contract.events import FailureKind, Progress, TaskResult
+from contract.events import FailureKind, ImageResult, Progress, TaskResult
 from contract.rpc import BUSY, StopMode
 from contract.task import PreviewSettings
 from orchestrator.api_views import TERMINAL_EVENTS, ActionResult, JobEvent, JobProgress, image_view, job_view
+from orchestrator.background import lower_thread_priority
 from orchestrator.events import EventHub
 from orchestrator.job_run import MAX_RETRIES, JobRun, Unit, stored_progress
 from orchestrator.jobs import TERMINAL, ImageRecord, Job, JobError, JobStatus, JobStore
+from orchestrator.metadata import ImageParams
 from orchestrator.metrics import DispatchStats
 from orchestrator.rpc_client import RpcCallError, WorkerGone
 from orchestrator.settings import Settings
@@ -30,7 +35,17 @@ from orchestrator.workers import WorkerPool
 
 log = logging.getLogger("remgo.dispatcher")
 _enc = msgspec.json.Encoder()
+WRITER_NICE = 5  # the writer thread yields the CPU to the event loop's thread (requests) when both want it
 _TERMINAL_EVENT = {JobStatus.succeeded: "finished", JobStatus.failed: "failed", JobStatus.cancelled: "cancelled"}
+
+
+class _OutputFailed(Exception):
+    """An image could not be saved or indexed (`what`); `cause` says why."""
+
+    def __init__(self, what: str, cause: Exception) -> None:
+        super().__init__(what)
+        self.what = what
+        self.cause = cause
 
 
 class QueueFull(Exception):
@@ -56,6 +71,9 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        # One thread: saves keep arrival order, and OutputStore's free-name check then rename never races.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remgo-writer",
+                                          initializer=lower_thread_priority, initargs=(WRITER_NICE,))
         self._preview = PreviewSettings(
             enabled=settings.preview_enabled, every_n_steps=settings.preview_every_n_steps,
             max_side=settings.preview_max_side, quality=settings.preview_quality,
@@ -282,7 +300,7 @@ class Dispatcher:
             run.fail(JobError(kind="internal", message=f"{type(exc).__name__}: {exc}"))
         if result is not None:
             try:
-                self._keep(run, unit, result)
+                await self._keep(run, unit, result)
             except Exception as exc:  # noqa: BLE001 - the job store failed; the worker must still be released
                 run.output_failed(unit.index, "recorded", exc)
         run.units.pop(unit.task.task_id, None)
@@ -324,22 +342,17 @@ class Dispatcher:
         run.fail(JobError(kind=failure.kind.value, message=f"image {unit.index}: {failure.message}", field=field))
         return failure.partial
 
-    def _keep(self, run: JobRun, unit: Unit, result: TaskResult) -> None:
-        """Save and index each image the worker returned; record skipped ones."""
+    async def _keep(self, run: JobRun, unit: Unit, result: TaskResult) -> None:
+        """Save and index each image the worker returned (on the writer thread); record skipped ones."""
         job, worker = run.job, unit.worker
+        loop = asyncio.get_running_loop()
         for image in result.images:
             fmt = image.format.value
             try:
-                relpath = self.outputs.save(image.data, fmt, job_id=job.id)
-            except Exception as exc:  # noqa: BLE001 - OutputError, OSError
-                run.output_failed(unit.index, "saved", exc)
-                continue
-            try:
-                history_id = self.history.add(relpath=relpath, job_id=job.id, params=job.normalized.images[unit.index],
-                                              width=image.width, height=image.height, fmt=fmt)
-            except Exception as exc:  # noqa: BLE001 - HistoryError, sqlite3.Error (disk full, read-only)
-                self.outputs.discard(relpath)  # no file without its index row, and the job says why
-                run.output_failed(unit.index, "indexed", exc)
+                relpath, history_id = await loop.run_in_executor(
+                    self._writer, self._save_and_index, job.id, job.normalized.images[unit.index], image, fmt)
+            except _OutputFailed as failed:
+                run.output_failed(unit.index, failed.what, failed.cause)
                 continue
             record = ImageRecord(index=unit.index, seed=image.seed, status="done", relpath=relpath,
                                  url=self.outputs.url_for(relpath), width=image.width, height=image.height,
@@ -352,6 +365,21 @@ class Dispatcher:
         if result.stopped and not result.images and not result.skipped and not run.cancel_requested:
             if not self._stopping and run.failure is None:
                 run.pending.appendleft(unit.index)  # stopped without being asked (worker shutdown): again
+
+    def _save_and_index(self, job_id: str, params: ImageParams, image: ImageResult,
+                        fmt: str) -> tuple[str, int | str]:
+        """On the writer thread: the file, then its history row; no file is left without its row."""
+        try:
+            relpath = self.outputs.save(image.data, fmt, job_id=job_id)
+        except Exception as exc:  # noqa: BLE001 - OutputError, OSError
+            raise _OutputFailed("saved", exc) from exc
+        try:
+            history_id = self.history.add(relpath=relpath, job_id=job_id, params=params, width=image.width,
+                                          height=image.height, fmt=fmt)
+        except Exception as exc:  # noqa: BLE001 - HistoryError, sqlite3.Error (disk full, read-only)
+            self.outputs.discard(relpath)  # the job says why
+            raise _OutputFailed("indexed", exc) from exc
+        return relpath, history_id
 
     def _record(self, run: JobRun, record: ImageRecord) -> None:
         self.store.add_image(run.job.id, record)

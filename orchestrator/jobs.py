@@ -32,6 +32,10 @@ class JobStatus(enum.StrEnum):
 TERMINAL = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
 
 
+# A job still running when the server stopped this many times fails instead of resuming again.
+MAX_RESTARTS = 3
+
+
 class JobError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     kind: str
     message: str
@@ -119,6 +123,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     webhook_url TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, priority DESC, seq);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    event TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 _COLUMNS = (
     "seq, id, status, priority, created_at, started_at, finished_at, attempts, workers, error, request, "
@@ -263,9 +274,36 @@ class JobStore:
             )
         return self.get(job_id)
 
-    def resume(self) -> list[str]:
-        """After a restart: jobs left running go back to the queue with attempt + 1. Returns their ids."""
+    # ----- webhook deliveries not yet made (survive a restart) --------------------------------------
+
+    def add_delivery(self, delivery_id: str, url: str, event: str, body: bytes) -> None:
         with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO webhook_deliveries VALUES (?, ?, ?, ?, ?)",
+                             (delivery_id, url, event, body, time.time()))
+
+    def remove_delivery(self, delivery_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+
+    def pending_deliveries(self) -> list[tuple[str, str, str, bytes]]:
+        """(id, url, event, body) of every delivery still to make, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, url, event, body FROM webhook_deliveries ORDER BY created_at").fetchall()
+        return [(i, u, e, bytes(b)) for i, u, e, b in rows]
+
+    def resume(self, max_restarts: int = MAX_RESTARTS) -> list[str]:
+        """After a restart: jobs left running go back to the queue with attempt + 1. Returns their ids.
+
+        A job that was running through `max_restarts` restarts fails instead: it may be what brings the
+        server down, and must not do so forever."""
+        error = JobError(kind="interrupted", message=(
+            f"failed on {max_restarts} restarts: the server stopped {max_restarts} times while this job was "
+            "running (it may be what makes it stop)"))
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running' "
+                "AND attempts >= ?", (time.time(), _enc.encode(error).decode(), max_restarts))
             ids = [r[0] for r in self._db.execute("SELECT id FROM jobs WHERE status = 'running'").fetchall()]
             self._db.execute("UPDATE jobs SET status = 'queued', attempts = attempts + 1 WHERE status = 'running'")
         return ids

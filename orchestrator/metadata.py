@@ -22,6 +22,8 @@ FOOOCUS_EXPANSION = "Fooocus V2"  # the style name that stands for prompt expans
 DEFAULT_VAE = "Default (model)"  # Fooocus's name for "the checkpoint's own VAE"
 DEFAULT_ADAPTIVE_CFG = 7.0  # Fooocus logs adaptive_cfg only when it differs from this
 DEFAULT_SWAP_METHOD = "joint"  # … and refiner_swap_method only when it differs from this
+# A model hash not computed yet when the job was made (hashing runs in the background); read back as None.
+UNKNOWN_HASH = "unknown"
 SCHEMES = ("fooocus", "a1111")
 # Fooocus's step count per performance (texts that omit `steps` meant these).
 STEPS_BY_PERFORMANCE = {"Quality": 60, "Speed": 30, "Extreme Speed": 8, "Lightning": 4, "Hyper-SD": 4}
@@ -205,12 +207,13 @@ def fooocus_json(params: ImageParams) -> str:
     data["full_prompt"] = list(params.full_prompt)
     data["full_negative_prompt"] = list(params.full_negative_prompt)
     data["base_model"] = stem(params.base_model)
-    data["base_model_hash"] = params.base_model_hash or ""
+    data["base_model_hash"] = params.base_model_hash or UNKNOWN_HASH
     if params.refiner_model:
         data["refiner_model"] = stem(params.refiner_model)
-        data["refiner_model_hash"] = params.refiner_model_hash or ""
+        data["refiner_model_hash"] = params.refiner_model_hash or UNKNOWN_HASH
     data["vae"] = stem(params.vae or DEFAULT_VAE)
-    data["loras"] = [[stem(lora.name), float(lora.weight), lora.hash or ""] for lora in params.loras]
+    data["loras"] = [[stem(lora.name), float(lora.weight), lora.hash or UNKNOWN_HASH]
+                     for lora in params.loras]
     if params.created_by:
         data["created_by"] = params.created_by
     return json.dumps(dict(sorted(data.items())))
@@ -253,7 +256,7 @@ def _from_fooocus(data: dict[str, Any]) -> ImageParams | None:
     try:
         width, height = int_pair(data["resolution"])
         loras = [
-            LoraUse(name=as_str(name), weight=as_float(weight), hash=none_if(as_str(hash_), ""))
+            LoraUse(name=as_str(name), weight=as_float(weight), hash=none_if(as_str(hash_), "", UNKNOWN_HASH))
             for name, weight, hash_ in data.get("loras", [])
         ]
         if not loras:  # older writers carry only the `lora_combined_N` texts
@@ -272,9 +275,9 @@ def _from_fooocus(data: dict[str, Any]) -> ImageParams | None:
             sharpness=as_float(data.get("sharpness", 0.0)),
             adm_guidance=float_tuple(data.get("adm_guidance", "(1.0, 1.0, 0.0)"), 3),
             base_model=as_str(data["base_model"]),
-            base_model_hash=none_if(as_str(data.get("base_model_hash", "")), ""),
+            base_model_hash=none_if(as_str(data.get("base_model_hash", "")), "", UNKNOWN_HASH),
             refiner_model=none_if(as_str(data.get("refiner_model", "None")), "None", ""),
-            refiner_model_hash=none_if(as_str(data.get("refiner_model_hash", "")), ""),
+            refiner_model_hash=none_if(as_str(data.get("refiner_model_hash", "")), "", UNKNOWN_HASH),
             refiner_switch=as_float(data.get("refiner_switch", 0.8)),
             refiner_swap_method=as_str(data.get("refiner_swap_method", DEFAULT_SWAP_METHOD)),
             overwrite_switch=None if overwrite is None else as_float(overwrite),

@@ -113,7 +113,7 @@ def render(params: ImageParams, fields: dict[str, Any]) -> str:
         ("Sharpness", fields["sharpness"]),
         ("ADM Guidance", fields["adm_guidance"]),
         ("Model", stem(params.base_model)),
-        ("Model hash", params.base_model_hash),
+        ("Model hash", params.base_model_hash),  # None (not known yet): left out, like every None
         ("Performance", params.performance),
         ("Scheduler", params.scheduler),
         ("VAE", stem(params.vae or DEFAULT_VAE)),
@@ -125,10 +125,9 @@ def render(params: ImageParams, fields: dict[str, Any]) -> str:
         entries += [("Refiner", stem(params.refiner_model)), ("Refiner hash", params.refiner_model_hash)]
     entries += [(label, fields[key]) for key, label in _OPTIONAL if key in fields]
     if params.loras:
-        if all(lora.hash for lora in params.loras):
-            entries.append(
-                ("Lora hashes", ", ".join(f"{stem(lora.name)}: {lora.hash}" for lora in params.loras))
-            )
+        # A hash not known yet is left out, as A1111 does: readers of this scheme expect hex digits.
+        if hashed := [lora for lora in params.loras if lora.hash]:
+            entries.append(("Lora hashes", ", ".join(f"{stem(lora.name)}: {lora.hash}" for lora in hashed)))
         weights = ", ".join(f"{stem(lora.name)}: {float(lora.weight)}" for lora in params.loras)
         entries.append(("Lora weights", weights))
     entries.append(("Version", params.version))

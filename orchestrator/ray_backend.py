@@ -266,8 +266,9 @@ class RayBackend:
         self.connection = RayConnection(settings.ray_address)
         self.options = actor_options(settings)
 
-    def command(self, device: str) -> list[str]:
-        return worker_command(self.settings, None)  # the actor adds --device once it knows its GPUs
+    def command(self, device: str, model_roots: list[str]) -> list[str]:
+        # the actor adds --device once it knows its GPUs
+        return worker_command(self.settings, None, model_roots)
 
     def transport(self, index: int) -> RayTransport:
         return RayTransport(self.connection, name=f"w{index}", options=self.options, device_policy=self.devices[index],

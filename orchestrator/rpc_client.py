@@ -25,7 +25,9 @@ from contract.rpc import (
     decode_frame,
     encode_frame,
 )
+from orchestrator.background import in_background
 
+LARGE_FRAME = 256 * 1024  # bytes; smaller frames (progress, health) are decoded on the loop
 log = logging.getLogger("remgo.rpc")
 
 
@@ -107,7 +109,10 @@ class RpcClient:
                     break
                 if not line:
                     break
-                self._dispatch(decode_frame(line))
+                # A result carrying images is megabytes of JSON: parsed in a thread, so the event loop keeps
+                # answering requests meanwhile (frames stay in order: the next line waits for this one).
+                message = await in_background(decode_frame, line) if len(line) > LARGE_FRAME else decode_frame(line)
+                self._dispatch(message)
         finally:
             self._fail_all(WorkerGone(f"{self._name} closed its output"))
 

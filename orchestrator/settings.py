@@ -7,6 +7,7 @@ naming where it came from (`REMGO_PORT`, `config.toml: port`, `--port`).
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shlex
 import subprocess
@@ -50,6 +51,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     queue_limit: Annotated[int, msgspec.Meta(ge=1)] = 1000
     api_keys: list[str] = []
     cors_origins: list[str] = []
+    # Names a request's Host header may carry besides localhost and the bind address (DNS rebinding guard);
+    # "*.example.org" matches sub-domains, "*" any name.
+    allowed_hosts: list[str] = []
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
     default_preset: str = "default"
     allow_unsafe_pickles: bool = False
@@ -57,6 +61,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     webhook_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
     webhook_backoff: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     webhook_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # Webhooks to this machine or private networks (loopback, 10/8, 192.168/16, link-local …): off, as SSRF.
+    webhook_allow_private: bool = False
     # Previews carried in progress events; `preview_enabled = false` turns them off for every job.
     preview_enabled: bool = True
     preview_every_n_steps: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
@@ -127,7 +133,7 @@ class SettingsError(ValueError):
 FIELDS: tuple[str, ...] = tuple(f for f in Settings.__struct_fields__ if f != "config_file")
 # Env var names that differ from REMGO_<FIELD>.
 ENV_NAMES = {name: f"{ENV_PREFIX}{name.upper()}" for name in FIELDS} | {"remgo_compat": "REMGO_COMPAT"}
-_LIST_FIELDS = {"model_roots", "devices", "worker_cmd", "api_keys", "cors_origins"}
+_LIST_FIELDS = {"model_roots", "devices", "worker_cmd", "api_keys", "cors_origins", "allowed_hosts"}
 
 
 def _split_env(name: str, value: str) -> Any:
@@ -203,7 +209,52 @@ def load_settings(
     elif "devices" not in values:
         values["devices"] = ["auto"]  # a Ray actor runs on the GPU Ray reserved for it
     values["config_file"] = str(Path(config or DEFAULT_CONFIG_FILE).absolute())
-    return _check(values, source_of)
+    settings = _check(values, source_of)
+    if settings.backend == "local":
+        problem = device_problem(settings.devices, env=env)
+        if problem:
+            raise SettingsError(source_of.get("devices", "devices"), problem)
+    return settings
+
+
+def _gpu_indexes(env: Mapping[str, str], nvidia_smi: str) -> list[int] | None:
+    """The CUDA device numbers a worker can open: one per GPU `nvidia-smi -L` lists, or as many as
+    CUDA_VISIBLE_DEVICES names; None when nvidia-smi cannot be run."""
+    try:
+        out = subprocess.run([nvidia_smi, "-L"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    count = len(re.findall(r"^GPU \d+:", out.stdout, re.MULTILINE))
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        count = min(count, len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")]))
+    return list(range(count))
+
+
+def device_problem(devices: list[str], *, env: Mapping[str, str] | None = None, nvidia_smi: str = "nvidia-smi",
+                   system: str | None = None, machine: str | None = None) -> str | None:
+    """Why a worker could not open one of the named devices on this machine, or None. Checked when settings
+    load, so a wrong device is one clear message instead of a worker that fails and respawns forever."""
+    env = os.environ if env is None else env
+    system = system or platform.system()
+    machine = machine or platform.machine()
+    if "mps" in devices and not (system == "Darwin" and machine == "arm64"):
+        return f"mps (the Apple GPU) exists only on macOS with Apple silicon, not on {system} {machine}; use cpu"
+    wanted = [d for d in devices if d.startswith("cuda")]
+    if not wanted:
+        return None
+    gpus = _gpu_indexes(env, nvidia_smi)
+    if not gpus:
+        return (f"{wanted[0]}: no NVIDIA GPU found on this machine "
+                f"({'nvidia-smi cannot be run' if gpus is None else 'nvidia-smi -L lists none visible'}); use cpu")
+    for device in wanted:
+        index = 0 if device == "cuda" else int(device[5:])
+        if index not in gpus:
+            names = ", ".join(f"cuda:{n}" for n in gpus)
+            return f"{device}: this machine has {len(gpus)} GPU{'s' if len(gpus) > 1 else ''} ({names})"
+    return None
 
 
 def resolve_devices(devices: list[str], *, nvidia_smi: str = "nvidia-smi") -> list[str]:

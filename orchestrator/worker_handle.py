@@ -19,7 +19,8 @@ import msgspec
 from contract.events import Progress, TaskResult
 from contract.rpc import Health, StopMode, StopParams
 from contract.task import CONTRACT_VERSION, GenerateTask
-from orchestrator.rpc_client import RpcCallError, RpcClient, WorkerGone
+from orchestrator.background import in_background
+from orchestrator.rpc_client import LARGE_FRAME, RpcCallError, RpcClient, WorkerGone
 from orchestrator.worker_transport import (
     StartError,
     SubprocessTransport,
@@ -28,6 +29,7 @@ from orchestrator.worker_transport import (
 )
 
 log = logging.getLogger("remgo.workers")
+_result_decoder = msgspec.json.Decoder(TaskResult)
 
 
 class WorkerState(enum.StrEnum):
@@ -62,6 +64,7 @@ class WorkerHandle:
         self.last_model: str | None = None  # base model of the last task run here (affinity)
         self.last_activity = time.monotonic()
         self.started_at: float | None = None
+        self.outdated = False  # started with a command that has changed since: restart when idle
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
 
     # ----- lifecycle --------------------------------------------------------------------------
@@ -168,6 +171,11 @@ class WorkerHandle:
         finally:
             await self.transport.release()
 
+    async def end_process(self, timeout: float) -> None:
+        """End the process politely, leaving its supervisor to start the next one."""
+        if self.alive:
+            await self._end_process(timeout)
+
     async def _end_process(self, timeout: float) -> None:
         try:
             if self.rpc is not None and not self.rpc.closed:
@@ -215,6 +223,8 @@ class WorkerHandle:
         raw = await self.rpc.call("generate", task)
         self.tasks_done += 1
         self.last_model = task.base_model.name
+        if raw is not None and len(raw) > LARGE_FRAME:  # images: megabytes of base64, off the loop
+            return await in_background(_result_decoder.decode, raw)
         return msgspec.json.decode(raw or b"null", type=TaskResult)
 
     async def stop_task(self, task_id: str, mode: StopMode) -> bool:

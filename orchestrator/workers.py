@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -29,15 +30,20 @@ _STABLE_SECONDS = 60.0
 _FIRST_BACKOFF = 0.5
 
 
-def worker_command(settings: Settings, device: str | None) -> list[str]:
-    """The worker's command line; without `--device` when the backend picks it where the worker runs."""
+def worker_command(settings: Settings, device: str | None, model_roots: list[str]) -> list[str]:
+    """The worker's command line; without `--device` when the backend picks it where the worker runs.
+
+    `model_roots` are the folders the catalog scanned (Catalog.worker_roots): the worker accepts a model
+    path only inside one of them, so they must be the same folders, given by their real paths."""
     cmd = [*settings.worker_cmd] + (["--device", device] if device is not None else [])
     if settings.worker_kernel:
         cmd += ["--kernel", settings.worker_kernel]
     if settings.worker_threads:
         cmd += ["--threads", str(settings.worker_threads)]
-    for root in settings.model_roots:
+    for root in model_roots:
         cmd += ["--model-root", root]
+    if settings.allow_unsafe_pickles:
+        cmd.append("--allow-pickle")
     return cmd
 
 
@@ -45,7 +51,7 @@ class PoolBackend(Protocol):
     name: str
     devices: list[str]  # one entry per worker: its device, or what the backend resolves it from
 
-    def command(self, device: str) -> list[str]: ...
+    def command(self, device: str, model_roots: list[str]) -> list[str]: ...
 
     def transport(self, index: int) -> WorkerTransport: ...
 
@@ -63,8 +69,8 @@ class LocalBackend:
         if devices is None and settings.workers is not None and settings.devices == ["cpu"]:
             self.devices = ["cpu"] * settings.workers
 
-    def command(self, device: str) -> list[str]:
-        return worker_command(self.settings, device)
+    def command(self, device: str, model_roots: list[str]) -> list[str]:
+        return worker_command(self.settings, device, model_roots)
 
     def transport(self, index: int) -> WorkerTransport:
         return SubprocessTransport()
@@ -87,16 +93,20 @@ class WorkerPool:
     def __init__(self, settings: Settings, *, devices: list[str] | None = None,
                  on_progress: Callable[[WorkerHandle, Progress], None] | None = None,
                  on_change: Callable[[], None] | None = None,
-                 on_health: Callable[[Health], None] | None = None) -> None:
+                 on_health: Callable[[Health], None] | None = None,
+                 model_roots: list[str] | None = None) -> None:
         self.settings = settings
         self.backend = make_backend(settings, devices)
         self.devices = self.backend.devices
+        self.model_roots = (list(model_roots) if model_roots is not None
+                            else [os.path.realpath(r) for r in settings.model_roots])
         # Callbacks may be set after construction (the dispatcher is built with the pool).
         self.on_progress = on_progress or (lambda worker, progress: None)
         self.on_change = on_change or (lambda: None)
         self.on_health = on_health or (lambda health: None)
         self.workers = [
-            WorkerHandle(f"w{i}", device, self.backend.command(device), env=dict(settings.worker_env),
+            WorkerHandle(f"w{i}", device, self.backend.command(device, self.model_roots),
+                         env=dict(settings.worker_env),
                          on_progress=lambda worker, progress: self.on_progress(worker, progress),
                          transport=self.backend.transport(i))
             for i, device in enumerate(self.devices)
@@ -112,7 +122,27 @@ class WorkerPool:
         self._tasks.append(asyncio.create_task(self._watchdog(), name="worker watchdog"))
 
     def idle_workers(self) -> list[WorkerHandle]:
-        return [w for w in self.workers if w.state is WorkerState.idle and w.connected]
+        return [w for w in self.workers if w.state is WorkerState.idle and w.connected and not w.outdated]
+
+    def set_model_roots(self, roots: list[str]) -> bool:
+        """New folders to accept models under (after a rescan found others). Workers started with the old
+        ones are restarted with the new command as soon as each is idle. True when anything changed."""
+        if roots == self.model_roots:
+            return False
+        self.model_roots = list(roots)
+        for w, device in zip(self.workers, self.devices, strict=True):
+            w.cmd = self.backend.command(device, self.model_roots)
+            w.outdated = w.transport.started
+        self._restart_outdated()
+        return True
+
+    def _restart_outdated(self) -> None:
+        for w in self.workers:
+            if w.outdated and w.state is WorkerState.idle and not self._stopping:
+                log.info("worker %s restarts to take the catalog's new model folders", w.name)
+                w.outdated = False
+                w.state, w.kill_reason = WorkerState.restarting, "restarted to take the catalog's new model folders"
+                self._tasks.append(asyncio.create_task(w.end_process(10.0), name=f"restart {w.name}"))
 
     def by_name(self, name: str) -> WorkerHandle | None:
         return next((w for w in self.workers if w.name == name), None)
@@ -166,6 +196,7 @@ class WorkerPool:
         limit = self.settings.watchdog_seconds
         while not self._stopping:
             await asyncio.sleep(min(1.0, limit / 4))
+            self._restart_outdated()  # a busy worker whose folders changed, now done with its task
             now = time.monotonic()
             for w in self.workers:
                 if w.state is WorkerState.busy and now - w.last_activity > limit:

@@ -7,6 +7,7 @@
   sdxl_dir     checkpoints/tiny-sdxl-diffusers/    (a diffusers folder)
   lora_file    loras/tiny-lora.safetensors         (kohya format: UNet + first text encoder)
   vae_file     vae/tiny-vae.safetensors            (a standalone SDXL VAE, different weights)
+  embedding_file  embeddings/tiny-embedding.safetensors  (SDXL textual inversion: clip_l + clip_g, 2 vectors)
 Single files carry their pipeline skeleton in the safetensors header, the way the demo model does, so
 they load offline without a shipped full-size configuration.
 """
@@ -27,6 +28,7 @@ class TinyModels:
     sdxl_dir: str
     lora_file: str
     vae_file: str
+    embedding_file: str
 
 
 def _threads() -> None:
@@ -101,6 +103,11 @@ def build_tiny_models(root: str) -> TinyModels:
             }
             vae_file = os.path.join(root, "vae", "tiny-vae.safetensors")
             save_file(vae, vae_file)
+            gen = torch.Generator().manual_seed(9)
+            embedding_file = os.path.join(root, "embeddings", "tiny-embedding.safetensors")
+            save_file({"clip_l": torch.randn(2, pipe.text_encoder.config.hidden_size, generator=gen),
+                       "clip_g": torch.randn(2, pipe.text_encoder_2.config.hidden_size, generator=gen)},
+                      embedding_file)
     return TinyModels(
         root=root,
         sdxl_file=paths["sdxl"],
@@ -108,6 +115,7 @@ def build_tiny_models(root: str) -> TinyModels:
         sdxl_dir=sdxl_dir,
         lora_file=lora_file,
         vae_file=vae_file,
+        embedding_file=embedding_file,
     )
 
 

@@ -5,6 +5,9 @@ from any directory; `tests.worker_kernels:ColorKernel` works from the repository
 
 - ColorKernel: a deterministic image whose colours derive from the seed and every other sampling field;
   sleeps `REMGO_TEST_STEP_DELAY` seconds (default 0) per step, reports every step, honours stop/skip.
+  A prompt holding `HOLD` (hold-until-stopped) never finishes an image: it keeps reporting its
+  second-to-last step until it is stopped or skipped, so a test can act on a running job without racing it;
+  with `HOLD_AFTER_FIRST` the first image of each task finishes and the later ones hold.
 - PrintingKernel: ColorKernel that also writes to stdout (print and raw fd 1) while generating.
 - RaisingKernel: fails with a RuntimeError at the first step of image REMGO_TEST_FAIL_FROM_IMAGE (default 0).
 - OomKernel: fails with an out-of-memory error (as torch.cuda.OutOfMemoryError would).
@@ -25,6 +28,9 @@ from PIL import Image
 
 from contract.events import Stage
 from contract.task import GenerateTask, Sampler, Scheduler
+
+HOLD = "hold-until-stopped"
+HOLD_AFTER_FIRST = "hold-after-the-first-image"
 
 
 def _step_delay() -> float:
@@ -87,10 +93,16 @@ class ColorKernel:
     def generate_image(self, task: GenerateTask, index: int, seed: int, steps) -> Image.Image:
         image = color_image(task, seed)
         delay = _step_delay()
+        hold = any(HOLD in chunk or (index > 0 and HOLD_AFTER_FIRST in chunk) for chunk in task.positive)
         steps.stage(Stage.sampling)
-        for step in range(1, task.steps + 1):
-            if delay:
-                time.sleep(delay)
+        step = 0
+        while step < task.steps:
+            if hold and step == task.steps - 1:
+                time.sleep(max(delay, 0.02))  # steps.step raises once the task is stopped or skipped
+            else:
+                step += 1
+                if delay:
+                    time.sleep(delay)
             self.on_step(task, index, step)
             preview = _tiny_jpeg(image, min(32, task.preview.max_side)) if steps.wants_preview(step) else None
             steps.step(step, task.steps, preview)

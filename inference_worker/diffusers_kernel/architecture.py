@@ -1,10 +1,9 @@
-"""Which architecture a single-file checkpoint holds, read from tensor names and shapes alone.
+"""Which architecture a single-file checkpoint holds, and whether a skeleton fits it.
 
-SDXL base: two text encoders (`conditioner.embedders.0` CLIP-L, `.1` OpenCLIP bigG) and a UNet with
-size conditioning (`label_emb`). SD 1.5: one CLIP-L at `cond_stage_model.transformer`. Everything else
-(SD 2.x, the SDXL refiner, inpainting UNets …) is refused by name. `mismatch` then checks that a
-skeleton's configs describe the same widths as the checkpoint's tensors, so a wrong skeleton is a clear
-error instead of a failed weight copy deep inside diffusers.
+`detect` (the contract's, shared with the catalog) tells SDXL from SD 1.5 by tensor names and refuses
+everything else by name. `mismatch` then checks that a skeleton's configs describe the same widths as
+the checkpoint's tensors, so a wrong skeleton is a clear error instead of a failed weight copy deep
+inside diffusers.
 """
 
 from __future__ import annotations
@@ -12,37 +11,14 @@ from __future__ import annotations
 import json
 import os
 
-UNET = "model.diffusion_model."
-SDXL_TE1_POS = "conditioner.embedders.0.transformer.text_model.embeddings.position_embedding.weight"
-SDXL_TE2_POS = "conditioner.embedders.1.model.positional_embedding"
-SD15_TE_POS = "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight"
-
-
-class ArchitectureError(ValueError):
-    pass
-
-
-def detect(shapes: dict[str, tuple[int, ...]]) -> str:
-    """'sdxl' or 'sd15'; ArchitectureError naming what it is otherwise."""
-    conv_in = shapes.get(UNET + "input_blocks.0.0.weight")
-    if conv_in is None:
-        raise ArchitectureError("no Stable Diffusion UNet in this file (model.diffusion_model.* missing)")
-    if len(conv_in) == 4 and conv_in[1] != 4:
-        raise ArchitectureError(
-            f"UNet takes {conv_in[1]} input channels (an inpainting model?); only 4 is supported"
-        )
-    if "conditioner.embedders.0.model.text_projection" in shapes and SDXL_TE2_POS not in shapes:
-        raise ArchitectureError(
-            "this is an SDXL refiner-architecture checkpoint, which remgo does not run "
-            "(as a refiner, use an SDXL or SD 1.5 checkpoint)"
-        )
-    if SDXL_TE1_POS in shapes and SDXL_TE2_POS in shapes and UNET + "label_emb.0.0.weight" in shapes:
-        return "sdxl"
-    if SD15_TE_POS in shapes:
-        return "sd15"
-    if "cond_stage_model.model.token_embedding.weight" in shapes:
-        raise ArchitectureError("this is a Stable Diffusion 2.x checkpoint; remgo runs SDXL and SD 1.5")
-    raise ArchitectureError("unrecognised checkpoint layout: neither SDXL nor SD 1.5 text encoders found")
+from contract.checkpoint import (  # noqa: F401  (detect and ArchitectureError are used through here)
+    SD15_TE_POS,
+    SDXL_TE1_POS,
+    SDXL_TE2_POS,
+    UNET,
+    ArchitectureError,
+    detect,
+)
 
 
 def _config(skeleton: str, sub: str) -> dict:

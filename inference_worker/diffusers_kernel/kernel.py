@@ -69,6 +69,8 @@ class DiffusersKernel:
         device = options.device
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"--device {device}: CUDA is not available to this process")
+        if device == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError("--device mps: the Apple GPU is not available to this process")
         self.device = torch.device(device)
         default = "float32" if self.device.type == "cpu" else "float16"
         self.dtype = _DTYPES[options.dtype or default]

@@ -48,6 +48,12 @@ def _unknown(field_name: str, message: str) -> KernelError:
     return KernelError(FailureKind.unknown_model, message, field_name)
 
 
+def _unreadable(path: str, field_name: str, exc: BaseException) -> KernelError:
+    """A model file the libraries could not open, named with the reason (never an `internal` error)."""
+    reason = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    return KernelError(FailureKind.bad_request, f"{path} cannot be loaded: {reason}", field_name)
+
+
 # Marker tensors some single-file checkpoints carry (as ComfyUI reads them): a v-prediction UNet, and
 # zero-terminal-SNR training.
 V_PRED_KEY, ZTSNR_KEY = "v_pred", "ztsnr"
@@ -65,7 +71,10 @@ def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, 
             )
         import torch
 
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure is this file's fault, named as such
+            raise _unreadable(path, field_name, exc) from None
         state = obj.get("state_dict", obj) if isinstance(obj, dict) else {}
         shapes = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
         metadata: dict[str, str] = {}
@@ -74,6 +83,11 @@ def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, 
             header = read_header(path)
         except HeaderError as exc:
             raise KernelError(FailureKind.bad_request, str(exc), field_name) from None
+        except OSError as exc:
+            raise _unreadable(path, field_name, exc) from None
+        truncated = header.truncation(os.path.getsize(path))
+        if truncated:
+            raise KernelError(FailureKind.bad_request, f"{path}: {truncated}", field_name)
         shapes, metadata = header.shapes, header.metadata
     try:
         own = skeletons.embedded(metadata)
@@ -116,16 +130,22 @@ def load_model(
             raise KernelError(
                 FailureKind.unsupported, f"{path}: pipeline {cls_name!r} is not SDXL or SD 1.5", field_name
             )
-        with warnings.catch_warnings():
-            # `torch_dtype` is spelled `dtype` in newer diffusers; the old name works in every supported one.
-            warnings.simplefilter("ignore", FutureWarning)
-            pipe = _pipeline_class(arch).from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+        try:
+            with warnings.catch_warnings():
+                # `torch_dtype` is spelled `dtype` in newer diffusers; the old name works in every supported one.
+                warnings.simplefilter("ignore", FutureWarning)
+                pipe = _pipeline_class(arch).from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise _unreadable(path, field_name, exc) from None
         skeleton = path
     elif path.lower().endswith(SAFE_SUFFIXES + PICKLE_SUFFIXES):
         arch, skeleton, markers = _skeleton_for(path, field_name, allow_pickle)
-        pipe = _pipeline_class(arch).from_single_file(
-            path, config=skeleton, torch_dtype=dtype, local_files_only=True
-        )
+        try:
+            pipe = _pipeline_class(arch).from_single_file(
+                path, config=skeleton, torch_dtype=dtype, local_files_only=True
+            )
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise _unreadable(path, field_name, exc) from None
         if markers:
             pipe.scheduler.register_to_config(**markers)
     else:

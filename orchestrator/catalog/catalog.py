@@ -6,7 +6,9 @@ view and never triggers a scan itself.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from contract.request import MetadataScheme
 from contract.task import OutputFormat, RefinerSwapMethod, Sampler, Scheduler
 from orchestrator.catalog import tables
 from orchestrator.catalog.errors import CatalogError, close_matches
-from orchestrator.catalog.hashes import HashCache
+from orchestrator.catalog.hashes import INLINE_HASH_BYTES, BackgroundHasher, HashCache
+from orchestrator.catalog.model_info import ModelInfo
 from orchestrator.catalog.models import ModelFile, ModelKind, Refusal, name_problem, scan
 from orchestrator.catalog.presets import Preset, load_presets
 from orchestrator.catalog.styles import (
@@ -85,12 +88,18 @@ class CatalogSnapshot:
 
 
 class Catalog:
+    """Model hashes are computed in the background after each scan (files under `inline_hash_bytes` during
+    the scan itself); `close()` stops that, as dropping the catalog does."""
+
     def __init__(self, catalog_dir: Path, model_roots: Iterable[Path] = (), *,
-                 allow_unsafe_pickles: bool = False) -> None:
+                 allow_unsafe_pickles: bool = False, inline_hash_bytes: int = INLINE_HASH_BYTES) -> None:
         self.catalog_dir = Path(catalog_dir)
         self.model_roots = [self.catalog_dir / "models", *(Path(r) for r in model_roots)]
         self.allow_unsafe_pickles = allow_unsafe_pickles
-        self._hashes = HashCache(self.catalog_dir / "models" / ".hash_cache.json")
+        self._info = ModelInfo()
+        self._hashes = HashCache.shared(self.catalog_dir / "models" / ".hash_cache.json")
+        self._hasher = BackgroundHasher(self._hashes, inline_below=inline_hash_bytes)
+        weakref.finalize(self, self._hasher.close)  # a one-off catalog (a start-up check) stops hashing too
         self._samplers = [s.value for s in Sampler]
         self._schedulers = [s.value for s in Scheduler]
         self._rescan_lock = threading.Lock()
@@ -103,16 +112,38 @@ class Catalog:
         """Models, styles, presets and wildcards, read again from disk."""
         with self._rescan_lock:
             result = scan(self.model_roots, allow_unsafe_pickles=self.allow_unsafe_pickles)
+            checkpoints = result.files[ModelKind.checkpoints]
+            for name, model in checkpoints.items():
+                checkpoints[name] = self._info.described(model)
             styles, style_problems = load_styles(self.catalog_dir / "styles")
             presets, preset_problems = load_presets(self.catalog_dir / "presets")
             wildcards, wildcard_problems = load_wildcards(self.catalog_dir / "wildcards")
             self._snapshot = CatalogSnapshot(
                 models=result.files, refused=result.refused, folders=result.folders, styles=styles,
                 presets=presets, wildcards=wildcards,
-                problems=style_problems + preset_problems + wildcard_problems)
+                problems=result.problems + style_problems + preset_problems + wildcard_problems)
+            # Checkpoints first, then LoRAs (the hashes metadata shows), then the other kinds.
+            self._hasher.submit(m for kind in ModelKind for m in self._snapshot.models[kind].values())
 
     def snapshot(self) -> CatalogSnapshot:
         return self._snapshot
+
+    def worker_roots(self) -> list[str]:
+        """The folders a worker must accept model paths under: the real path of every configured root and
+        of every kind folder the last scan read (a kind folder may be a link to another disk). Every model
+        the catalog lists has its path inside one of them."""
+        found = [os.path.realpath(r) for r in self.model_roots if r.is_dir()]
+        for folders in self._snapshot.folders.values():
+            found += folders
+        roots: list[str] = []
+        for root in sorted(set(found), key=len):  # drop folders already inside a shorter root
+            if not any(root == r or root.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+                roots.append(root)
+        return sorted(roots)
+
+    def described(self, model: ModelFile) -> ModelFile:
+        """A model with the facts its header gives (architecture, prompt width); reads the header once."""
+        return self._info.described(model)
 
     # ----- what the kernel runs -------------------------------------------------------------------
 
@@ -147,9 +178,24 @@ class Catalog:
             return snap.presets[name]
         raise CatalogError(field, f"no preset named {name!r}", close_matches(name, snap.presets))
 
+    def known_hash(self, model: ModelFile) -> str | None:
+        """10 hex digits of the file's sha256 if the background hasher has them; never reads the file."""
+        return self._hashes.known(model.path, model.size, model.mtime_ns)
+
     def short_hash(self, model: ModelFile) -> str:
-        """10 hex digits of the file's sha256, computed on first use and kept."""
+        """The same, computed now if not known yet (blocking: for tools and tests, never for a request)."""
         return self._hashes.short_hash(model.path, model.size, model.mtime_ns)
+
+    def hashing_progress(self) -> dict:
+        return self._hasher.progress()
+
+    def wait_for_hashes(self, timeout: float | None = None) -> bool:
+        """Block until the latest scan's files are hashed; False if `timeout` passed first."""
+        return self._hasher.wait(timeout)
+
+    def close(self) -> None:
+        """Stop hashing (after the file being hashed); lookups keep working."""
+        self._hasher.close()
 
     # ----- what GET /v1/catalog returns -----------------------------------------------------------
 
@@ -188,4 +234,5 @@ class Catalog:
             "defaults": msgspec.to_builtins(tables.BUILTIN),
             "limits": tables.LIMITS,
             "problems": list(snap.problems),
+            "hashing": self.hashing_progress(),
         }

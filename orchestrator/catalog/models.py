@@ -2,7 +2,13 @@
 
 A model's name is its path relative to its kind's folder with `/` separators, as Fooocus names them
 (`juggernautXL_v8Rundiffusion.safetensors`, `sdxl/foo.safetensors`). A root may be a Fooocus, ComfyUI or
-A1111 install (or its `models` folder): each names its kind folders differently, and all are known here.
+A1111 install (or its `models` folder): each names its kind folders differently, and all are known here;
+a ComfyUI install's `extra_model_paths.yaml` adds the folders it lists.
+
+Links: a kind folder is scanned at its real path (a models folder kept on another disk through a link is
+the common set-up), and links inside it are followed wherever they point: only the owner of the folder
+can place one. A model's `path` is its place inside the real folder (the link itself, not its target),
+so it always lies inside one of `ScanResult.folders`, the folders a worker is told to accept.
 """
 
 from __future__ import annotations
@@ -10,7 +16,6 @@ from __future__ import annotations
 import enum
 import os
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -35,6 +40,18 @@ FOLDER_NAMES: dict[ModelKind, tuple[str, ...]] = {
     ModelKind.controlnet: ("controlnet", "ControlNet"),
 }
 
+EXTRA_PATHS_FILE = "extra_model_paths.yaml"
+# ComfyUI's folder names in extra_model_paths.yaml → our kinds.
+COMFYUI_KEYS: dict[str, ModelKind] = {
+    "checkpoints": ModelKind.checkpoints,
+    "diffusers": ModelKind.checkpoints,
+    "loras": ModelKind.loras,
+    "vae": ModelKind.vae,
+    "embeddings": ModelKind.embeddings,
+    "upscale_models": ModelKind.upscale,
+    "controlnet": ModelKind.controlnet,
+}
+
 SAFE_SUFFIXES = frozenset({".safetensors"})
 PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl"})
 OTHER_MODEL_SUFFIXES = frozenset({".gguf", ".onnx", ".sft"})
@@ -49,9 +66,18 @@ class ModelFile(msgspec.Struct, frozen=True, kw_only=True):
     size: int
     mtime_ns: int
     format: str  # "safetensors" | "diffusers" | "pickle"
+    # Read from the file's header (model_info.py); None when the kind has none or it could not be read.
+    architecture: str | None = None  # checkpoints: "sdxl" | "sd15" | "unknown"
+    context_width: int | None = None  # checkpoints and LoRAs: width of the prompt features the UNet takes
+    note: str | None = None  # why the architecture is unknown
 
     def public(self) -> dict:
-        return {"name": self.name, "size": self.size, "format": self.format}
+        out = {"name": self.name, "size": self.size, "format": self.format}
+        if self.architecture is not None:
+            out["architecture"] = self.architecture
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 class Refusal(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,8 +101,9 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def kind_folders(root: Path) -> dict[ModelKind, list[Path]]:
-    """The kind folders under one root: the root itself and its `models` sub-folder are both tried."""
+def kind_folders(root: Path, problems: list[str] | None = None) -> dict[ModelKind, list[Path]]:
+    """The kind folders under one root: the root itself and its `models` sub-folder are both tried, then
+    the folders a ComfyUI `extra_model_paths.yaml` in the root lists."""
     bases = [root]
     if (root / "models").is_dir():
         bases.append(root / "models")
@@ -87,11 +114,11 @@ def kind_folders(root: Path) -> dict[ModelKind, list[Path]]:
                 folder = base / sub
                 if folder.is_dir():
                     found[kind].append(folder)
+    extra = root / EXTRA_PATHS_FILE
+    if extra.is_file():
+        for kind, folders in comfyui_extra_paths(extra, problems if problems is not None else []).items():
+            found[kind] += [f for f in folders if f.is_dir()]
     return found
-
-
-def _inside(real: str, real_roots: Iterable[str]) -> bool:
-    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in real_roots)
 
 
 def _diffusers_format(path: str, kind: ModelKind) -> str | None:
@@ -129,41 +156,71 @@ def _folder_weights(path: str) -> tuple[str | None, int, int]:
 class ScanResult(msgspec.Struct, kw_only=True):
     files: dict[ModelKind, dict[str, ModelFile]]
     refused: list[Refusal]
-    folders: dict[ModelKind, list[str]]
+    folders: dict[ModelKind, list[str]]  # real paths, in scan order
+    problems: list[str] = []
+
+
+def comfyui_extra_paths(path: Path, problems: list[str]) -> dict[ModelKind, list[Path]]:
+    """The folders a ComfyUI `extra_model_paths.yaml` adds, by kind.
+
+    Each top-level section has an optional `base_path` (relative to the file's folder) and, per ComfyUI
+    folder name, one path or several on separate lines (relative to `base_path`). Names remgo does not
+    use (`configs`, `hypernetworks` …) are skipped; a file that cannot be read is reported, not fatal.
+    """
+    import yaml  # only here: most set-ups have no such file
+
+    found: dict[ModelKind, list[Path]] = {k: [] for k in ModelKind}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        problems.append(f"{path}: cannot read it: {exc}")
+        return found
+    if not isinstance(data, dict):
+        return found
+    for section, entries in data.items():
+        if not isinstance(entries, dict):
+            problems.append(f"{path}: section {section!r} is not a mapping")
+            continue
+        base = Path(os.path.expanduser(str(entries.get("base_path") or "")))
+        base = base if base.is_absolute() else path.parent / base
+        for key, value in entries.items():
+            kind = COMFYUI_KEYS.get(str(key))
+            if kind is None or not isinstance(value, str):
+                continue
+            for line in value.splitlines():
+                if line.strip():
+                    folder = Path(os.path.expanduser(line.strip()))
+                    found[kind].append(folder if folder.is_absolute() else base / folder)
+    return found
 
 
 def scan(roots: list[Path], *, allow_unsafe_pickles: bool = False) -> ScanResult:
     """List every model under the roots. Earlier roots win when two hold the same name."""
-    real_roots = [os.path.realpath(r) for r in roots if r.is_dir()]
     files: dict[ModelKind, dict[str, ModelFile]] = {k: {} for k in ModelKind}
     refused: list[Refusal] = []
+    problems: list[str] = []
     folders: dict[ModelKind, list[str]] = {k: [] for k in ModelKind}
     seen_folders: set[str] = set()
     for root in roots:
         if not root.is_dir():
             continue
-        for kind, dirs in kind_folders(root).items():
+        for kind, dirs in kind_folders(root, problems).items():
             for folder in dirs:
                 real = os.path.realpath(folder)
                 if real in seen_folders:
                     continue  # the same folder reached twice (case-insensitive disk, nested roots)
                 seen_folders.add(real)
-                if not _inside(real, real_roots):
-                    refused.append(Refusal(kind=kind, name=folder.name + "/", path=str(folder),
-                                           reason="a link that points outside the model roots"))
-                    continue
                 folders[kind].append(real)
-                _Walker(kind, real_roots, allow_unsafe_pickles, files[kind], refused).walk(str(folder), "")
+                _Walker(kind, allow_unsafe_pickles, files[kind], refused).walk(real, "")
     for kind in ModelKind:
         files[kind] = dict(sorted(files[kind].items(), key=lambda kv: kv[0].casefold()))
-    return ScanResult(files=files, refused=refused, folders=folders)
+    return ScanResult(files=files, refused=refused, folders=folders, problems=problems)
 
 
 class _Walker:
-    def __init__(self, kind: ModelKind, real_roots: list[str], allow_unsafe: bool,
-                 out: dict[str, ModelFile], refused: list[Refusal]) -> None:
+    def __init__(self, kind: ModelKind, allow_unsafe: bool, out: dict[str, ModelFile],
+                 refused: list[Refusal]) -> None:
         self.kind = kind
-        self.real_roots = real_roots
         self.allow_unsafe = allow_unsafe
         self.out = out
         self.refused = refused
@@ -197,15 +254,10 @@ class _Walker:
                 is_file = not is_dir and entry.is_file()
             except OSError:
                 continue
-            if entry.is_symlink() and (is_dir or is_file):
-                if not _inside(os.path.realpath(entry.path), self.real_roots):
-                    self.refuse(name, entry.path, "a link that points outside the model roots")
-                    continue
             if is_dir:
                 self._dir(entry.path, name)
             elif is_file:
-                resolved = os.path.realpath(entry.path) if entry.is_symlink() else os.path.join(real, entry.name)
-                self._file(entry, name, resolved)
+                self._file(entry, name, entry.path)
 
     def _dir(self, path: str, name: str) -> None:
         fmt = _diffusers_format(path, self.kind)
@@ -218,9 +270,9 @@ class _Walker:
         elif weights == "pickle" and not self.allow_unsafe:
             self.refuse(name, path, _PICKLE_REASON.format(suffix=".bin"))
         else:
-            self.add(name, os.path.realpath(path), size, mtime, fmt)
+            self.add(name, path, size, mtime, fmt)
 
-    def _file(self, entry: os.DirEntry, name: str, resolved: str) -> None:
+    def _file(self, entry: os.DirEntry, name: str, path: str) -> None:
         suffix = os.path.splitext(entry.name)[1].lower()
         if suffix in SAFE_SUFFIXES:
             fmt = "safetensors"
@@ -234,5 +286,5 @@ class _Walker:
             return
         else:
             return  # previews, notes, configs: not models
-        st = entry.stat()
-        self.add(name, resolved, st.st_size, st.st_mtime_ns, fmt)
+        st = entry.stat()  # follows a link: the size and time of the file it points to
+        self.add(name, path, st.st_size, st.st_mtime_ns, fmt)

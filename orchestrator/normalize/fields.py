@@ -16,6 +16,7 @@ from contract.request import GenerateRequest, LoraEntry, MetadataScheme, Perform
 from contract.task import FreeU, OutputFormat, RefinerSwapMethod
 from orchestrator.catalog import Catalog, CatalogSnapshot, ModelFile, ModelKind, Style
 from orchestrator.catalog.tables import FAST_MODE_FORCED, PERFORMANCE, PerformanceMode
+from orchestrator.normalize.architecture import ADM_NEUTRAL, lora_fits, neutralize_sdxl_only, refiner_fits
 from orchestrator.normalize.errors import NormalizeError
 from orchestrator.normalize.sources import Sources
 from orchestrator.prompts import extract_lora_tags, split_lines, tidy_commas
@@ -104,11 +105,14 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
     if refiner is not None and refiner.name == base.name:
         st.warn("refiner is the base model; refiner not used")
         refiner = None
+    if refiner is not None and (why := refiner_fits(base, refiner)):
+        st.fail(st.pick("refiner_model_name")[1], "refiner_model_name", why, then="no refiner used")
+        refiner = None
     vae = st.optional_model("vae_name", ModelKind.vae)
-    chosen_loras = st.loras()
+    chosen_loras = st.loras(base)
     loras = list(chosen_loras)
     prompt, lines, tags, negative, negative_lines = _prompts(st)
-    st.inline_loras(tags, loras)
+    st.inline_loras(tags, loras, base)
     styles, expansion, style_names = st.styles()
     width, height, aspect = st.size()
 
@@ -116,7 +120,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
     sampler = scheduler = None
     if mode.fast:
         sampler, scheduler = mode.sampler, mode.scheduler
-        _force_fast_mode(st, mode, values, loras)
+        _force_fast_mode(st, mode, values, loras, base)
         if refiner is not None:
             st.warn(f"refiner {refiner.name} not used: {mode.name} runs without a refiner")
             refiner = None
@@ -127,6 +131,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
     else:
         sampler = st.kernel_choice("sampler_name", catalog.samplers, "sampler")
         scheduler = st.kernel_choice("scheduler_name", catalog.schedulers, "scheduler")
+    neutralize_sdxl_only(base, values, st.overridden(list(ADM_NEUTRAL)), st.warn)
 
     switch = values["refiner_switch"]
     overwrite_switch, origin = st.pick("overwrite_switch")
@@ -204,7 +209,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
 
 
 def _force_fast_mode(st: Sources, mode: PerformanceMode, values: dict[str, Any],
-                     loras: list[tuple[ModelFile, float]]) -> None:
+                     loras: list[tuple[ModelFile, float]], base: ModelFile) -> None:
     """What Extreme Speed, Lightning and Hyper-SD force: their sampler, LoRA and neutral guidance."""
     for field, forced in FAST_MODE_FORCED.items():
         asked = getattr(st.req, field)
@@ -221,6 +226,9 @@ def _force_fast_mode(st: Sources, mode: PerformanceMode, values: dict[str, Any],
         where = ", ".join(st.snap.folders[ModelKind.loras]) or "catalog/models/loras"
         raise NormalizeError("performance_selection",
                              f"{mode.name} needs the LoRA file {mode.lora}: add it to {where}")
+    lora = st.catalog.described(lora)
+    if why := lora_fits(base, lora):
+        raise NormalizeError("performance_selection", f"{mode.name} runs on SDXL checkpoints only: {why}")
     for i in reversed(range(len(loras))):
         if loras[i][0].name == lora.name:
             st.warn(f"{lora.name} is added by {mode.name} at weight {mode.lora_weight:g}; the other entry is dropped")

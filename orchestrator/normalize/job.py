@@ -133,7 +133,8 @@ def normalize(request: GenerateRequest, catalog: Catalog, *, job_id: str, defaul
     warnings: list[str] = []
     s = settle(request, catalog, default_preset=default_preset, rng=rng or random.Random(), warnings=warnings)
     models = [s.base, *([s.refiner] if s.refiner else []), *(m for m, _ in s.loras)]
-    hashes = {m.path: catalog.short_hash(m) for m in models}
+    # Never waits for a hash (a checkpoint takes seconds to read): one not computed yet is logged unknown.
+    hashes = {m.path: h for m in models if (h := catalog.known_hash(m)) is not None}
     missing: set[str] = set()
     images = [_image(s, i, hashes, missing) for i in range(s.image_number)]
     if missing:

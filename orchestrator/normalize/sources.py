@@ -15,6 +15,7 @@ from contract.task import MAX_SEED
 from orchestrator.catalog import Catalog, CatalogError, ModelFile, ModelKind, Preset, Style, close_matches
 from orchestrator.catalog.styles import PROMPT_EXPANSION, RANDOM_STYLE, SPECIAL_STYLES, normalize_style_name
 from orchestrator.catalog.tables import BUILTIN, SDXL_SIZES, aspect_value, parse_size, size_problem
+from orchestrator.normalize.architecture import lora_fits
 from orchestrator.normalize.errors import NormalizeError
 
 # Names that mean "none" for refiner and VAE (Fooocus writes "None" and "Default (model)").
@@ -123,7 +124,7 @@ class Sources:
             self.fail(origin, field, exc.message, exc.suggestions, then="none used")
             return None
 
-    def loras(self) -> list[tuple[ModelFile, float]]:
+    def loras(self, base: ModelFile) -> list[tuple[ModelFile, float]]:
         items, origin = self.pick("loras")
         out = []
         for i, item in enumerate(items or []):
@@ -134,12 +135,18 @@ class Sources:
             if not enabled or name.strip() in NONE_NAMES:
                 continue
             try:
-                out.append((self.snap.model(ModelKind.loras, name, path), float(weight)))
+                lora = self.catalog.described(self.snap.model(ModelKind.loras, name, path))
             except CatalogError as exc:
                 self.fail(origin, path, exc.message, exc.suggestions, then="skipped")
+                continue
+            if why := lora_fits(base, lora):
+                self.fail(origin, path, why, then="skipped")
+                continue
+            out.append((lora, float(weight)))
         return out
 
-    def inline_loras(self, tags: list[tuple[str, float]], loras: list[tuple[ModelFile, float]]) -> None:
+    def inline_loras(self, tags: list[tuple[str, float]], loras: list[tuple[ModelFile, float]],
+                     base: ModelFile) -> None:
         for tag, weight in tags:
             text = f"<lora:{tag}:{weight:g}>"
             found = self.snap.lora_for_tag(tag)
@@ -148,6 +155,9 @@ class Sources:
                 raise NormalizeError("prompt", f"{text} names no LoRA on disk", close_matches(tag, known))
             if not -2.0 <= weight <= 2.0:
                 raise NormalizeError("prompt", f"{text}: a LoRA weight must be within -2…2")
+            found = self.catalog.described(found)
+            if why := lora_fits(base, found):
+                raise NormalizeError("prompt", f"{text}: {why}")
             if any(m.name == found.name for m, _ in loras):
                 self.warn(f"{text} ignored: {found.name} is already in loras")
                 continue

@@ -75,6 +75,8 @@ async def get_preset(request: Request) -> Response:
 async def rescan(request: Request) -> Response:
     catalog = _catalog(request)
     await run_in_threadpool(catalog.rescan)
+    # A new kind folder (perhaps a link to another disk) is one the workers must accept too.
+    request.app.state.services.pool.set_model_roots(catalog.worker_roots())
     snap = catalog.snapshot()
     return _json({
         "models": {kind.value: len(snap.models[kind]) for kind in ModelKind},

@@ -3,6 +3,7 @@
 POST /v1/jobs                 submit (v2 request or v1 payload) → 202 {id, status, position}
      ?id=  client-chosen id (the same id again returns the first job)   ?priority=  higher runs first
      ?webhook_url=  POSTed the job when it ends    ?wait=true  answer when done    ?inline=true  base64 images
+     (inline: 400 when the image files total more than INLINE_LIMIT bytes)
 GET  /v1/jobs                 ?status= &limit= &cursor=   newest first
 GET  /v1/jobs/{id}            everything about one job   ?inline=true
 POST /v1/jobs/{id}/cancel     idempotent                POST /v1/jobs/{id}/skip   drop the current image
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -24,13 +25,17 @@ from orchestrator.api_views import JobAccepted, JobList, job_summary
 from orchestrator.dispatcher import QueueFull
 from orchestrator.jobs import Job, JobStatus, Normalized
 from orchestrator.normalize import NormalizeError, normalize
+from orchestrator.outputs import OutputStore
 from orchestrator.request_body import BodyError, decode_request
 from orchestrator.routes.responses import error_response, json_response, query_bool, services
-from orchestrator.webhooks import check_url
+from orchestrator.webhooks import url_problem
 
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PRIORITY_RANGE = (-100, 100)
 MAX_LIST = 500
+# Image file bytes one `inline=true` answer may carry (base64 makes the JSON a third larger): the whole
+# answer is built in memory, so a 32-image job of large PNGs is fetched from `images[].url` instead.
+INLINE_LIMIT = 64 * 1024 * 1024
 
 
 class QueryError(ValueError):
@@ -64,14 +69,45 @@ def _not_found(job_id: str) -> Response:
     return error_response(404, f"no job with id {job_id!r}", "id")
 
 
-def _reader(request: Request):
-    outputs = services(request).outputs
+class InlineTooLarge(Exception):
+    pass
 
-    def read(relpath: str) -> bytes | None:
-        path: Path | None = outputs.resolve(relpath)
-        return path.read_bytes() if path is not None and path.is_file() else None
 
-    return read
+def _read_images(outputs: OutputStore, job: Job) -> dict[str, bytes]:
+    """relpath → file bytes of the job's images (run in a thread); InlineTooLarge, before reading any,
+    when they total more than INLINE_LIMIT."""
+    paths = {}
+    total = 0
+    for record in job.images:
+        path = outputs.resolve(record.relpath) if record.relpath else None
+        if path is None:
+            continue
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue  # gone since: shown without data, as before
+        paths[record.relpath] = path
+    if total > INLINE_LIMIT:
+        raise InlineTooLarge(f"the job's images total {total / 2**20:.1f} MiB, over the {INLINE_LIMIT // 2**20} "
+                             "MiB an inline answer carries; leave out inline and fetch each from images[].url")
+    found = {}
+    for relpath, path in paths.items():
+        try:
+            found[relpath] = path.read_bytes()
+        except OSError:
+            pass
+    return found
+
+
+async def _inline_view(request: Request, job: Job) -> Response:
+    """The whole job with its image files, read off the event loop."""
+    svc = services(request)
+    try:
+        files = await run_in_threadpool(_read_images, svc.outputs, job)
+    except InlineTooLarge as exc:
+        return error_response(400, str(exc), "inline")
+    read: Callable[[str], bytes | None] = files.get
+    return json_response(svc.dispatcher.view(job, read))
 
 
 async def submit_job(request: Request) -> Response:
@@ -86,7 +122,7 @@ async def submit_job(request: Request) -> Response:
     except QueryError as exc:
         return error_response(422, exc.message, exc.field)
     if webhook_url is not None:
-        problem = check_url(webhook_url)
+        problem = await url_problem(webhook_url, svc.settings.webhook_allow_private)
         if problem is None and not svc.webhooks.enabled:
             problem = "this server has no webhook_secret configured, so it cannot sign webhooks"
         if problem:
@@ -116,7 +152,7 @@ async def submit_job(request: Request) -> Response:
         created = False
     if wait:
         done = await svc.dispatcher.wait_done(existing.id)
-        return json_response(svc.dispatcher.view(done, _reader(request) if inline else None))
+        return await _inline_view(request, done) if inline else json_response(svc.dispatcher.view(done))
     accepted = JobAccepted(id=existing.id, status=existing.status, position=svc.jobs.position(existing),
                            created=created)
     return json_response(accepted, 202 if created else 200, {"Location": f"/v1/jobs/{existing.id}"})
@@ -131,7 +167,7 @@ async def get_job(request: Request) -> Response:
     job = svc.jobs.get(request.path_params["id"])
     if job is None:
         return _not_found(request.path_params["id"])
-    return json_response(svc.dispatcher.view(job, _reader(request) if inline else None))
+    return await _inline_view(request, job) if inline else json_response(svc.dispatcher.view(job))
 
 
 async def list_jobs(request: Request) -> Response:

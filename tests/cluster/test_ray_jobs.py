@@ -6,6 +6,7 @@ import pytest
 
 from tests.cluster.ray_harness import ray_settings
 from tests.integration.server_harness import SMALL, running, until
+from tests.worker_kernels import HOLD
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -21,7 +22,8 @@ async def test_stop_during_a_stream(tmp_path, ray_test_cluster) -> None:
 
         worker = srv.services.pool.workers[0]
         pid, actor_pid = worker.pid, worker.placement.actor_pid
-        await srv.client.post("/v1/jobs?id=long", json={**SMALL, "overwrite_step": 200})
+        await srv.client.post("/v1/jobs?id=long", json={**SMALL, "prompt": f"until cancelled {HOLD}",
+                                                          "overwrite_step": 20})
         runs = srv.services.dispatcher.runs
         await until(lambda: "long" in runs and (runs["long"].latest or runs["long"].progress()).step >= 3)
         r = (await srv.client.post("/v1/jobs/long/cancel")).json()

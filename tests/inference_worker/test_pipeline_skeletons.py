@@ -71,7 +71,9 @@ def test_detection_refuses_other_architectures():
         "2.x": {**unet, "cond_stage_model.model.token_embedding.weight": (49408, 1024)},
         "refiner": {**unet, "conditioner.embedders.0.model.text_projection": (1280, 1280)},
         "inpainting": {"model.diffusion_model.input_blocks.0.0.weight": (320, 9, 3, 3)},
-        "no Stable Diffusion UNet": {"encoder.conv_in.weight": (128, 3, 3, 3)},
+        "VAE, not a checkpoint": {"encoder.conv_in.weight": (128, 3, 3, 3)},
+        "LoRA, not a checkpoint": {"lora_unet_mid_block_attn2_to_k.lora_down.weight": (4, 2048)},
+        "no Stable Diffusion UNet": {"something.else": (3,)},
     }
     for words, shapes in cases.items():
         with pytest.raises(architecture.ArchitectureError, match=words):

@@ -7,6 +7,7 @@ import sys
 import time
 
 from worker_client import REPO, WORKER_KERNELS, WorkerClient, default_worker_cmd, worker_env
+from worker_kernels import HOLD
 
 TASK = {
     "task_id": "t",
@@ -50,7 +51,7 @@ def test_end_of_input_exits_cleanly():
 
 def test_shutdown_while_generating_stops_and_exits_zero():
     w = spawn("ColorKernel", {"REMGO_TEST_STEP_DELAY": "0.05"})
-    rid = w.send("generate", dict(TASK, steps=200))
+    rid = w.send("generate", dict(TASK, steps=20, positive=[f"runs until stopped {HOLD}"]))
     w.wait_for(lambda n: n["params"]["step"] >= 1)
     ack = w.call("shutdown")
     assert ack["result"]["ok"] is True

@@ -175,6 +175,20 @@ def test_model_paths_outside_the_roots_are_refused(tmp_path):
     assert worker.call("generate", task(base_model=linked))["result"]["images"]
     err = worker.call("generate", task(base_model={"name": "r", "path": "relative.safetensors"}))["error"]
     assert err["code"] == rpc.INVALID_PARAMS and "absolute" in err["message"]
+    # `..` is refused even when it would stay inside: through a linked folder it need not.
+    (tmp_path / "sub").mkdir()
+    dotted = {"name": "d", "path": str(tmp_path / "sub" / ".." / "m.safetensors")}
+    err = worker.call("generate", task(base_model=dotted))["error"]
+    assert err["code"] == rpc.INVALID_PARAMS and "'..'" in err["message"]
+
+
+def test_a_root_given_through_a_link_accepts_paths_under_its_real_path(tmp_path):
+    real = tmp_path / "disk" / "models"
+    real.mkdir(parents=True)
+    (tmp_path / "models").symlink_to(real)
+    worker = Harness(model_roots=(str(tmp_path / "models"),))
+    for path in (real / "m.safetensors", tmp_path / "models" / "m.safetensors"):
+        assert worker.call("generate", task(base_model={"name": "m", "path": str(path)}))["result"]["images"]
 
 
 def test_a_kernel_that_cannot_load_is_reported():

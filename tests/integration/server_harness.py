@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from orchestrator.app import Services, create_app
 from orchestrator.settings import Settings
@@ -44,6 +45,7 @@ class Running:
     url: str
     services: Services
     client: httpx.AsyncClient
+    app: Starlette | None = None
 
     @property
     def ws_url(self) -> str:
@@ -82,8 +84,10 @@ async def serve_app(app, sock: socket.socket | None = None):
 async def running(settings: Settings, *, ready: bool = True, headers: dict | None = None):
     app = create_app(settings)
     async with serve_app(app) as url:
+        # Bodies are JSON, as every client of the API sends them (a body of another type is refused).
+        headers = {"content-type": "application/json", **(headers or {})}
         async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
-            run = Running(url=url, services=app.state.services, client=client)
+            run = Running(url=url, services=app.state.services, client=client, app=app)
             if ready:
                 await until(lambda: len(run.services.pool.idle_workers()) == len(run.services.pool.workers), 30)
             yield run

@@ -94,7 +94,7 @@ async def test_webhook_is_signed_and_received(tmp_path) -> None:
 
     receiver = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
     async with serve_app(receiver) as hook_url:
-        settings = server_settings(tmp_path, webhook_secret="topsecret")
+        settings = server_settings(tmp_path, webhook_secret="topsecret", webhook_allow_private=True)
         async with running(settings) as srv:
             r = await srv.client.post(f"/v1/jobs?id=hooked&webhook_url={hook_url}/hook", json=SMALL)
             assert r.status_code == 202, r.text

@@ -67,3 +67,16 @@ async def test_cors_only_when_configured(tmp_path) -> None:
     async with running(server_settings(tmp_path), ready=False) as srv:
         r = await srv.client.get("/health", headers={"Origin": "http://ui.test"})
         assert "access-control-allow-origin" not in r.headers
+
+
+async def test_webhooks_to_this_machine_or_private_networks_are_refused_unless_allowed(tmp_path) -> None:
+    async with running(server_settings(tmp_path, webhook_secret="s"), ready=False) as srv:
+        for target in ("http://127.0.0.1:9/h", "http://localhost/h", "http://169.254.169.254/latest/meta-data",
+                       "http://10.0.0.5/h", "http://[::1]/h"):
+            r = await srv.client.post("/v1/jobs", params={"webhook_url": target}, json=SMALL)
+            assert r.status_code == 422 and r.json()["error"]["field"] == "webhook_url", target
+            assert "webhook_allow_private" in r.json()["error"]["message"]
+    async with running(server_settings(tmp_path / "b", webhook_secret="s", webhook_allow_private=True),
+                       ready=False) as srv:
+        r = await srv.client.post("/v1/jobs", params={"webhook_url": "http://127.0.0.1:9/h"}, json=SMALL)
+        assert r.status_code == 202

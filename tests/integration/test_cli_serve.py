@@ -12,11 +12,8 @@ from tests.integration.server_harness import SMALL, free_socket, make_catalog
 from tests.orchestrator.pool_settings import REPO_ROOT, kernel_spec
 
 
-def test_serve_then_ctrl_c(tmp_path) -> None:
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    env = {
+def _serve_env(tmp_path) -> dict:
+    return {
         **os.environ,
         "REMGO_CATALOG_DIR": str(make_catalog(tmp_path)),
         "REMGO_WORKER_KERNEL": kernel_spec(),
@@ -24,23 +21,37 @@ def test_serve_then_ctrl_c(tmp_path) -> None:
         "REMGO_DEVICES": "cpu",
         "PYTHONPATH": str(REPO_ROOT),
     }
+
+
+def _serve(tmp_path, state: str = "state") -> tuple[subprocess.Popen, str]:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
     cmd = [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port),
-           "--state-dir", str(tmp_path / "state"), "--outputs-dir", str(tmp_path / "out")]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=tmp_path)
+           "--state-dir", str(tmp_path / state), "--outputs-dir", str(tmp_path / "out")]
+    proc = subprocess.Popen(cmd, env=_serve_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=tmp_path)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def _ready(proc: subprocess.Popen, url: str) -> None:
+    first = proc.stdout.readline()
+    assert url in first, first
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health").json()["ready"]:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.1)
+
+
+def test_serve_then_ctrl_c(tmp_path) -> None:
+    proc, url = _serve(tmp_path)
     try:
-        first = proc.stdout.readline()
-        assert f"http://127.0.0.1:{port}" in first
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health").json()["ready"]:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.1)
+        _ready(proc, url)
         job = httpx.post(f"{url}/v1/jobs?wait=true", json=SMALL, timeout=30).json()
         assert job["status"] == "succeeded"
         worker_pid = httpx.get(f"{url}/v1/workers").json()["workers"][0]["pid"]
@@ -68,3 +79,27 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_a_second_server_on_the_same_state_folder_refuses_to_start(tmp_path) -> None:
+    first, url = _serve(tmp_path)
+    try:
+        _ready(first, url)
+        second, _ = _serve(tmp_path)
+        out, _ = second.communicate(timeout=60)
+        assert second.returncode == 2
+        assert f"another remgo server (pid {first.pid}) is using the state folder" in out, out
+        assert "Traceback" not in out
+        # The lock is the OS's: a server killed outright leaves none behind.
+        first.kill()
+        first.wait()
+        third, url3 = _serve(tmp_path)
+        try:
+            _ready(third, url3)
+        finally:
+            third.send_signal(signal.SIGINT)
+            third.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()

@@ -57,3 +57,34 @@ def catalog_dir(tmp: Path, *, shipped: bool = True, models: dict[str, list[str]]
 
 def standard_catalog(tmp: Path, **kwargs) -> Catalog:
     return Catalog(catalog_dir(tmp, **kwargs))
+
+
+def safetensors_with(path: Path, shapes: dict[str, tuple[int, ...]]) -> Path:
+    """A valid .safetensors file holding zero-filled float16 tensors of these shapes (keep them small:
+    only the names and the dimensions the catalog reads matter)."""
+    import json
+    import math
+    import struct
+
+    header, offset = {}, 0
+    for name, shape in shapes.items():
+        size = 2 * math.prod(shape)
+        header[name] = {"dtype": "F16", "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * offset)
+    return path
+
+
+# Just the tensors that tell an architecture and its prompt width apart (real widths, tiny other dims).
+UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
+SD15_SHAPES = {UNET_IN: (1, 4, 1, 1),
+               "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight": (1, 768),
+               "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": (1, 768)}
+SDXL_SHAPES = {UNET_IN: (1, 4, 1, 1), "model.diffusion_model.label_emb.0.0.weight": (1, 2816),
+               "conditioner.embedders.0.transformer.text_model.embeddings.position_embedding.weight": (1, 768),
+               "conditioner.embedders.1.model.positional_embedding": (1, 1280),
+               "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": (1, 2048)}
+SDXL_LORA_SHAPES = {"lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, 2048)}
+SD15_LORA_SHAPES = {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, 768)}

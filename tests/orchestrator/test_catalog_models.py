@@ -11,7 +11,14 @@ import pytest
 from contract.task import Sampler, Scheduler
 from orchestrator.catalog import Catalog, CatalogError, ModelKind
 from orchestrator.catalog import hashes as hashes_module
-from tests.orchestrator.catalog_samples import catalog_dir, write_models
+from tests.orchestrator.catalog_samples import (
+    SD15_SHAPES,
+    SDXL_LORA_SHAPES,
+    SDXL_SHAPES,
+    catalog_dir,
+    safetensors_with,
+    write_models,
+)
 
 
 def names(catalog: Catalog, kind: ModelKind) -> list[str]:
@@ -111,29 +118,51 @@ def test_names_that_leave_the_folder_are_refused(tmp_path, bad):
     assert err.value.field == "base_model_name"
 
 
-def test_links_out_of_the_roots_are_refused_links_inside_followed(tmp_path):
+def test_links_are_followed_wherever_they_point_and_named_by_their_place(tmp_path):
     root = catalog_dir(tmp_path)
-    outside = write_models(tmp_path / "elsewhere", {"x": ["secret.safetensors"], "dir/sub": ["deep.safetensors"]})
+    elsewhere = write_models(tmp_path / "elsewhere", {"x": ["kept.safetensors"], "dir/sub": ["deep.safetensors"]})
     loras = root / "models" / "loras"
-    (loras / "escape.safetensors").symlink_to(outside / "x" / "secret.safetensors")
-    (loras / "escaped-dir").symlink_to(outside / "dir")
+    (loras / "linked.safetensors").symlink_to(elsewhere / "x" / "kept.safetensors")
+    (loras / "linked-dir").symlink_to(elsewhere / "dir")
     (loras / "alias.safetensors").symlink_to(loras / "film_grain_xl.safetensors")
     (loras / "loop").symlink_to(loras)  # must not recurse forever
     catalog = Catalog(root)
-    reasons = refused(catalog)
-    assert "outside the model roots" in reasons["escape.safetensors"]
-    assert "outside the model roots" in reasons["escaped-dir"]
-    alias = catalog.model(ModelKind.loras, "alias.safetensors")
-    assert alias.path == os.path.realpath(loras / "film_grain_xl.safetensors")
-    assert not any(n.startswith("escaped-dir/") for n in names(catalog, ModelKind.loras))
+    assert {"linked.safetensors", "linked-dir/sub/deep.safetensors", "alias.safetensors"} <= set(
+        names(catalog, ModelKind.loras))
+    real_loras = os.path.realpath(loras)
+    # The path is the link's place in the real folder, so it lies inside a folder the worker accepts.
+    assert catalog.model(ModelKind.loras, "linked.safetensors").path == os.path.join(real_loras, "linked.safetensors")
+    assert catalog.model(ModelKind.loras, "linked-dir/sub/deep.safetensors").path == os.path.join(
+        real_loras, "linked-dir", "sub", "deep.safetensors")
+    assert catalog.model(ModelKind.loras, "alias.safetensors").size == (loras / "film_grain_xl.safetensors").stat().st_size
+    assert not any(n.startswith("loop/") for n in names(catalog, ModelKind.loras))
 
 
-def test_extra_root_given_as_link_target_makes_its_links_legal(tmp_path):
-    shared = write_models(tmp_path / "shared", {"loras": ["shared.safetensors"]})
+def test_a_root_reached_through_a_link_is_scanned_at_its_real_path(tmp_path):
+    disk = write_models(tmp_path / "other-disk" / "models", {"checkpoints": ["big.safetensors"],
+                                                            "loras": ["l.safetensors"]})
+    link = tmp_path / "home" / "models"
+    link.parent.mkdir()
+    link.symlink_to(disk)
+    catalog = Catalog(catalog_dir(tmp_path, models={}), [link])
+    model = catalog.model(ModelKind.checkpoints, "big.safetensors")
+    assert model.path == str(disk.resolve() / "checkpoints" / "big.safetensors")
+    roots = catalog.worker_roots()
+    assert str(disk.resolve()) in roots
+    for kind in ModelKind:
+        for m in catalog.snapshot().models[kind].values():
+            assert any(m.path.startswith(r + os.sep) for r in roots), m.path
+
+
+def test_worker_roots_cover_the_bundled_folder_extra_roots_and_linked_kind_folders(tmp_path):
+    shared = write_models(tmp_path / "shared-loras", {"sub": ["s.safetensors"]})
+    extra = write_models(tmp_path / "extra", {"checkpoints": ["e.safetensors"]})
     root = catalog_dir(tmp_path)
-    (root / "models" / "loras" / "linked.safetensors").symlink_to(shared / "loras" / "shared.safetensors")
-    catalog = Catalog(root, [shared])
-    assert {"linked.safetensors", "shared.safetensors"} <= set(names(catalog, ModelKind.loras))
+    (extra / "loras").symlink_to(shared)  # a kind folder that is a link to another disk
+    catalog = Catalog(root, [extra])
+    roots = catalog.worker_roots()
+    assert roots == sorted({os.path.realpath(root / "models"), os.path.realpath(extra), os.path.realpath(shared)})
+    assert catalog.model(ModelKind.loras, "sub/s.safetensors").path.startswith(os.path.realpath(shared))
 
 
 def test_unknown_names_list_close_matches(tmp_path):
@@ -207,3 +236,64 @@ def test_summary_holds_everything_the_ui_needs(tmp_path):
     assert set(summary["models"]) == {k.value for k in ModelKind}
     assert summary["problems"] == []
     assert len(summary["aspect_ratios"]) == 26
+
+
+def test_checkpoints_are_listed_with_the_architecture_their_header_names(tmp_path):
+    root = catalog_dir(tmp_path, models={})
+    folder = root / "models" / "checkpoints"
+    safetensors_with(folder / "xl.safetensors", SDXL_SHAPES)
+    safetensors_with(folder / "one-five.safetensors", SD15_SHAPES)
+    safetensors_with(folder / "misplaced-lora.safetensors", SDXL_LORA_SHAPES)
+    full = safetensors_with(tmp_path / "full.safetensors", SDXL_SHAPES).read_bytes()
+    (folder / "cut.safetensors").write_bytes(full[: len(full) - 10])
+    listed = {m["name"]: m for m in Catalog(root).models_of(ModelKind.checkpoints)}
+    assert listed["xl.safetensors"]["architecture"] == "sdxl" and "note" not in listed["xl.safetensors"]
+    assert listed["one-five.safetensors"]["architecture"] == "sd15"
+    # Listed, with the reason: the worker is the authority and fails such a job naming the file.
+    assert listed["misplaced-lora.safetensors"]["architecture"] == "unknown"
+    assert "a LoRA" in listed["misplaced-lora.safetensors"]["note"]
+    assert "truncated" in listed["cut.safetensors"]["note"]
+
+
+def test_lora_widths_are_read_when_first_asked_for(tmp_path):
+    root = catalog_dir(tmp_path, models={})
+    safetensors_with(root / "models" / "loras" / "xl-style.safetensors", SDXL_LORA_SHAPES)
+    catalog = Catalog(root)
+    lora = catalog.model(ModelKind.loras, "xl-style.safetensors")
+    assert lora.context_width is None  # not read during the scan: a library may hold thousands
+    assert catalog.described(lora).context_width == 2048
+
+
+def test_comfyui_extra_model_paths_add_their_folders(tmp_path):
+    """ComfyUI's documented example: an A1111 install named by a relative base_path, several folders
+    in one multi-line value, keys remgo does not use, and an absolute path."""
+    comfy = write_models(tmp_path / "ComfyUI", {"models/checkpoints": ["comfy.safetensors"]})
+    write_models(tmp_path / "webui", {"models/Stable-diffusion": ["a1111.safetensors"],
+                                      "models/Lora": ["l1.safetensors"], "models/LyCORIS": ["l2.safetensors"]})
+    absolute = write_models(tmp_path / "elsewhere", {"vae": ["v.safetensors"]})
+    (comfy / "extra_model_paths.yaml").write_text(
+        "a111:\n"
+        "    base_path: ../webui/\n"
+        "    checkpoints: models/Stable-diffusion\n"
+        "    configs: models/Stable-diffusion\n"
+        "    loras: |\n"
+        "         models/Lora\n"
+        "         models/LyCORIS\n"
+        "    hypernetworks: models/hypernetworks\n"
+        "other:\n"
+        f"    vae: {absolute / 'vae'}\n", encoding="utf-8")
+    catalog = Catalog(catalog_dir(tmp_path, models={}), [comfy])
+    assert names(catalog, ModelKind.checkpoints) == ["a1111.safetensors", "comfy.safetensors"]
+    assert names(catalog, ModelKind.loras) == ["l1.safetensors", "l2.safetensors"]
+    assert names(catalog, ModelKind.vae) == ["v.safetensors"]
+    roots = catalog.worker_roots()
+    assert os.path.realpath(tmp_path / "webui" / "models" / "Lora") in roots
+    assert os.path.realpath(absolute / "vae") in roots
+
+
+def test_a_broken_extra_model_paths_file_is_reported_not_fatal(tmp_path):
+    comfy = write_models(tmp_path / "ComfyUI", {"models/checkpoints": ["comfy.safetensors"]})
+    (comfy / "extra_model_paths.yaml").write_text("a111: [unclosed\n", encoding="utf-8")
+    catalog = Catalog(catalog_dir(tmp_path, models={}), [comfy])
+    assert names(catalog, ModelKind.checkpoints) == ["comfy.safetensors"]
+    assert any("extra_model_paths.yaml" in p for p in catalog.summary()["problems"])

@@ -18,8 +18,10 @@ def setup(tmp_path):
     root = catalog_dir(tmp_path)
     catalog = Catalog(root)
     app = Starlette(routes=routes())
-    app.state.services = SimpleNamespace(catalog=catalog)
+    roots_given: list[list[str]] = []  # what a rescan tells the worker pool
+    app.state.services = SimpleNamespace(catalog=catalog, pool=SimpleNamespace(set_model_roots=roots_given.append))
     with TestClient(app) as client:
+        client.roots_given = roots_given
         yield client, root
 
 
@@ -73,6 +75,9 @@ def test_rescan_picks_up_new_files(setup):
     client, root = setup
     write_models(root / "models", {"checkpoints": ["fresh.safetensors"]})
     assert "fresh.safetensors" not in [m["name"] for m in client.get("/v1/models").json()["models"]]
+    (root / "models" / "upscale_models").symlink_to(write_models(root.parent / "other-disk", {".": ["x.pth"]}))
     counts = client.post("/v1/catalog/rescan").json()
     assert counts["models"]["checkpoints"] == 4 and counts["problems"] == []
     assert "fresh.safetensors" in [m["name"] for m in client.get("/v1/models").json()["models"]]
+    # A kind folder that is a link to another disk is one the workers are told to accept.
+    assert str((root.parent / "other-disk").resolve()) in client.roots_given[-1]

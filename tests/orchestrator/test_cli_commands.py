@@ -10,6 +10,7 @@ from orchestrator import cli
 from tests.integration.server_harness import SMALL, server_settings
 from tests.orchestrator.cli_run import remgo
 from tests.orchestrator.server_thread import ServerThread, wait_job
+from tests.worker_kernels import HOLD
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +40,8 @@ def test_the_commands_are_wired_into_remgo() -> None:
 
 def test_jobs_list_show_and_cancel(server) -> None:
     with server.client() as client:
-        # Long enough (8 images × 200 steps) never to finish before it is cancelled on a busy machine, and
-        # worded so that no image it might keep matches the history searches below.
-        busy = {**SMALL, "prompt": "a quiet meadow", "overwrite_step": 200, "image_number": 8}
+        # Runs until it is cancelled, and worded so that nothing it makes matches the history searches below.
+        busy = {**SMALL, "prompt": f"a quiet meadow {HOLD}", "overwrite_step": 20, "image_number": 8}
         slow = client.post("/v1/jobs", json=busy).json()["id"]
         queued = client.post("/v1/jobs", json=busy).json()["id"]
         listed = run(server, "jobs")

@@ -22,6 +22,7 @@ from tests.integration.server_harness import free_socket, server_settings
 from tests.orchestrator.cli_run import cli_env, remgo, remgo_cmd
 from tests.orchestrator.pool_settings import REPO_ROOT
 from tests.orchestrator.server_thread import ServerThread, wait_job
+from tests.worker_kernels import HOLD
 
 FAST = ["--model", "tiny.safetensors", "--size", "256x256", "--style", "none"]
 
@@ -88,7 +89,7 @@ def test_json_output_lists_the_saved_files(color_server, tmp_path) -> None:
 
 
 def test_ctrl_c_cancels_the_job_on_the_server(color_server, tmp_path) -> None:
-    proc = subprocess.Popen(remgo_cmd("generate", "a slow one", "--steps", "200", *FAST, "--out", str(tmp_path),
+    proc = subprocess.Popen(remgo_cmd("generate", f"a slow one {HOLD}", "--steps", "20", *FAST, "--out", str(tmp_path),
                                       "--server", color_server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=cli_env(), cwd=REPO_ROOT)
     try:

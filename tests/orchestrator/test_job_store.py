@@ -70,6 +70,17 @@ def test_resume_requeues_running_with_attempt_plus_one(store) -> None:
     assert store.get("q").attempts == 0
 
 
+def test_a_job_running_through_three_restarts_fails_saying_so(store) -> None:
+    store.add(make_job("crashy"))
+    store.mark_running("crashy")
+    for restart in (1, 2):
+        assert store.resume() == ["crashy"], restart
+        store.mark_running("crashy")
+    assert store.resume() == []
+    job = store.get("crashy")
+    assert job.status is JobStatus.failed and job.error.message.startswith("failed on 3 restarts")
+
+
 def test_reopening_the_database_keeps_jobs(tmp_path) -> None:
     path = tmp_path / "jobs.db"
     first = JobStore(path)

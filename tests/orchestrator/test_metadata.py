@@ -138,6 +138,22 @@ def test_fooocus_round_trip_without_hashes():
     assert parse(embedded_text(params, "fooocus")["parameters"]) == params
 
 
+def test_hashes_not_known_yet_are_unknown_in_fooocus_and_left_out_in_a1111():
+    params = msgspec.structs.replace(
+        FULL, base_model_hash=None, refiner_model_hash=None,
+        loras=[LoraUse(name="detail", weight=0.5), LoraUse(name="style-b", weight=-0.25, hash="abcdef0123")],
+    )
+    data = json.loads(embedded_text(params, "fooocus")["parameters"])
+    assert data["base_model_hash"] == data["refiner_model_hash"] == "unknown"
+    assert data["loras"] == [["detail", 0.5, "unknown"], ["style-b", -0.25, "abcdef0123"]]
+    assert parse(json.dumps(data)) == params  # `unknown` reads back as no hash
+    text = embedded_text(params, "a1111")["parameters"]
+    line = text.split("\n")[-1]
+    assert "Model hash" not in line and "Refiner hash" not in line and "unknown" not in line
+    assert 'Lora hashes: "style-b: abcdef0123", Lora weights: "detail: 0.5, style-b: -0.25"' in line
+    assert parse(text) == _a1111_view(params)
+
+
 def test_a1111_text_layout():
     text = embedded_text(BASE, "a1111")
     assert text["fooocus_scheme"] == "a1111"

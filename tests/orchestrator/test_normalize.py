@@ -14,7 +14,15 @@ from contract.task import MAX_SEED, GenerateTask
 from orchestrator import metadata
 from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizeError, normalize
-from tests.orchestrator.catalog_samples import STANDARD_MODELS, catalog_dir
+from tests.orchestrator.catalog_samples import (
+    SD15_LORA_SHAPES,
+    SD15_SHAPES,
+    SDXL_LORA_SHAPES,
+    SDXL_SHAPES,
+    STANDARD_MODELS,
+    catalog_dir,
+    safetensors_with,
+)
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +300,57 @@ def test_every_task_is_valid_on_the_wire(catalog):
     job = run(catalog, prompt="x <lora:film_grain_xl:2>", image_number=32, image_seed=MAX_SEED - 3)
     for task in job.tasks:
         assert msgspec.json.decode(msgspec.json.encode(task), type=GenerateTask) == task
+
+
+@pytest.fixture
+def with_sd15(tmp_path) -> Catalog:
+    """The standard catalog with real headers: an SD 1.5 and an SDXL checkpoint, SDXL LoRAs (the default
+    preset's offset LoRA among them) and one SD 1.5 LoRA."""
+    root = catalog_dir(tmp_path)
+    models = root / "models"
+    safetensors_with(models / "checkpoints" / "dreamshaper_8.safetensors", SD15_SHAPES)
+    safetensors_with(models / "checkpoints" / "juggernautXL_v8Rundiffusion.safetensors", SDXL_SHAPES)
+    for name in ("sd_xl_offset_example-lora_1.0.safetensors", "sdxl_lightning_4step_lora.safetensors"):
+        safetensors_with(models / "loras" / name, SDXL_LORA_SHAPES)
+    safetensors_with(models / "loras" / "sd15-detail.safetensors", SD15_LORA_SHAPES)
+    return Catalog(root)
+
+
+def test_sd15_with_the_default_preset_gets_neutral_adm_and_no_sdxl_lora(with_sd15):
+    job = run(with_sd15, prompt="a cat", base_model_name="dreamshaper_8.safetensors")
+    task = job.tasks[0]
+    assert (task.adm.positive, task.adm.negative, task.adm.end) == (1.0, 1.0, 0.0)
+    assert job.images[0].adm_guidance == (1.0, 1.0, 0.0)  # what the image's metadata records
+    assert (job.request.adm_scaler_positive, job.request.adm_scaler_end) == (1.0, 0.0)
+    assert task.loras == []  # the preset's SDXL offset LoRA does not fit: left out, and said
+    assert any("sd_xl_offset_example-lora_1.0.safetensors is made for SDXL" in w for w in job.warnings)
+    assert any("SD 1.5" in w and "ADM" in w for w in job.warnings)
+    # The same on an SDXL base: Fooocus's SDXL defaults, and the preset's LoRA.
+    xl = run(with_sd15, prompt="a cat", base_model_name="juggernautXL_v8Rundiffusion.safetensors")
+    assert (xl.tasks[0].adm.positive, xl.tasks[0].adm.end) == (1.5, 0.3)
+    assert [lora.name for lora in xl.tasks[0].loras] == ["sd_xl_offset_example-lora_1.0.safetensors"]
+
+
+def test_sd15_refuses_what_the_client_chose_and_it_cannot_take(with_sd15):
+    base = {"prompt": "a cat", "base_model_name": "dreamshaper_8.safetensors"}
+    assert fails(with_sd15, **base, adm_scaler_end=0.5).field == "adm_scaler_end"
+    err = fails(with_sd15, **base, loras=[{"name": "sdxl_lightning_4step_lora.safetensors", "weight": 1}])
+    assert err.field == "loras[0].name" and "SD 1.5 (768-wide" in err.message
+    assert fails(with_sd15, **base, performance_selection="Lightning").field == "performance_selection"
+    assert fails(with_sd15, **base, refiner_model_name="juggernautXL_v8Rundiffusion.safetensors").field == (
+        "refiner_model_name")
+    # What it can take passes: neutral ADM said explicitly, an SD 1.5 LoRA, SD 1.5 as an SDXL refiner.
+    ok = run(with_sd15, **base, adm_scaler_positive=1.0, loras=[{"name": "sd15-detail.safetensors", "weight": 1}])
+    assert [lora.name for lora in ok.tasks[0].loras] == ["sd15-detail.safetensors"]
+    xl = run(with_sd15, prompt="a", base_model_name="juggernautXL_v8Rundiffusion.safetensors",
+             refiner_model_name="dreamshaper_8.safetensors")
+    assert xl.tasks[0].refiner.name == "dreamshaper_8.safetensors"
+
+
+def test_a_v1_payload_with_fooocus_defaults_runs_on_sd15(with_sd15):
+    """RemGo's frontend sends every value, Fooocus's SDXL ADM defaults included: not the client's choice."""
+    request = msgspec.convert({"prompt": "a cat", "base_model_name": "dreamshaper_8.safetensors",
+                               "adm_scaler_positive": 1.5, "adm_scaler_negative": 0.8, "adm_scaler_end": 0.3},
+                              GenerateRequest)
+    job = normalize(request, with_sd15, job_id="v1", rng=random.Random(0))
+    assert job.tasks[0].adm.end == 0.0

@@ -69,7 +69,7 @@ def test_local_backend_runs_n_cpu_workers() -> None:
 
 def test_the_ray_backend_leaves_the_device_to_the_actor() -> None:
     s = Settings(worker_cmd=["remgo-worker"], worker_threads=2)
-    assert worker_command(s, None) == ["remgo-worker", "--threads", "2"]
+    assert worker_command(s, None, []) == ["remgo-worker", "--threads", "2"]
 
 
 # A fresh interpreter: building a ray-backed pool (what `remgo serve --backend ray` does before any worker

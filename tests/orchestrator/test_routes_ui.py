@@ -14,7 +14,8 @@ from tests.orchestrator.pool_settings import pool_settings
 
 def _client(tmp_path, **settings) -> TestClient:
     (tmp_path / "catalog").mkdir(exist_ok=True)
-    return TestClient(create_app(pool_settings(tmp_path, **settings)))  # no lifespan: no workers are spawned
+    # no lifespan: no workers are spawned; a Host the server answers to (TestClient sends "testserver")
+    return TestClient(create_app(pool_settings(tmp_path, **settings)), base_url="http://127.0.0.1:8888")
 
 
 def test_the_page_and_its_files(tmp_path) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from orchestrator.settings import Settings, SettingsError, load_settings, resolve_devices
+from orchestrator.settings import Settings, SettingsError, device_problem, load_settings, resolve_devices
 
 
 def test_defaults_are_safe() -> None:
@@ -34,7 +34,15 @@ def test_config_from_env_and_remgo_table(tmp_path) -> None:
     assert s.queue_limit == 3 and s.api_keys == ["k1"]
 
 
-def test_env_lists() -> None:
+def gpus_on_path(monkeypatch, tmp_path, count: int) -> None:
+    """A fake `nvidia-smi` first on PATH, listing `count` GPUs."""
+    lines = "\n".join(f"GPU {n}: NVIDIA H100 (UUID: GPU-{n})" for n in range(count))
+    _fake_smi(tmp_path, lines)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_env_lists(monkeypatch, tmp_path) -> None:
+    gpus_on_path(monkeypatch, tmp_path, 2)
     env = {
         "REMGO_MODEL_ROOTS": os.pathsep.join(["/a", "/b"]),
         "REMGO_DEVICES": "cuda:0, cuda:1",
@@ -98,3 +106,22 @@ def test_struct_rejects_empty_worker_cmd() -> None:
     with pytest.raises(SettingsError, match="worker_cmd"):
         load_settings(env={}, overrides={"worker_cmd": []})
     assert Settings().port == 8888
+
+
+def test_devices_this_machine_lacks_are_refused_when_settings_load(monkeypatch, tmp_path) -> None:
+    one = _fake_smi(tmp_path, "GPU 0: NVIDIA H100 (UUID: GPU-1)")
+    assert device_problem(["cuda:0"], env={}, nvidia_smi=one) is None
+    assert device_problem(["cuda:3"], env={}, nvidia_smi=one) == "cuda:3: this machine has 1 GPU (cuda:0)"
+    assert "no NVIDIA GPU found" in device_problem(["cuda"], env={}, nvidia_smi=str(tmp_path / "absent"))
+    two = _fake_smi(tmp_path, "GPU 0: A (UUID: 1)\nGPU 1: B (UUID: 2)")
+    assert device_problem(["cuda:1"], env={"CUDA_VISIBLE_DEVICES": "1"}, nvidia_smi=two).startswith("cuda:1:")
+    linux = device_problem(["mps"], env={}, system="Linux", machine="x86_64")
+    assert "macOS with Apple silicon" in linux and "Linux x86_64" in linux
+    assert device_problem(["mps"], env={}, system="Darwin", machine="arm64") is None
+    assert device_problem(["cpu"], env={}, nvidia_smi=str(tmp_path / "absent")) is None
+
+    gpus_on_path(monkeypatch, tmp_path, 1)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env={"REMGO_DEVICES": "cuda:0,cuda:3"})
+    assert caught.value.source == "REMGO_DEVICES" and "this machine has 1 GPU" in str(caught.value)
+    assert load_settings(env={"REMGO_DEVICES": "cuda:0"}).devices == ["cuda:0"]

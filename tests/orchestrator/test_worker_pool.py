@@ -32,10 +32,11 @@ async def until(predicate, timeout: float = 20.0) -> None:
 
 
 def test_worker_command_carries_every_setting() -> None:
-    s = Settings(worker_cmd=["remgo-worker"], worker_kernel="k:K", worker_threads=3, model_roots=["/a", "/b"])
-    assert worker_command(s, "cuda:1") == [
+    s = Settings(worker_cmd=["remgo-worker"], worker_kernel="k:K", worker_threads=3, allow_unsafe_pickles=True)
+    assert worker_command(s, "cuda:1", ["/a", "/b"]) == [
         "remgo-worker", "--device", "cuda:1", "--kernel", "k:K", "--threads", "3",
-        "--model-root", "/a", "--model-root", "/b"]
+        "--model-root", "/a", "--model-root", "/b", "--allow-pickle"]
+    assert "--allow-pickle" not in worker_command(Settings(worker_cmd=["w"]), "cpu", [])
 
 
 async def test_start_does_not_block_and_workers_come_up_together(tmp_path) -> None:
@@ -67,6 +68,23 @@ async def test_a_killed_worker_is_respawned(tmp_path) -> None:
         os.kill(first_pid, signal.SIGKILL)
         await until(lambda: w.restarts == 1 and w.state is WorkerState.idle and w.pid != first_pid)
         assert w.last_exit == "exited with code -9"
+    finally:
+        await pool.stop()
+
+
+async def test_new_model_folders_restart_each_worker_once_it_is_idle(tmp_path) -> None:
+    pool = WorkerPool(pool_settings(tmp_path), model_roots=["/models/a"])
+    pool.start()
+    try:
+        await until(lambda: pool.idle_workers())
+        w = pool.workers[0]
+        first_pid = w.pid
+        assert w.cmd[-2:] == ["--model-root", "/models/a"]
+        assert pool.set_model_roots(["/models/a"]) is False  # nothing new: nothing restarts
+        assert pool.set_model_roots(["/models/a", "/models/b"]) is True
+        await until(lambda: w.state is WorkerState.idle and w.pid not in (None, first_pid))
+        assert w.cmd[-4:] == ["--model-root", "/models/a", "--model-root", "/models/b"]
+        assert w.last_exit == "restarted to take the catalog's new model folders"
     finally:
         await pool.stop()
 

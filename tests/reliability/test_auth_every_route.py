@@ -25,6 +25,7 @@ def _fill(path: str, values: dict[str, str]) -> str:
 
 def _call(client: httpx.Client, method: str, url: str, headers: dict) -> int:
     body = b"{}" if method in ("POST", "PATCH") else None
+    headers = {**headers, "content-type": "application/json"} if body else headers
     with client.stream(method, url, headers=headers, content=body) as r:
         if not r.headers.get("content-type", "").startswith("text/event-stream"):
             r.read()

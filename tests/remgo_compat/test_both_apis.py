@@ -13,6 +13,7 @@ from tests.remgo_compat.frontend import (
     default_body,
     messages_until_finished,
 )
+from tests.worker_kernels import HOLD
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +65,7 @@ async def test_socket_takes_no_commands_and_checks_the_origin(tmp_path) -> None:
 
 async def test_stop_ends_running_jobs_and_leaves_the_queue(tmp_path) -> None:
     async with running(compat_settings(tmp_path, devices=2, step_delay=0.05)) as srv:
-        slow = {**SMALL, "overwrite_step": 200}
+        slow = {**SMALL, "prompt": f"runs until stopped {HOLD}", "overwrite_step": 20}
         running_ids = [(await srv.client.post(f"/v1/jobs?id=run{i}", json=slow)).json()["id"] for i in (1, 2)]
         r = await srv.client.post("/generate", content=default_body(overwrite_width=256, overwrite_height=256,
                                                                       overwrite_step=2))

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from orchestrator import config_editor
 from orchestrator.config_editor import EditorError, dumps, payload, save
 from orchestrator.settings import Settings, load_settings
+from tests.orchestrator.test_settings import gpus_on_path
 
 
 def _settings(path, **values) -> Settings:
@@ -29,12 +30,15 @@ def test_writes_into_the_remgo_table_and_keeps_the_rest(tmp_path) -> None:
     assert "worker_threads" not in tomllib.loads(path.read_text())["remgo"]  # null: back to the default
 
 
-def test_unchanged_values_write_nothing(tmp_path) -> None:
+def test_unchanged_values_write_nothing(tmp_path, monkeypatch) -> None:
+    gpus_on_path(monkeypatch, tmp_path, 2)  # devices are checked against the machine when saved
     path = tmp_path / "conf.toml"
     current = {f["key"]: f["current_value"] for f in payload(_settings(path))["fields"]}
     assert save(_settings(path), current)["updated_keys"] == [] and not path.exists()
     assert save(_settings(path), {**current, "devices": ["cuda:0", "cuda:1"]})["updated_keys"] == ["devices"]
     assert path.read_text() == 'devices = ["cuda:0", "cuda:1"]\n'
+    with pytest.raises(EditorError, match="cuda:7: this machine has 2 GPUs"):
+        save(_settings(path), {**current, "devices": ["cuda:7"]})
 
 
 def test_fields_show_the_file_then_the_running_value(tmp_path) -> None:

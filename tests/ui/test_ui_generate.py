@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from contract.request import GenerateRequest
 from tests.orchestrator.server_thread import wait_job
 from tests.ui.conftest import PHONE, newest_jobs, open_page, quick, set_fields, shot
+from tests.worker_kernels import HOLD, HOLD_AFTER_FIRST
 
 
 def test_every_request_field_has_a_control_filled_from_the_catalog(page) -> None:
@@ -62,7 +63,7 @@ def test_generate_shows_progress_preview_and_results(page, color_server) -> None
 
 
 def test_skip_drops_the_image_being_made(page, color_server) -> None:
-    quick(page, "skip the second", steps=100, images=2)
+    quick(page, f"skip the second {HOLD_AFTER_FIRST}", steps=20, images=2)  # the second runs until skipped
     page.click("#generate")
     expect(page.locator("#live-title")).to_contain_text("image 2/2", timeout=20000)
     expect(page.locator("#live-results")).to_have_attribute("data-count", "1")
@@ -75,7 +76,7 @@ def test_skip_drops_the_image_being_made(page, color_server) -> None:
 
 
 def test_queue_panel_cancels_a_queued_job_and_stop_the_running_one(page, color_server) -> None:
-    quick(page, "first, running", steps=200, images=2)  # 20 s: it is stopped long before
+    quick(page, f"first, running, {HOLD}", steps=20, images=2)  # runs until it is stopped
     page.click("#generate")
     expect(page.locator("#live-title")).to_contain_text("running")
     page.fill("#gen-form [name=prompt]", "second, waiting")
@@ -124,7 +125,8 @@ def test_the_form_remembers_the_last_settings(page) -> None:
     page.locator("[name=seed_random]").uncheck()
     page.fill("[name=image_seed]", "1234")
     set_fields(page, sampler_name="euler")
-    page.wait_for_timeout(300)  # the form saves shortly after the last change
+    # the form saves shortly after the last change: wait until the stored copy has the last one
+    page.wait_for_function("() => JSON.parse(localStorage.getItem('remgo.form') || '{}').fields?.sampler_name === 'euler'")
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     expect(page.locator("#gen-form [name=prompt]")).to_have_value("remember this prompt")

@@ -1,0 +1,116 @@
+"""What a model file is, read from its header alone: a checkpoint's architecture, the prompt width a
+checkpoint or LoRA works with. A header is a few hundred KB at the start of the file: cheap next to the
+gigabytes behind it, and read once per (path, size, mtime).
+
+Checkpoints are described during the scan (the catalog lists their architecture); LoRAs when a job first
+names one (a library can hold thousands). A file that cannot be classified stays listed as "unknown"
+with the reason: the worker is the authority on what it loads, and it fails such a job naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import msgspec
+
+from contract.checkpoint import (
+    ArchitectureError,
+    HeaderError,
+    context_width,
+    detect,
+    header_length,
+    parse_header,
+)
+from orchestrator.catalog.models import ModelFile, ModelKind
+
+UNKNOWN = "unknown"
+# diffusers pipeline class → architecture, for checkpoint folders.
+_PIPELINES = {"StableDiffusionXLPipeline": "sdxl", "StableDiffusionPipeline": "sd15"}
+
+
+class _Facts(msgspec.Struct, frozen=True):
+    architecture: str | None
+    width: int | None
+    note: str | None
+
+
+def _read_shapes(path: str) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes a safetensors header lists; HeaderError also when the file is shorter than that."""
+    with open(path, "rb") as fh:
+        length = header_length(fh.read(8))
+        header = parse_header(fh.read(length), length)
+        problem = header.truncation(os.fstat(fh.fileno()).st_size)
+    if problem:
+        raise HeaderError(problem)
+    return header.shapes
+
+
+def _checkpoint_file(path: str) -> _Facts:
+    try:
+        shapes = _read_shapes(path)
+    except (OSError, HeaderError) as exc:
+        return _Facts(UNKNOWN, None, str(getattr(exc, "strerror", None) or exc))
+    width = context_width(shapes)
+    try:
+        return _Facts(detect(shapes).value, width, None)
+    except ArchitectureError as exc:
+        return _Facts(UNKNOWN, width, str(exc))
+
+
+def _checkpoint_folder(path: str) -> _Facts:
+    try:
+        with open(os.path.join(path, "model_index.json"), encoding="utf-8") as fh:
+            pipeline = json.load(fh).get("_class_name")
+        with open(os.path.join(path, "unet", "config.json"), encoding="utf-8") as fh:
+            width = json.load(fh).get("cross_attention_dim")
+    except (OSError, ValueError, AttributeError) as exc:
+        return _Facts(UNKNOWN, None, f"pipeline configuration unreadable: {exc}")
+    width = width if isinstance(width, int) else None
+    arch = _PIPELINES.get(pipeline)
+    return _Facts(arch, width, None) if arch else _Facts(UNKNOWN, width, f"pipeline {pipeline!r} is not SDXL or SD 1.5")
+
+
+def _lora_file(path: str) -> _Facts:
+    try:
+        return _Facts(None, context_width(_read_shapes(path)), None)
+    except (OSError, HeaderError) as exc:
+        return _Facts(None, None, str(getattr(exc, "strerror", None) or exc))
+
+
+class ModelInfo:
+    """Header facts per file, cached by (path, size, mtime); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._facts: dict[tuple[str, int, int], _Facts] = {}
+
+    def _facts_of(self, model: ModelFile) -> _Facts | None:
+        key = (model.path, model.size, model.mtime_ns)
+        with self._lock:
+            hit = self._facts.get(key)
+        if hit is not None:
+            return hit
+        if model.kind is ModelKind.checkpoints:
+            if model.format == "safetensors":
+                facts = _checkpoint_file(model.path)
+            elif model.format == "diffusers":
+                facts = _checkpoint_folder(model.path)
+            else:
+                facts = _Facts(UNKNOWN, None, "pickle files are not inspected before loading")
+        elif model.kind is ModelKind.loras and model.format == "safetensors":
+            facts = _lora_file(model.path)
+        else:
+            return None
+        with self._lock:
+            self._facts[key] = facts
+        return facts
+
+    def described(self, model: ModelFile) -> ModelFile:
+        """The model with what its header says filled in."""
+        facts = self._facts_of(model)
+        if facts is None:
+            return model
+        return msgspec.structs.replace(model, architecture=facts.architecture, context_width=facts.width,
+                                       note=facts.note)
