@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -136,6 +137,26 @@ def follow(client: RemgoClient, job_id: str, saver: Saver, progress: JobProgress
     return job
 
 
+def _follow_interruptibly(client, job_id: str, saver: Saver, progress: JobProgress) -> dict:
+    """`follow` on a thread of its own, the main thread waiting: Ctrl-C then lands in the wait, never in
+    the middle of the HTTP library (where it could leave a connection pool locked and the cancel hanging)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["job"] = follow(client, job_id, saver, progress)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread as it is
+            outcome["error"] = exc
+
+    follower = threading.Thread(target=run, name="remgo-follow", daemon=True)
+    follower.start()
+    while follower.is_alive():
+        follower.join(0.2)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["job"]
+
+
 def generate(args: argparse.Namespace) -> int:
     try:
         body = build_request(args)
@@ -152,10 +173,11 @@ def generate(args: argparse.Namespace) -> int:
         progress.note(f"job {job_id} {accepted['status']}{where}; Ctrl-C cancels it")
         saver = Saver(client, Path(args.out))
         try:
-            job = follow(client, job_id, saver, progress)
+            job = _follow_interruptibly(client, job_id, saver, progress)
         except KeyboardInterrupt:
             progress.close()
-            result = client.cancel(job_id)
+            with connect(args) as fresh:  # the first client's connections belong to the follower thread
+                result = fresh.cancel(job_id)
             print(f"remgo generate: interrupted; cancelled job {job_id} on the server ({result['status']})",
                   file=sys.stderr)
             return EXIT_INTERRUPTED

@@ -60,6 +60,14 @@ class ServerThread:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=self.headers(), timeout=30)
 
+    def cancel_active(self) -> None:
+        """Cancel every queued or running job: a test that fails half-way must not leave a job holding the
+        worker this module's other tests share (the test kernel's HOLD jobs run until they are stopped)."""
+        with self.client() as client:
+            for status in ("running", "queued"):
+                for job in client.get("/v1/jobs", params={"status": status, "limit": 500}).json()["jobs"]:
+                    client.post(f"/v1/jobs/{job['id']}/cancel")
+
     def __enter__(self) -> ServerThread:
         self._thread.start()
         self._started.wait(30)

@@ -92,8 +92,8 @@ def test_ctrl_c_cancels_the_job_on_the_server(color_server, tmp_path) -> None:
     proc = subprocess.Popen(remgo_cmd("generate", f"a slow one {HOLD}", "--steps", "20", *FAST, "--out", str(tmp_path),
                                       "--server", color_server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=cli_env(), cwd=REPO_ROOT)
+    job_id = None
     try:
-        job_id = None
         while True:
             line = proc.stderr.readline()
             assert line, "the command ended before showing progress"
@@ -109,6 +109,9 @@ def test_ctrl_c_cancels_the_job_on_the_server(color_server, tmp_path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+        if job_id is not None:  # whatever failed above, the held job must not keep the shared worker
+            with color_server.client() as client:
+                client.post(f"/v1/jobs/{job_id}/cancel")
     with color_server.client() as client:
         job = wait_job(client, job_id, {"cancelled", "succeeded", "failed"})
     assert job["status"] == "cancelled"
@@ -172,3 +175,12 @@ def test_a_failed_job_exits_1_with_its_error(tmp_path) -> None:
         assert done.stdout == ""
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{srv.url}/health", timeout=2)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running(request):
+    """After each test, no job of it holds the shared server's worker (see ServerThread.cancel_active)."""
+    yield
+    for name in ("color_server", "server"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).cancel_active()
