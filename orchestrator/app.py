@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from orchestrator.routes import outputs as outputs_routes
 from orchestrator.routes import remgo_compat as remgo_routes
 from orchestrator.routes import system as system_routes
 from orchestrator.routes import ui as ui_routes
-from orchestrator.routes.responses import error_response
+from orchestrator.routes.responses import API_KEY_COOKIE, error_response
 from orchestrator.settings import Settings
 from orchestrator.state_lock import StateLock
 from orchestrator.webhooks import WebhookSender
@@ -86,11 +87,37 @@ def build_services(settings: Settings) -> Services:
                     events=events, outputs=outputs, history=history, webhooks=webhooks, state_lock=state_lock)
 
 
-class ApiKeyMiddleware:
-    """With keys configured, every route but /health needs `Authorization: Bearer <key>`.
+# Where `?api_key=` is taken: GETs of image bytes (an <img> tag cannot send a header or, cross-origin, a
+# cookie) and the route that turns it into the cookie. Anywhere else a key in a URL would end up in logs,
+# browser history and Referer headers for no need.
+QUERY_KEY_PATHS = re.compile(r"^(/outputs/|/thumbs/|/images/|/v1/history/[^/]+/(file|thumb)$|/api-key-cookie$)")
 
-    Browsers cannot set headers on EventSource or WebSocket, so `?api_key=` is accepted as well, and
-    the `remgo_api_key` cookie (set by GET /api-key-cookie) for pages that cannot add either.
+
+class KeyRedactor(logging.Filter):
+    """Access-log lines carry the request target; a `?api_key=` in it becomes `api_key=***`."""
+
+    _KEY = re.compile(r"(api_key=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._KEY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._KEY.sub(r"\1***", record.msg)
+        return True
+
+
+def redact_keys_in_access_log() -> None:
+    """uvicorn sets up its loggers when it starts; the filter goes on after (idempotent)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, KeyRedactor) for f in access.filters):
+        access.addFilter(KeyRedactor())
+
+
+class ApiKeyMiddleware:
+    """With keys configured, every route but /health needs `Authorization: Bearer <key>`, or the
+    `remgo_api_key` cookie (HttpOnly, SameSite=Strict; set by POST /v1/session or GET /api-key-cookie) for
+    browser pages, whose EventSource and WebSocket cannot send a header, or `?api_key=` on the image
+    routes of QUERY_KEY_PATHS. Keys are compared in constant time.
     """
 
     def __init__(self, app: ASGIApp, keys: list[str]) -> None:
@@ -102,13 +129,13 @@ class ApiKeyMiddleware:
         for name, value in scope.get("headers", ()):
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 token = value[7:].strip()
-        if not token:
+        if not token and scope.get("method") in ("GET", "HEAD") and QUERY_KEY_PATHS.match(scope["path"]):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             token = query.get("api_key", [""])[0].encode()
         if not token:
             for name, value in scope.get("headers", ()):
                 if name == b"cookie":
-                    token = cookie_parser(value.decode("latin-1")).get(remgo_routes.API_KEY_COOKIE, "").encode()
+                    token = cookie_parser(value.decode("latin-1")).get(API_KEY_COOKIE, "").encode()
         return bool(token) and any(hmac.compare_digest(token, k) for k in self.keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -174,6 +201,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redact_keys_in_access_log()
         svc.pool.start()
         svc.dispatcher.start()
         svc.webhooks.resume()  # deliveries a previous run did not finish

@@ -4,7 +4,9 @@ Edits land in the TOML file the server read its settings from (`Settings.config_
 `[remgo]` table when it has one; other keys and tables are kept (comments are not). A change is checked
 exactly as the next start will read it (load_settings on the new text) before the file is replaced
 atomically, so a bad value never reaches the file. Secrets and the worker command line are not offered:
-they are edited in the file itself, never over HTTP.
+they are edited in the file itself, never over HTTP. Settings that decide who can reach the server and
+which files it serves or loads (`EXPOSURE`) are shown read-only: a page that got past the origin check must
+still not be able to open the server to the network or to the whole disk (docs/security.md).
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from orchestrator.settings import DEFAULT_CONFIG_FILE, FIELDS, Settings, Setting
 
 # Secrets, and settings that decide what code runs (worker command, its kernel, its environment, pickles).
 HIDDEN = frozenset({"api_keys", "webhook_secret", "worker_cmd", "worker_kernel", "worker_env", "allow_unsafe_pickles"})
-EDITABLE = tuple(name for name in FIELDS if name not in HIDDEN)
+# Who can reach the server and which files it serves or loads: shown, never written from the web.
+EXPOSURE = frozenset({"host", "outputs_dir", "state_dir", "model_roots", "cors_origins", "allowed_hosts",
+                      "webhook_allow_private", "catalog_dir"})
+EDITABLE = tuple(name for name in FIELDS if name not in HIDDEN and name not in EXPOSURE)
+SHOWN = tuple(name for name in FIELDS if name not in HIDDEN)
 _TYPE_NAMES = {
     msgspec.inspect.StrType: "string",
     msgspec.inspect.IntType: "number",
@@ -57,7 +63,7 @@ class _Spec(msgspec.Struct, frozen=True):
 def _specs() -> dict[str, _Spec]:
     specs = {}
     for field in msgspec.inspect.type_info(Settings).fields:
-        if field.name not in EDITABLE:
+        if field.name not in SHOWN:
             continue
         kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
         main = next(t for t in kinds if not isinstance(t, msgspec.inspect.NoneType))
@@ -98,8 +104,13 @@ def payload(settings: Settings) -> dict[str, Any]:
     """`GET /config/editor`."""
     path = config_path(settings)
     _, table = _read(path)
-    fields = [{"key": key, "type": spec.type, "default_value": msgspec.to_builtins(spec.default),
-               "current_value": _shown(key, table, settings)} for key, spec in SPECS.items()]
+    fields = []
+    for key, spec in SPECS.items():
+        field = {"key": key, "type": spec.type, "default_value": msgspec.to_builtins(spec.default),
+                 "current_value": _shown(key, table, settings)}
+        if key in EXPOSURE:
+            field |= {"read_only": True, "note": _where_to_change(key, path)}
+        fields.append(field)
     return {"config_path": str(path), "restart_required": True, "fields": fields}
 
 
@@ -111,6 +122,15 @@ def _json_type(value: Any) -> str:
     if isinstance(value, int | float):
         return "number"
     return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _where_to_change(key: str, path: Path) -> str:
+    flag = f" or `remgo serve --{key.replace('_', '-')}`" if key in _FLAGS else ""
+    return (f"read-only here: it decides who can reach the server or which files it uses; change it in "
+            f"{path}{flag}, or with REMGO_{key.upper()}")
+
+
+_FLAGS = frozenset({"host", "outputs_dir", "state_dir"})
 
 
 def check_value(key: str, value: Any) -> Any:
@@ -139,6 +159,9 @@ def save(settings: Settings, values: dict[str, Any]) -> dict[str, Any]:
     with _write_lock:
         document, table = _read(path)
         changed = sorted(k for k, v in checked.items() if v != _shown(k, table, settings))
+        for key in changed:  # sent back unchanged (an editor sends every field) is fine; changed is not
+            if key in EXPOSURE:
+                raise EditorError(key, _where_to_change(key, path), 403)
         if changed:
             for key in changed:
                 if checked[key] is None:

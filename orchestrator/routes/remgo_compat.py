@@ -56,10 +56,14 @@ from orchestrator.remgo_views import (
     settings_payload,
 )
 from orchestrator.request_body import BodyError
-from orchestrator.routes.responses import json_response, services
+from orchestrator.routes.responses import (
+    API_KEY_COOKIE,
+    COOKIE_SECONDS,
+    json_response,
+    services,
+    with_key_cookie,
+)
 
-API_KEY_COOKIE = "remgo_api_key"
-COOKIE_SECONDS = 30 * 24 * 3600
 # Browsers' default for a frontend served from its own dev or preview server on this machine.
 LOCAL_ORIGIN = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 PRESET_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -284,9 +288,7 @@ async def api_key_cookie(request: Request) -> Response:
     key = request.query_params.get("api_key")
     if not key:  # reached with a header or a cookie: nothing to store
         return _error(400, "give the key as ?api_key=<key> to store it in a cookie", "api_key")
-    response = json_response({"cookie": API_KEY_COOKIE, "max_age": COOKIE_SECONDS})
-    response.set_cookie(API_KEY_COOKIE, key, max_age=COOKIE_SECONDS, httponly=True, samesite="strict")
-    return response
+    return with_key_cookie(json_response({"cookie": API_KEY_COOKIE, "max_age": COOKIE_SECONDS}), key)
 
 
 async def websocket(ws: WebSocket) -> None:

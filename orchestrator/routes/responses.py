@@ -39,3 +39,13 @@ def query_bool(request: Request, name: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{name}: expected true or false, got {raw!r}")
+
+
+# The API key as a cookie, for browser pages (their EventSource and WebSocket cannot send a header).
+API_KEY_COOKIE = "remgo_api_key"
+COOKIE_SECONDS = 30 * 24 * 3600
+
+
+def with_key_cookie(response: Response, key: str) -> Response:
+    response.set_cookie(API_KEY_COOKIE, key, max_age=COOKIE_SECONDS, httponly=True, samesite="strict")
+    return response

@@ -4,6 +4,7 @@ GET /health        liveness and readiness; never needs an API key
 GET /v1/workers    each worker: device, state, loaded models, current task, restarts
 GET /metrics       Prometheus text: queue depth, jobs by state, step rate, worker restarts …
 GET /openapi.json  the API described from the msgspec schemas;  GET /docs  a readable page of it
+POST /v1/session   with API keys on: the key given in the Authorization header, as an HttpOnly cookie
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from starlette.routing import BaseRoute, Route
 from orchestrator import metrics
 from orchestrator.api_views import HealthView, WorkerList, WorkerView
 from orchestrator.openapi import build_openapi, render_docs
-from orchestrator.routes.responses import json_response, services
+from orchestrator.routes.responses import (
+    API_KEY_COOKIE,
+    COOKIE_SECONDS,
+    error_response,
+    json_response,
+    services,
+    with_key_cookie,
+)
 from orchestrator.worker_handle import WorkerHandle, WorkerState
 
 _READY = (WorkerState.idle, WorkerState.busy)
@@ -64,6 +72,19 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(render_docs(build_openapi(request.app.routes, secured=bool(svc.settings.api_keys))))
 
 
+async def session(request: Request) -> Response:
+    """The web page's key, from the header it was checked in, into a cookie its EventSource and WebSocket
+    send by themselves (SameSite=Strict: never on a request another website makes)."""
+    if not services(request).settings.api_keys:
+        return error_response(400, "this server has no API keys configured; no session is needed",
+                              "Authorization")
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() != "bearer ":
+        return error_response(400, "send the key as `Authorization: Bearer <key>`", "Authorization")
+    return with_key_cookie(json_response({"cookie": API_KEY_COOKIE, "max_age": COOKIE_SECONDS}),
+                           header[7:].strip())
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/health", health, methods=["GET"]),
@@ -71,4 +92,5 @@ def routes() -> list[BaseRoute]:
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
+        Route("/v1/session", session, methods=["POST"]),
     ]

@@ -3,6 +3,13 @@
 const KEY_STORE = "remgo.apiKey";
 let apiKey = sessionStorage.getItem(KEY_STORE) || "";
 let asking = null; // one key prompt at a time, however many calls got a 401
+let session = apiKey ? startSession() : null;
+
+// EventSource and WebSocket cannot send the key in a header: the server keeps it in an HttpOnly cookie
+// they send by themselves (SameSite=Strict). Only image URLs may carry it as ?api_key=.
+function startSession() {
+  return fetch("/v1/session", { method: "POST", headers: { Authorization: `Bearer ${apiKey}` } }).catch(() => {});
+}
 
 export class ApiError extends Error {
   constructor(status, message, field = null, suggestions = []) {
@@ -30,7 +37,8 @@ function askKey(rejected) {
       apiKey = input.value.trim();
       sessionStorage.setItem(KEY_STORE, apiKey);
       asking = null;
-      resolve();
+      session = startSession();
+      session.then(resolve);
     }, { once: true });
   });
   dialog.showModal();
@@ -98,6 +106,8 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
-export function eventSource(path) {
-  return new EventSource(withKey(path));
+// An EventSource once the session cookie (with API keys on) is set: the key rides in it.
+export async function eventSource(path) {
+  await (session || Promise.resolve());
+  return new EventSource(path);
 }

@@ -26,8 +26,8 @@ export class LiveJobs {
     });
   }
 
-  connect() {
-    this.source = eventSource("/v1/events");
+  async connect() {
+    this.source = await eventSource("/v1/events");
     this.source.addEventListener("open", () => this.refresh());
     for (const type of EVENTS) this.source.addEventListener(type, (e) => this.onEvent(type, JSON.parse(e.data)));
   }

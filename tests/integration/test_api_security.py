@@ -22,7 +22,9 @@ async def test_api_keys_guard_every_route_but_health(tmp_path) -> None:
             assert r.json()["error"]["field"] == "Authorization" and r.headers["www-authenticate"] == "Bearer"
         assert (await c.get("/v1/jobs", headers={"Authorization": "Bearer wrong"})).status_code == 401
         assert (await c.get("/v1/jobs", headers={"Authorization": "Bearer k-two"})).status_code == 200
-        assert (await c.get("/v1/jobs?api_key=k-one")).status_code == 200
+        assert (await c.get("/v1/jobs?api_key=k-one")).status_code == 401  # in a URL: image routes only
+        assert (await c.get("/outputs/none.png?api_key=k-one")).status_code == 404
+        assert (await c.get("/outputs/none.png?api_key=wrong")).status_code == 401
         r = await c.post("/v1/jobs", json=SMALL, headers={"Authorization": "Bearer k-one"})
         assert r.status_code == 202
         with pytest.raises(websockets.exceptions.InvalidStatus):

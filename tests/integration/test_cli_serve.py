@@ -103,3 +103,34 @@ def test_a_second_server_on_the_same_state_folder_refuses_to_start(tmp_path) -> 
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+def test_an_api_key_in_a_url_never_reaches_the_log(tmp_path) -> None:
+    env = {**_serve_env(tmp_path), "REMGO_API_KEYS": "sekrit-key-42"}
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    cmd = [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port), "--log-level", "info",
+           "--state-dir", str(tmp_path / "state2"), "--outputs-dir", str(tmp_path / "out")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert url in proc.stdout.readline()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health").json()["ready"]:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        # an image route takes the key in the URL (for <img> tags); other routes do not
+        assert httpx.get(f"{url}/outputs/none.png?api_key=sekrit-key-42").status_code == 404
+        assert httpx.get(f"{url}/v1/jobs?api_key=sekrit-key-42").status_code == 401
+        assert httpx.get(f"{url}/v1/jobs", headers={"Authorization": "Bearer sekrit-key-42"}).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert "GET /outputs/none.png?api_key=*** HTTP/1.1" in out, out[-2000:]
+    assert "sekrit-key-42" not in out

@@ -89,9 +89,12 @@ def test_json_output_lists_the_saved_files(color_server, tmp_path) -> None:
 
 
 def test_ctrl_c_cancels_the_job_on_the_server(color_server, tmp_path) -> None:
+    # As from a terminal: Ctrl-C's signal in its default state (a test run started in the background
+    # inherits it ignored, and Python then never turns it into KeyboardInterrupt).
     proc = subprocess.Popen(remgo_cmd("generate", f"a slow one {HOLD}", "--steps", "20", *FAST, "--out", str(tmp_path),
                                       "--server", color_server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=cli_env(), cwd=REPO_ROOT)
+                            text=True, env=cli_env(), cwd=REPO_ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     job_id = None
     try:
         while True:

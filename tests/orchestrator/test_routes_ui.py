@@ -69,4 +69,8 @@ def test_with_keys_the_page_is_open_and_the_api_is_not(tmp_path) -> None:
     assert client.get("/ui/nope.js").status_code == 401  # only the shipped files are open
     config = client.get("/v1/ui/config", headers={"Authorization": "Bearer k1"}).json()
     assert config["api_keys"] is True
-    assert client.get("/v1/ui/config?api_key=k1").status_code == 200  # as EventSource and <img> send it
+    assert client.get("/v1/ui/config?api_key=k1").status_code == 401  # a key in a URL: image routes only
+    session = client.post("/v1/session", headers={"Authorization": "Bearer k1"})  # what the page does
+    assert session.status_code == 200 and "HttpOnly" in session.headers["set-cookie"]
+    assert "SameSite=strict" in session.headers["set-cookie"]
+    assert client.get("/v1/ui/config").status_code == 200  # the cookie its EventSource sends by itself

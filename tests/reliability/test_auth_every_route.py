@@ -29,7 +29,8 @@ def _call(client: httpx.Client, method: str, url: str, headers: dict) -> int:
     with client.stream(method, url, headers=headers, content=body) as r:
         if not r.headers.get("content-type", "").startswith("text/event-stream"):
             r.read()
-        return r.status_code
+    client.cookies.clear()  # POST /v1/session sets the key cookie: the next call must not carry it
+    return r.status_code
 
 
 def test_every_route_needs_the_key(tmp_path) -> None:
@@ -63,16 +64,22 @@ def test_every_route_needs_the_key(tmp_path) -> None:
                 with_key = _call(client, method, filled, GOOD)
                 assert with_key != 401 and with_key < 500, (method, filled, with_key)
                 checked.append((method, filled))
+        # An image route takes the key in its URL (an <img> tag can send nothing else).
+        assert client.get(f"/v1/history/{item['id']}/file?api_key={KEY}").status_code == 200
+        assert client.get(f"{item['url']}?api_key={KEY}").status_code == 200
         for method, path in (("DELETE", f"/v1/history/{item['id']}"), ("POST", "/stop")):
             assert _call(client, method, path, {}) == 401
             assert _call(client, method, path, GOOD) == 200
         assert len(checked) >= 40
-        # The key may also come as ?api_key= (EventSource, WebSocket) or the cookie set from it.
-        assert client.get(f"/v1/jobs?api_key={KEY}").status_code == 200
+        # In a URL the key opens image routes only (<img> tags); elsewhere pages use the cookie.
+        assert client.get(f"/v1/jobs?api_key={KEY}").status_code == 401
         assert client.get("/v1/jobs?api_key=wrong").status_code == 401
         assert client.get("/v1/jobs", headers={"Authorization": "Bearer"}).status_code == 401
         assert client.get("/v1/jobs", headers={"Authorization": f"Basic {KEY}"}).status_code == 401
         cookie = client.get(f"/api-key-cookie?api_key={KEY}").cookies
+        assert httpx.get(f"{srv.url}/v1/jobs", cookies=cookie).status_code == 200
+        client.cookies.clear()
+        cookie = client.post("/v1/session", headers=GOOD).cookies  # the web page's way
         assert httpx.get(f"{srv.url}/v1/jobs", cookies=cookie).status_code == 200
         # What stays open is the page and its static files only: /health and the web UI's assets.
         assert OPEN_PATHS == {"/health", "/", *(f"/ui/{name}" for name in ASSETS)}

@@ -61,7 +61,7 @@ async def test_config_editor_refusals_leave_the_file_alone(tmp_path) -> None:
     path.write_text("# mine\nport = 9000\n")
     async with running(settings, ready=False) as srv:
         cases = [
-            ({"values": {"prot": 1}}, "prot", "prot: unknown setting; editable: host, port"),
+            ({"values": {"prot": 1}}, "prot", "prot: unknown setting; editable: port, devices"),
             ({"values": {"api_keys": ["k"]}}, "api_keys", "api_keys: not editable here"),
             ({"values": {"worker_cmd": ["sh"]}}, "worker_cmd", "worker_cmd: not editable here"),
             ({"values": {"port": "80"}}, "port", "port: expected number, got string"),
@@ -78,6 +78,20 @@ async def test_config_editor_refusals_leave_the_file_alone(tmp_path) -> None:
             answer = r.json()
             assert r.status_code == 400 and answer["success"] is False, answer
             assert answer["field"] == field and answer["error"].startswith(start), answer
+        # What decides who can reach the server, or which files it serves, is shown but never written here;
+        # sent back unchanged (an editor sends every field) it is accepted.
+        for key, value in (("host", "0.0.0.0"), ("outputs_dir", "/"), ("cors_origins", ["*"]),
+                           ("allowed_hosts", ["*"]), ("model_roots", ["/"]), ("state_dir", "/tmp/x"),
+                           ("webhook_allow_private", True)):
+            r = await srv.client.post("/config/editor", json={"values": {key: value}})
+            answer = r.json()
+            assert r.status_code == 403 and answer["field"] == key and "read-only here" in answer["error"], answer
+            assert str(path) in answer["error"]
+        shown = {f["key"]: f for f in (await srv.client.get("/config/editor")).json()["fields"]}
+        assert shown["host"]["read_only"] is True and "remgo serve --host" in shown["host"]["note"]
+        everything = {key: field["current_value"] for key, field in shown.items()}
+        r = await srv.client.post("/config/editor", json={"values": everything})
+        assert r.status_code == 200 and r.json()["updated_keys"] == [], r.text
         assert path.read_text() == "# mine\nport = 9000\n"
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".remgo.toml")] == []  # no temp left
 

@@ -19,13 +19,13 @@ def _settings(path, **values) -> Settings:
 def test_writes_into_the_remgo_table_and_keeps_the_rest(tmp_path) -> None:
     path = tmp_path / "conf.toml"
     path.write_text('title = "my box"\n[remgo]\nport = 9000\napi_keys = ["k1"]\n[other]\nx = 1\n')
-    answer = save(_settings(path, port=9000), {"port": 9000, "host": "0.0.0.0", "worker_threads": 4})
-    assert answer["updated_keys"] == ["host", "worker_threads"] and answer["config_path"] == str(path)
+    answer = save(_settings(path, port=9000), {"port": 9000, "log_level": "debug", "worker_threads": 4})
+    assert answer["updated_keys"] == ["log_level", "worker_threads"] and answer["config_path"] == str(path)
     document = tomllib.loads(path.read_text())
-    assert document == {"title": "my box", "remgo": {"port": 9000, "api_keys": ["k1"], "host": "0.0.0.0",
+    assert document == {"title": "my box", "remgo": {"port": 9000, "api_keys": ["k1"], "log_level": "debug",
                                                      "worker_threads": 4}, "other": {"x": 1}}
     loaded = load_settings(path, env={})
-    assert (loaded.host, loaded.port, loaded.worker_threads, loaded.api_keys) == ("0.0.0.0", 9000, 4, ["k1"])
+    assert (loaded.log_level, loaded.port, loaded.worker_threads, loaded.api_keys) == ("debug", 9000, 4, ["k1"])
     assert save(_settings(path, port=9000), {"worker_threads": None})["updated_keys"] == ["worker_threads"]
     assert "worker_threads" not in tomllib.loads(path.read_text())["remgo"]  # null: back to the default
 
@@ -49,7 +49,8 @@ def test_fields_show_the_file_then_the_running_value(tmp_path) -> None:
     assert fields["port"]["current_value"] == 9100 and fields["worker_threads"] == {
         "key": "worker_threads", "type": "number", "default_value": None, "current_value": None}
     assert fields["model_roots"]["type"] == "array" and fields["log_level"]["type"] == "string"
-    assert set(fields) == set(config_editor.EDITABLE) and not set(fields) & config_editor.HIDDEN
+    assert set(fields) == set(config_editor.SHOWN) and not set(fields) & config_editor.HIDDEN
+    assert {k for k, f in fields.items() if f.get("read_only")} == config_editor.EXPOSURE
 
 
 def test_a_value_the_next_start_would_refuse_is_refused_now(tmp_path) -> None:
