@@ -199,14 +199,16 @@ class Dispatcher:
         return ActionResult(id=job_id, status=job.status, changed=True, message=f"skipping image {indices}")
 
     async def _stop_unit(self, run: JobRun, unit: Unit, mode: StopMode) -> None:
-        # The worker may not have registered the task yet (generate still in its pipe): ask again briefly.
+        """Until the worker acknowledges the stop, or the image ends some other way (the worker answered,
+        or died: a hung one is the watchdog's). The worker may not know the task yet (generate still in its
+        pipe, or behind a slow load), so an unknown task is asked about again, less and less often."""
         unit.stop_sent = mode.value
-        for _ in range(100):
-            if unit.task.task_id not in run.units:
-                return
+        delay = 0.02
+        while unit.task.task_id in run.units:
             if await unit.worker.stop_task(unit.task.task_id, mode):
                 return
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     # ----- assigning work ---------------------------------------------------------------------
 
@@ -290,9 +292,10 @@ class Dispatcher:
             if not self._stopping:
                 self._worker_died(run, unit)
         except RpcCallError as exc:
-            if exc.code == BUSY:  # out of step with the worker: try again shortly
-                run.pending.appendleft(unit.index)
-                await asyncio.sleep(0.25)
+            if exc.code == BUSY:  # out of step with the worker: try again shortly, unless it was called off
+                if not run.cancel_requested and run.failure is None:
+                    run.pending.appendleft(unit.index)
+                    await asyncio.sleep(0.25)
             else:
                 result = self._task_failed(run, unit, exc)
         except Exception as exc:  # noqa: BLE001 - recorded on the job, never lost

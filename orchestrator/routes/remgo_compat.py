@@ -177,13 +177,17 @@ async def task_status(request: Request) -> Response:
 
 
 async def stop(request: Request) -> Response:
-    """RemGo: stop every running job (queued jobs keep their place)."""
+    """RemGo: stop every running job that came through RemGo's routes (queued jobs keep their place).
+
+    Jobs of the /v1 API belong to other clients, who stop them by id: RemGo's frontend stopping "its"
+    generation must not end theirs."""
     if refused := _unknown_query(request):
         return refused
     if (await request.body()).strip() not in (b"", b"{}"):
-        return _error(400, "POST /stop takes no body; it stops every running job", "$")
+        return _error(400, "POST /stop takes no body; it stops every running job started here", "$")
     svc = services(request)
     running, _ = svc.jobs.list(status=JobStatus.running, limit=10_000)
+    running = [job for job in running if job.request_format == "remgo"]
     # wait=0: answer once the workers were told, as RemGo does; each job ends `cancelled` shortly after.
     answers = await asyncio.gather(*(svc.dispatcher.cancel(job.id, wait=0) for job in running))
     stopped = [a.id for a in answers if a is not None and a.changed]

@@ -19,13 +19,13 @@ def image_params(seed: int, steps: int, size: int) -> ImageParams:
 
 
 def normalized(job_id: str, images: int = 1, *, seed: int = 100, steps: int = 3, size: int = 64,
-               model: str = "tiny.safetensors", split: int | None = None) -> Normalized:
+               model: str = "tiny.safetensors", split: int | None = None, prompt: str = "a red fox") -> Normalized:
     """`images` images from seed, seed+1, …; `split` makes two tasks (the first with `split` images)."""
     seeds = [seed + i for i in range(images)]
     groups = [seeds] if split is None else [seeds[:split], seeds[split:]]
     tasks = [
         GenerateTask(task_id=f"{job_id}-{k}", base_model=ModelRef(name=model, path=f"/models/{model}"),
-                     width=size, height=size, seeds=group, steps=steps, positive=["a red fox"])
+                     width=size, height=size, seeds=group, steps=steps, positive=[prompt])
         for k, group in enumerate(groups)
     ]
     return Normalized(tasks=tasks, images=[image_params(s, steps, size) for s in seeds],

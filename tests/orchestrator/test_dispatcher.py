@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from contract.rpc import BUSY
 from orchestrator.dispatcher import QueueFull
 from orchestrator.jobs import ImageRecord, JobStatus, JobStore
+from orchestrator.rpc_client import RpcCallError
 from tests.orchestrator.dispatch_harness import rig, until
 from tests.orchestrator.job_samples import make_job
+from tests.worker_kernels import HOLD
 
 pytestmark = pytest.mark.anyio
 
@@ -107,6 +110,54 @@ async def test_cancel_pending_and_running(tmp_path) -> None:
         again = await r.dispatcher.cancel("run")
         assert not again.changed and "already cancelled" in again.message
         assert await r.dispatcher.cancel("ghost") is None
+
+
+async def test_a_job_cancelled_while_its_worker_answers_busy_is_never_relaunched(tmp_path) -> None:
+    """The worker answers BUSY (out of step with the dispatcher) after the job was cancelled: the image
+    must not go back to the queue and be launched again."""
+    async with rig(tmp_path) as r:
+        worker = r.pool.workers[0]
+        answer, calls = asyncio.Event(), []
+
+        async def busy(task):  # the worker's answer, held until the cancel is under way
+            calls.append(task.task_id)
+            await answer.wait()
+            raise RpcCallError(BUSY, "busy with another task")
+
+        worker.generate = busy
+        r.dispatcher.submit(make_job("victim"))
+        await until(lambda: calls)
+        cancel = asyncio.create_task(r.dispatcher.cancel("victim", wait=10))
+        await until(lambda: r.dispatcher.runs["victim"].cancel_requested)
+        answer.set()
+        res = await cancel
+        assert res.status is JobStatus.cancelled, res
+        assert len(calls) == 1  # launched once, never again
+        job = r.store.get("victim")
+        assert job.status is JobStatus.cancelled and job.images == [] and "victim" not in r.dispatcher.runs
+
+
+async def test_a_stop_is_asked_again_until_the_worker_acknowledges_it(tmp_path) -> None:
+    """A worker that does not know the task yet (its generate still queued behind a slow pipe) answers a
+    stop with "unknown task": the dispatcher asks again, for as long as the image runs, not ~2 s."""
+    async with rig(tmp_path) as r:
+        worker = r.pool.workers[0]
+        real_stop, asked, known = worker.stop_task, [], asyncio.Event()
+
+        async def late_stop(task_id, mode):
+            asked.append(asyncio.get_running_loop().time())
+            return await real_stop(task_id, mode) if known.is_set() else False
+
+        worker.stop_task = late_stop
+        r.dispatcher.submit(make_job("held", steps=20, prompt=f"runs until stopped {HOLD}"))
+        runs = r.dispatcher.runs
+        await until(lambda: "held" in runs and (runs["held"].latest or runs["held"].progress()).step >= 1)
+        cancel = asyncio.create_task(r.dispatcher.cancel("held", wait=60))
+        await until(lambda: asked and asked[-1] - asked[0] > 3.0, timeout=30)  # past the old 2 s limit
+        known.set()
+        res = await cancel
+        assert res.status is JobStatus.cancelled, res
+        assert r.store.get("held").images == []
 
 
 async def test_skip_drops_the_current_image_and_goes_on(tmp_path) -> None:

@@ -1,6 +1,11 @@
 """kill -9 a worker at random steps, and the orchestrator with 50 jobs queued: nothing is lost."""
 
+import time
+
+from tests.integration.server_harness import SMALL, server_settings
 from tests.reliability.crash_scenarios import kill_orchestrator_with_queue, kill_workers_mid_step
+from tests.reliability.orchestrator_process import OrchestratorProcess
+from tests.worker_kernels import HOLD
 
 
 def test_workers_killed_at_random_steps(tmp_path) -> None:
@@ -21,3 +26,30 @@ def test_orchestrator_killed_with_fifty_queued(tmp_path) -> None:
     assert figures["succeeded"] == 51, {k: v["status"] for k, v in figures["jobs_detail"].items()}
     assert figures["resumed_attempts"] == 2  # the running job went back to the queue and ran again
     assert all(len(j["images"]) == 1 for j in figures["jobs_detail"].values())
+
+
+def test_a_job_running_at_three_crashes_fails_instead_of_looping(tmp_path) -> None:
+    """A job that is running each time the server dies (as if it made the server die) resumes twice, then
+    fails with the reason on the third restart; the job queued behind it then runs."""
+    settings = server_settings(tmp_path, step_delay=0.02)
+    orch = OrchestratorProcess(settings, tmp_path).start()
+    try:
+        crashy = orch.client.post("/v1/jobs?id=crashy", json={**SMALL, "prompt": f"until it dies {HOLD}",
+                                                              "overwrite_step": 20}).json()["id"]
+        after = orch.client.post("/v1/jobs?id=after", json=SMALL).json()["id"]
+        for crash in range(3):
+            deadline = time.monotonic() + 60
+            while orch.client.get(f"/v1/jobs/{crashy}").json()["status"] != "running":
+                assert time.monotonic() < deadline, f"crash {crash}: the job never ran again"
+                time.sleep(0.05)
+            orch.kill9()
+            orch.reap_workers()
+            orch.start()
+        job = orch.client.get(f"/v1/jobs/{crashy}").json()
+        assert job["status"] == "failed" and job["error"]["message"].startswith("failed on 3 restarts"), job
+        deadline = time.monotonic() + 60
+        while orch.client.get(f"/v1/jobs/{after}").json()["status"] != "succeeded":
+            assert time.monotonic() < deadline, "the next job did not run"
+            time.sleep(0.05)
+    finally:
+        orch.close()

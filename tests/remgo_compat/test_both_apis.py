@@ -63,25 +63,30 @@ async def test_socket_takes_no_commands_and_checks_the_origin(tmp_path) -> None:
         assert refused.value.response.status_code == 403
 
 
-async def test_stop_ends_running_jobs_and_leaves_the_queue(tmp_path) -> None:
+async def test_stop_ends_remgo_jobs_and_leaves_v1_jobs_and_the_queue(tmp_path) -> None:
+    """RemGo's Stop button ends the generation RemGo's routes started; a /v1 client's job is not its to
+    stop, and queued jobs keep their place."""
     async with running(compat_settings(tmp_path, devices=2, step_delay=0.05)) as srv:
-        slow = {**SMALL, "prompt": f"runs until stopped {HOLD}", "overwrite_step": 20}
-        running_ids = [(await srv.client.post(f"/v1/jobs?id=run{i}", json=slow)).json()["id"] for i in (1, 2)]
+        hold = {"overwrite_width": 256, "overwrite_height": 256, "overwrite_step": 20}
+        v1 = (await srv.client.post("/v1/jobs?id=api-job", json={**SMALL, **hold,
+                                                                  "prompt": f"another client {HOLD}"})).json()["id"]
+        mine = (await srv.client.post("/generate", content=default_body(f"mine {HOLD}", **hold))).json()["task_id"]
         r = await srv.client.post("/generate", content=default_body(overwrite_width=256, overwrite_height=256,
                                                                       overwrite_step=2))
         queued = r.json()["task_id"]
-        for job_id in running_ids:
+        for job_id in (v1, mine):
             await poll(srv.client, job_id, "running")
         assert check_status((await srv.client.get(f"/status/{queued}")).json())["statusText"].startswith(
             "Waiting in queue")
         r = await srv.client.post("/stop", headers={"Origin": FRONTEND_ORIGIN})
         assert r.status_code == 200 and r.json()["status"] == "Stop requested"
-        assert sorted(r.json()["stopped"]) == running_ids
-        for job_id in running_ids:
-            job = await poll(srv.client, job_id, "cancelled")
-            status = check_status((await srv.client.get(f"/status/{job_id}")).json())
-            assert status["finished"] and status["statusText"] == "Stopped (0/1 images)" and job["images"] == []
+        assert r.json()["stopped"] == [mine]
+        job = await poll(srv.client, mine, "cancelled")
+        status = check_status((await srv.client.get(f"/status/{mine}")).json())
+        assert status["finished"] and status["statusText"] == "Stopped (0/1 images)" and job["images"] == []
         await poll(srv.client, queued, "succeeded")
+        assert (await srv.client.get(f"/v1/jobs/{v1}")).json()["status"] == "running"  # still its own
+        assert (await srv.client.post(f"/v1/jobs/{v1}/cancel")).json()["status"] == "cancelled"  # by its id
 
 
 async def test_same_request_same_bytes_through_both_apis(tmp_path, tiny_models) -> None:
