@@ -23,14 +23,14 @@ def _serve_env(tmp_path) -> dict:
     }
 
 
-def _serve(tmp_path, state: str = "state") -> tuple[subprocess.Popen, str]:
+def _serve(tmp_path, state: str = "state", *args: str, **env: str) -> tuple[subprocess.Popen, str]:
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
     cmd = [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port),
-           "--state-dir", str(tmp_path / state), "--outputs-dir", str(tmp_path / "out")]
-    proc = subprocess.Popen(cmd, env=_serve_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, cwd=tmp_path)
+           "--state-dir", str(tmp_path / state), "--outputs-dir", str(tmp_path / "out"), *args]
+    proc = subprocess.Popen(cmd, env={**_serve_env(tmp_path), **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -106,25 +106,9 @@ def test_a_second_server_on_the_same_state_folder_refuses_to_start(tmp_path) -> 
 
 
 def test_an_api_key_in_a_url_never_reaches_the_log(tmp_path) -> None:
-    env = {**_serve_env(tmp_path), "REMGO_API_KEYS": "sekrit-key-42"}
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    cmd = [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port), "--log-level", "info",
-           "--state-dir", str(tmp_path / "state2"), "--outputs-dir", str(tmp_path / "out")]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = _serve(tmp_path, "state", "--log-level", "info", REMGO_API_KEYS="sekrit-key-42")
     try:
-        assert url in proc.stdout.readline()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health").json()["ready"]:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        _ready(proc, url)
         # an image route takes the key in the URL (for <img> tags); other routes do not
         assert httpx.get(f"{url}/outputs/none.png?api_key=sekrit-key-42").status_code == 404
         assert httpx.get(f"{url}/v1/jobs?api_key=sekrit-key-42").status_code == 401

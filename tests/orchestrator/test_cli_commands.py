@@ -92,12 +92,3 @@ def test_a_key_is_needed_and_a_wrong_one_is_named(server) -> None:
     assert refused.returncode == 2 and "(401): Authorization:" in refused.stderr
     from_env = remgo("models", "--server", server.url, REMGO_API_KEY=server.api_key)
     assert from_env.returncode == 0 and "tiny.safetensors" in from_env.stdout
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running(request):
-    """After each test, no job of it holds the shared server's worker (see ServerThread.cancel_active)."""
-    yield
-    for name in ("color_server", "server"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name).cancel_active()

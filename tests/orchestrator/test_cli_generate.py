@@ -178,12 +178,3 @@ def test_a_failed_job_exits_1_with_its_error(tmp_path) -> None:
         assert done.stdout == ""
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{srv.url}/health", timeout=2)
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running(request):
-    """After each test, no job of it holds the shared server's worker (see ServerThread.cancel_active)."""
-    yield
-    for name in ("color_server", "server"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name).cancel_active()

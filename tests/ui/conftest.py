@@ -98,12 +98,3 @@ def newest_jobs(server, n: int) -> list[dict]:
     """The server's n newest jobs, oldest of them first."""
     with server.client() as client:
         return list(reversed(client.get("/v1/jobs", params={"limit": n}).json()["jobs"]))
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running(request):
-    """After each test, no job of it holds the shared server's worker (see ServerThread.cancel_active)."""
-    yield
-    for name in ("color_server", "server"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name).cancel_active()
