@@ -14,7 +14,7 @@ LOCK_TOOLS := build/lock-tools
 PIP_TOOLS := pip-tools==7.6.2
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup lock run test test-fast bench lint schema clean
+.PHONY: setup lock run test bench lint schema clean
 
 setup: $(STAMP)
 
