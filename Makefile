@@ -3,8 +3,6 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8888
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -47,8 +45,11 @@ lock:
 	  --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
 	  --output-file $(LOCK) pyproject.toml
 
+# No --host/--port here: `remgo serve` reads REMGO_HOST / REMGO_PORT, then remgo.toml, then its defaults
+# (127.0.0.1:8888), so `REMGO_PORT=18888 make run` and `REMGO_PORT=18888 remgo serve` agree. (A make
+# variable named HOST would also catch the HOST that zsh sets to the machine's name.)
 run: setup
-	$(BIN)/remgo serve --host $(HOST) --port $(PORT)
+	$(BIN)/remgo serve
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -105,7 +105,7 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"remgo serve: {exc}", file=sys.stderr)  # already on this state folder)
         return 2
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(f"remgo: serving on http://{host}:{settings.port}  (API docs: http://{host}:{settings.port}/docs; "
+    print(f"remgo: open http://{host}:{settings.port}/ in a browser  (API docs: http://{host}:{settings.port}/docs; "
           "Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 timeout_graceful_shutdown=15)
