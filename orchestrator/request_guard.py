@@ -7,8 +7,8 @@ it. Three checks, for every request whatever the route, keys or no keys:
   `allowed_hosts`. A page served from an attacker's name that later resolves to 127.0.0.1 (DNS rebinding)
   sends its own name, and gets 400.
 - **Origin**, when a browser sends one on a request that changes state (anything but GET, HEAD and
-  OPTIONS) or opens a WebSocket, must be this server's own origin, a localhost origin (the bundled page,
-  RemGo's frontend on its dev server) or one of `cors_origins`: 403 otherwise. Requests without Origin
+  OPTIONS) or opens a WebSocket, must be this server's own origin, or one of `cors_origins`, or — when
+  none are configured — a localhost origin (RemGo's frontend on its dev server): 403 otherwise. Requests without Origin
   (curl, SDKs, scripts) are not browsers acting for a website and pass.
 - **Content-Type** of a request body must be JSON (415 otherwise): a form or `text/plain` is what a
   "simple" cross-site request can send without a CORS preflight, and no route takes one.
@@ -59,8 +59,14 @@ def host_allowed(name: str, patterns: list[str] | None) -> bool:
 
 
 def origin_allowed(origin: str, own_origins: set[str], cors_origins: list[str]) -> bool:
-    return (origin in own_origins or LOCAL_ORIGIN.match(origin) is not None or "*" in cors_origins
-            or origin in cors_origins)
+    """The server's own origin always; then the configured `cors_origins` ("*": any), or, when none are
+    configured, any localhost origin. As for CORS: a list given replaces the localhost default, so a page
+    may send only what it may also read."""
+    if origin in own_origins:
+        return True
+    if cors_origins:
+        return "*" in cors_origins or origin in cors_origins
+    return LOCAL_ORIGIN.match(origin) is not None
 
 
 def _is_json(content_type: str) -> bool:

@@ -63,11 +63,13 @@ async def test_the_pages_own_origin_localhost_and_scripts_pass(tmp_path) -> None
             pass
 
 
-async def test_configured_origins_are_allowed(tmp_path) -> None:
+async def test_configured_origins_replace_the_localhost_default(tmp_path) -> None:
     async with running(server_settings(tmp_path, cors_origins=["https://studio.example"]), ready=False) as srv:
         r = await srv.client.post("/v1/jobs", json=SMALL, headers={"Origin": "https://studio.example"})
         assert r.status_code == 202
-        assert (await srv.client.post("/v1/jobs", json=SMALL, headers={"Origin": EVIL})).status_code == 403
+        assert (await srv.client.post("/v1/jobs", json=SMALL, headers={"Origin": srv.url})).status_code == 202
+        for origin in (EVIL, "http://localhost:5173"):  # as for CORS: a page may send only what it may read
+            assert (await srv.client.post("/v1/jobs", json=SMALL, headers={"Origin": origin})).status_code == 403
 
 
 async def test_json_routes_refuse_other_bodies(tmp_path) -> None:
