@@ -19,6 +19,7 @@ import msgspec
 from contract.request import GenerateRequest
 from contract.task import GenerateTask
 from orchestrator.metadata import ImageParams
+from orchestrator.wal_checkpoints import Checkpointer, no_auto_checkpoints
 
 
 class JobStatus(enum.StrEnum):
@@ -151,9 +152,12 @@ class JobStore:
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        no_auto_checkpoints(self._db)  # a submit on the event loop never waits for a checkpoint's fsync
         self._db.executescript(_SCHEMA)
+        self.checkpointer = Checkpointer(path)
 
     def close(self) -> None:
+        self.checkpointer.close()
         with self._lock:
             self._db.close()
 
