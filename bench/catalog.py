@@ -103,7 +103,7 @@ def main() -> None:
         catalog = Catalog(root)
         name = next(iter(catalog.snapshot().models["checkpoints"]))
         request = GenerateRequest(prompt="a __color__ [[fox,owl]] in snow", base_model_name=name, image_number=8,
-                                  style_selections=["Random Style", "Fooocus Sharp"], loras=[])
+                                  style_selections=["Random Style", "Remgo Sharp"], loras=[])
         normalize(request, catalog, job_id="warm", rng=random.Random(0))  # hashes computed once
         runs = [best_of(lambda: normalize(request, catalog, job_id="b", rng=random.Random(0)), repeats=1)
                 for _ in range(20)]

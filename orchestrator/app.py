@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.catalog import Catalog
+from orchestrator.daily_log import DailyLog
 from orchestrator.dispatcher import Dispatcher
 from orchestrator.events import EventHub
 from orchestrator.history import History, default_db_path
@@ -63,6 +64,7 @@ class Services:
     history: History
     webhooks: WebhookSender
     state_lock: StateLock
+    daily_log: DailyLog | None = None  # None when the `daily_log` setting is off
 
 
 def build_services(settings: Settings) -> Services:
@@ -73,6 +75,7 @@ def build_services(settings: Settings) -> Services:
     jobs = JobStore(Path(settings.state_dir) / "jobs.db")
     outputs = OutputStore(Path(settings.outputs_dir))
     history = History(default_db_path(Path(settings.outputs_dir)), outputs)
+    daily_log = DailyLog(history) if settings.daily_log else None  # follows the index from here on
     events = EventHub(settings.event_queue_size)
     webhooks = WebhookSender(settings.webhook_secret, max_attempts=settings.webhook_max_attempts,
                              backoff=settings.webhook_backoff, timeout=settings.webhook_timeout,
@@ -84,7 +87,8 @@ def build_services(settings: Settings) -> Services:
     dispatcher = Dispatcher(settings=settings, store=jobs, pool=pool, events=events, outputs=outputs,
                             history=history, webhooks=webhooks)
     return Services(settings=settings, catalog=catalog, jobs=jobs, dispatcher=dispatcher, pool=pool,
-                    events=events, outputs=outputs, history=history, webhooks=webhooks, state_lock=state_lock)
+                    events=events, outputs=outputs, history=history, webhooks=webhooks, state_lock=state_lock,
+                    daily_log=daily_log)
 
 
 # Where `?api_key=` is taken: GETs of image bytes (an <img> tag cannot send a header or, cross-origin, a
@@ -106,11 +110,27 @@ class KeyRedactor(logging.Filter):
         return True
 
 
+class HealthPollsToDebug(logging.Filter):
+    """The web page asks /health every few seconds: those lines are debug, not info, so they do not bury
+    the jobs and the other requests."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        target = args[2] if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str) else ""
+        if target.split("?", 1)[0] != "/health":
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return True
+
+
 def redact_keys_in_access_log() -> None:
-    """uvicorn sets up its loggers when it starts; the filter goes on after (idempotent)."""
+    """uvicorn sets up its loggers when it starts; the filters go on after (idempotent)."""
     access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, KeyRedactor) for f in access.filters):
-        access.addFilter(KeyRedactor())
+    for kind in (KeyRedactor, HealthPollsToDebug):
+        if not any(isinstance(f, kind) for f in access.filters):
+            access.addFilter(kind())
 
 
 class ApiKeyMiddleware:
@@ -202,6 +222,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         redact_keys_in_access_log()
+        for line in svc.catalog.fitting_report(settings.default_preset):  # said once here, not per job
+            log.info(line)
+        if svc.daily_log is not None:
+            svc.daily_log.start()
         svc.pool.start()
         svc.dispatcher.start()
         svc.webhooks.resume()  # deliveries a previous run did not finish
@@ -215,6 +239,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             await svc.webhooks.drain(5)
             with contextlib.suppress(Exception):
                 await reconcile
+            if svc.daily_log is not None:
+                await asyncio.to_thread(svc.daily_log.close)  # the pages of the last images, then no more
             svc.history.close()
             svc.jobs.close()
             svc.state_lock.release()

@@ -5,6 +5,7 @@
     remgo history …   (index, import and list images; see `remgo history --help`)
     remgo generate "a red fox" [-n 2] …   remgo jobs [list|show|cancel ID]   remgo history search TEXT
     remgo models [--kind K]   remgo styles [FILTER]      (clients of a running server; see each --help)
+    remgo styles import PATH  (a Fooocus install's style files into the catalog, then the server rescans)
 
 Each serve flag is also a `REMGO_*` env var and a key of the TOML file; flags win, then env, then file.
 """

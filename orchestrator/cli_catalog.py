@@ -2,16 +2,25 @@
 
     remgo models [--kind checkpoints|loras|vae|embeddings|upscale|controlnet] [--json]
     remgo styles [FILTER] [--json]
+    remgo styles import PATH      (orchestrator/cli_styles.py)
 """
 
 from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.table import Table
 
-from orchestrator.cli_common import EXIT_OK, add_connection_options, connect, guarded, print_json, shorten
+from orchestrator.cli_common import (
+    EXIT_OK,
+    add_connection_options,
+    connect,
+    guarded,
+    print_json,
+    shorten,
+    table_console,
+)
+from orchestrator.cli_styles import STYLES_USAGE, styles_command
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,10 +29,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="checkpoints (default), loras, vae, embeddings, upscale or controlnet")
     add_connection_options(models)
     models.set_defaults(func=guarded("models", list_models))
-    styles = subparsers.add_parser("styles", help="the styles a running server has")
-    styles.add_argument("filter", nargs="?", help="only styles whose name contains this (any case)")
+    styles = subparsers.add_parser("styles", usage=STYLES_USAGE,
+                                   help="the styles a running server has; `styles import PATH` adds Fooocus's")
+    styles.add_argument("filter", nargs="?", help="only styles whose name contains this (any case); `import "
+                        "PATH` copies a Fooocus install's style files (or one .json file) into the catalog")
+    styles.add_argument("path", nargs="?", help=argparse.SUPPRESS)
     add_connection_options(styles)
-    styles.set_defaults(func=guarded("styles", list_styles))
+    styles.set_defaults(func=styles_command(guarded("styles", list_styles)))
     return models
 
 
@@ -68,5 +80,5 @@ def list_styles(args: argparse.Namespace) -> int:
     for style in styles:
         text = style.get("special", "").replace("_", " ") if style.get("special") else style.get("prompt", "")
         table.add_row(style["name"], shorten(text, 90))
-    Console(width=max(Console().width, 120)).print(table)
+    table_console(120).print(table)
     return EXIT_OK

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from rich.console import Console
+
 from orchestrator.client import ApiError, ClientError, RemgoClient, ServerUnreachable
 from orchestrator.settings import SettingsError, load_settings
 
@@ -66,6 +68,12 @@ def api_key(args: argparse.Namespace) -> str | None:
 
 def connect(args: argparse.Namespace, timeout: float = 30.0) -> RemgoClient:
     return RemgoClient(server_url(args), api_key(args), timeout=timeout)
+
+
+def table_console(min_width: int) -> Console:
+    """A console for tables of server data: text is printed as it is (no markup, no highlighting), so a
+    prompt's `[red]` stays text and the digits of a file name are not coloured."""
+    return Console(width=max(Console().width, min_width), markup=False, highlight=False)
 
 
 def print_json(value: Any) -> None:

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.table import Table
 
-from orchestrator.cli_common import EXIT_OK, add_connection_options, connect, guarded, print_json, shorten
+from orchestrator.cli_common import (
+    EXIT_OK,
+    add_connection_options,
+    connect,
+    guarded,
+    print_json,
+    shorten,
+    table_console,
+)
 
 
 def _history_commands(subparsers):
@@ -28,10 +35,11 @@ def _history_commands(subparsers):
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     search = _history_commands(subparsers).add_parser(
-        "search", help="full-text search over prompts on a running server", description=__doc__,
+        "search", help="full-text search over prompts, styles and models on a running server", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    search.add_argument("text", help="words that must all occur in the prompt; word* matches a prefix")
-    search.add_argument("--model", help="only images of this base model")
+    search.add_argument("text", help='every word must occur in a prompt, a style or a model name; word* is a '
+                                     'prefix; "a phrase", AND, OR, NOT, (groups), styles:anime (FTS5 syntax)')
+    search.add_argument("--model", help="only images of this base model (its file name or the name its metadata shows)")
     search.add_argument("--since", help="from this ISO date or datetime")
     search.add_argument("--until", help="up to this ISO date (the whole day) or datetime")
     search.add_argument("--starred", action="store_true", help="only starred images")
@@ -55,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
     for column in ("ID", "CREATED", "MODEL", "SEED", "PROMPT", "URL"):
         table.add_column(column, no_wrap=column != "PROMPT")
     for item in page["items"]:
-        table.add_row(item["id"], item["created"][:19].replace("T", " "), item["model"] or "", str(item["seed"] or ""),
+        seed = "" if item["seed"] is None else str(item["seed"])  # 0 is a seed
+        table.add_row(item["id"], item["created"][:19].replace("T", " "), item["model"] or "", seed,
                       shorten(item["prompt"], 80), item["url"])
-    Console(width=max(Console().width, 140)).print(table)
+    table_console(140).print(table)
     if page["next_cursor"]:
         print(f"(more: --limit {args.limit * 2})")
     return EXIT_OK

@@ -11,10 +11,20 @@ import argparse
 import sys
 from datetime import datetime
 
-from rich.console import Console
 from rich.table import Table
 
-from orchestrator.cli_common import EXIT_OK, add_connection_options, connect, guarded, print_json, shorten
+from orchestrator.cli_common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    add_connection_options,
+    connect,
+    guarded,
+    print_json,
+    shorten,
+    table_console,
+)
+
+DEFAULT_LIMIT = 20
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -22,8 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="jobs_command", metavar="COMMAND")
     lister = commands.add_parser("list", help="newest first (the default)")
-    lister.add_argument("--status", help="only jobs in this state")
-    lister.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    _list_options(lister, nested=True)
     add_connection_options(lister, nested=True)
     show = commands.add_parser("show", help="one job in full")
     show.add_argument("id")
@@ -31,9 +40,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel a queued or running job")
     cancel.add_argument("id")
     add_connection_options(cancel, nested=True)
+    _list_options(parser)  # `remgo jobs --limit 3`: listing is the default command
     add_connection_options(parser)
-    parser.set_defaults(func=guarded("jobs", run), status=None, limit=20)
+    parser.set_defaults(func=guarded("jobs", run))
     return parser
+
+
+def _list_options(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    # None = not given: `show` and `cancel` refuse them instead of ignoring them. SUPPRESS on `list` keeps a
+    # value given before the sub-word (`remgo jobs --limit 3 list`).
+    default = {"default": argparse.SUPPRESS} if nested else {"default": None}
+    parser.add_argument("--status", help="only jobs in this state", **default)
+    parser.add_argument("--limit", type=int, help=f"how many (default {DEFAULT_LIMIT})", **default)
 
 
 def _time(stamp: float | None) -> str:
@@ -41,6 +59,13 @@ def _time(stamp: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.jobs_command in ("show", "cancel"):
+        given = [flag for flag, value in (("--status", args.status), ("--limit", args.limit)) if value is not None]
+        if given:
+            verb = "apply" if len(given) > 1 else "applies"
+            print(f"remgo jobs {args.jobs_command}: {' and '.join(given)} {verb} only to the job list "
+                  "(`remgo jobs [list] --status S --limit N`)", file=sys.stderr)
+            return EXIT_REFUSED
     with connect(args) as client:
         if args.jobs_command == "cancel":
             result = client.cancel(args.id)
@@ -64,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 if job["error"]:
                     print(f"  error: {job['error']['message']}")
             return EXIT_OK
-        page = client.jobs(status=args.status, limit=args.limit)
+        page = client.jobs(status=args.status, limit=DEFAULT_LIMIT if args.limit is None else args.limit)
     if args.json:
         print_json(page)
         return EXIT_OK
@@ -78,5 +103,5 @@ def run(args: argparse.Namespace) -> int:
         error = job["error"]["message"] if job["error"] else ""
         table.add_row(job["id"], job["status"], "" if job["position"] is None else str(job["position"]), f"{job['images_done']}/{job['images_total']}",
                       _time(job["created_at"]), shorten(error, 60))
-    Console(width=max(Console().width, 120)).print(table)
+    table_console(120).print(table)
     return EXIT_OK

@@ -25,7 +25,8 @@ class JobProgress:
     def __init__(self, stream: IO[str] | None = None, *, enabled: bool = True) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled
-        self.console = Console(file=self.stream)
+        # Notes are file paths and server messages: printed as they are, no markup, digits not coloured.
+        self.console = Console(file=self.stream, markup=False, highlight=False)
         self.rich = enabled and self.console.is_terminal
         self._bars: Progress | None = None
         self._tasks: dict[str, int] = {}

@@ -142,6 +142,10 @@ class RemgoClient:
     def styles(self) -> list[dict]:
         return self._json("GET", "/v1/styles")
 
+    def rescan(self) -> dict:
+        """Have the server read its catalog folders again (new models, styles, presets)."""
+        return self._json("POST", "/v1/catalog/rescan")
+
     def history(self, **filters: Any) -> dict:
         """One page of history; filters: q, model, since, until, starred, limit, cursor."""
         params = {k: ("true" if v is True else v) for k, v in filters.items() if v is not None and v is not False}

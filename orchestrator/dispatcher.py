@@ -20,6 +20,7 @@ import msgspec
 from contract.events import FailureKind, ImageResult, Progress, TaskResult
 from contract.rpc import BUSY, StopMode
 from contract.task import PreviewSettings
+from orchestrator import job_log
 from orchestrator.api_views import TERMINAL_EVENTS, ActionResult, JobEvent, JobProgress, image_view, job_view
 from orchestrator.background import lower_thread_priority
 from orchestrator.events import EventHub
@@ -67,6 +68,7 @@ class Dispatcher:
         self.stats = DispatchStats()
         self.runs: dict[str, JobRun] = {}
         self._units: dict[str, tuple[JobRun, Unit]] = {}
+        self._announced: set[str] = set()  # running jobs whose start is logged
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -130,8 +132,10 @@ class Dispatcher:
         stored, created = self.store.add(job)
         if created:
             self.stats.jobs_submitted += 1
+            position = self.store.position(stored)
+            job_log.submitted(stored, position)
             self.events.publish(JobEvent(type="queued", job_id=stored.id, status=stored.status,
-                                         position=self.store.position(stored)))
+                                         position=position))
             self.wake()
         return stored, created
 
@@ -274,6 +278,11 @@ class Dispatcher:
         self._units[unit.task.task_id] = (run, unit)
         worker.reserve(run.job.id, unit.task.task_id)
         self.store.add_worker(run.job.id, worker.name)
+        if run.job.id not in self._announced:
+            self._announced.add(run.job.id)
+            job_log.started(run.job, worker)
+        else:
+            log.debug("job %s image %d on worker %s", run.job.id, index, worker.name)
         self._track(self._run_unit(run, unit), f"unit {unit.task.task_id}")
 
     def _track(self, coro: Any, name: str) -> None:  # a task drain_units waits for
@@ -418,9 +427,11 @@ class Dispatcher:
         self._finish(run.job.id, status, run.failure, started=run.job.started_at)
 
     def _finish(self, job_id: str, status: JobStatus, error: JobError | None, *, started: float | None) -> None:
+        self._announced.discard(job_id)
         job = self.store.finish(job_id, status, error)
         if job is None:
             return
+        job_log.finished(job)
         seconds = job.finished_at - started if started and job.finished_at else None
         self.stats.job_finished(job.status, seconds)
         self.events.publish(JobEvent(type=_TERMINAL_EVENT[job.status], job_id=job_id, status=job.status,

@@ -33,6 +33,7 @@ class Subscription:
 
     def __init__(self, hub: EventHub, job_ids: Iterable[str], all_jobs: bool, maxsize: int) -> None:
         self._hub = hub
+        self.stamp = hub.stamp
         self.job_ids: set[str] = set(job_ids)
         self.all_jobs = all_jobs
         self.maxsize = maxsize
@@ -119,9 +120,14 @@ class EventHub:
         """A synchronous callback for every event (metrics); it must not block."""
         self._listeners.append(callback)
 
+    def stamp(self, event: JobEvent) -> JobEvent:
+        """The event with the next sequence number and the time now. Events a stream makes for one client
+        (a job's state when it opens, a `dropped` notice) are stamped too, so every event has both."""
+        return msgspec.structs.replace(event, id=next(self._seq), time=time.time())
+
     def publish(self, event: JobEvent) -> JobEvent:
         """Stamp the event with its sequence number and time and hand it to its subscribers."""
-        event = msgspec.structs.replace(event, id=next(self._seq), time=time.time())
+        event = self.stamp(event)
         item = Delivered(event, _enc.encode(event))
         self.published += 1
         for sub in self._by_job.get(event.job_id, ()):

@@ -14,7 +14,7 @@ class FieldError(ValueError):
         self.suggestions = list(suggestions)
         text = f"{field}: {message}"
         if self.suggestions:
-            text += f" (did you mean: {', '.join(self.suggestions)}?)"
+            text += f" (did you mean {', '.join(self.suggestions)}?)"
         super().__init__(text)
 
     def to_dict(self) -> dict:

@@ -7,9 +7,10 @@ from the event loop and from worker threads.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,9 @@ from orchestrator.metadata import ImageParams
 from orchestrator.outputs import OutputStore, format_of, resolve_inside
 
 DB_NAME = "history.db"
+log = logging.getLogger(__name__)
+# Told (root, relpaths) after rows under those paths were added, changed or removed (the daily log page).
+Watcher = Callable[[int, list[str]], None]
 
 
 class HistoryError(ValueError):
@@ -53,7 +57,23 @@ class History:
         self.db.enable_wal()
         conn.execute("PRAGMA synchronous = NORMAL")  # durable at each checkpoint; WAL keeps it consistent
         self._lock = threading.RLock()
+        self._watchers: list[Watcher] = []
         migrate(self.db)
+
+    def watch(self, watcher: Watcher) -> None:
+        """Call `watcher` after every change of rows; it runs on the writing thread, so it must be quick."""
+        self._watchers.append(watcher)
+
+    def _changed(self, rows: Iterable[tuple[int, str]]) -> None:
+        by_root: dict[int, list[str]] = {}
+        for root, path in rows:
+            by_root.setdefault(root, []).append(path)
+        for watcher in self._watchers:
+            for root, paths in by_root.items():
+                try:
+                    watcher(root, paths)
+                except Exception:  # a watcher's bug must not undo or fail the write it was told of
+                    log.exception("history watcher failed")
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -84,7 +104,9 @@ class History:
             self._place(row, micros(created or datetime.now(UTC)), set())
             sql = (f"INSERT INTO images ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
                    f"ON CONFLICT(root, path) DO UPDATE SET {updates} RETURNING id")
-            return self.db.execute(sql, list(row.values())).fetchall()[0][0]
+            image_id = self.db.execute(sql, list(row.values())).fetchall()[0][0]
+        self._changed([(OUTPUTS_ROOT, relpath)])
+        return image_id
 
     def _place(self, row: dict[str, Any], wanted: int, taken: set[int]) -> None:
         """Give `row` the first free seq at or after `wanted` (inside the write transaction)."""
@@ -118,7 +140,10 @@ class History:
             for row in rows:
                 self._place(row, row["seq"], taken)
             # rowcount sums the rows each statement inserted (skipped ones count 0, triggers not at all).
-            return self.db.conn.executemany(sql, [[r.get(c) for c in columns] for r in rows]).rowcount
+            added = self.db.conn.executemany(sql, [[r.get(c) for c in columns] for r in rows]).rowcount
+        if added:
+            self._changed((r["root"], r["path"]) for r in rows)
+        return added
 
     def set_starred(self, image_id: str, starred: bool) -> HistoryItem | None:
         with self._lock:
@@ -128,6 +153,7 @@ class History:
     def delete(self, ids: Iterable[str]) -> dict[str, list]:
         """Delete images, file first then row (a crash in between leaves a row reconcile removes)."""
         result: dict[str, list] = {"deleted": [], "missing": [], "failed": []}
+        gone: list[tuple[int, str]] = []
         for image_id in dict.fromkeys(ids):
             with self._lock:
                 row = self.row(image_id)
@@ -144,11 +170,20 @@ class History:
                 self.outputs.thumbnails.drop(self._thumb_key(row))
                 self.db.execute("DELETE FROM images WHERE id = ?", [image_id])
                 result["deleted"].append(image_id)
+                gone.append((row["root"], row["path"]))
+        self._changed(gone)
         return result
 
     def remove_rows(self, ids: list[str]) -> None:
+        gone: list[tuple[int, str]] = []
         with self._lock, self._tx():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                found = self.db.execute(f"SELECT root, path FROM images WHERE id IN ({marks})", chunk)
+                gone += found.fetchall()
             self.db.conn.executemany("DELETE FROM images WHERE id = ?", [[i] for i in ids])
+        self._changed((root, path) for root, path in gone)
 
     def register_root(self, folder: Path) -> int:
         """The id of an external folder indexed in place (created on first use)."""
@@ -189,6 +224,25 @@ class History:
         """relpath → image id of every row under one root."""
         with self._lock:
             return {p: i for i, p in self.db.execute("SELECT id, path FROM images WHERE root = ?", [root])}
+
+    def folder_keys(self, folder: str) -> set[tuple[int, str]]:
+        """(seq, relpath) of every row under one folder of the outputs root (a range of the (root, path)
+        index, which holds seq too: no table reads)."""
+        with self._lock:
+            return {(s, p) for s, p in self.db.execute(
+                "SELECT seq, path FROM images WHERE root = ? AND path >= ? AND path < ?",
+                [OUTPUTS_ROOT, folder + "/", folder + "0"])}  # '0' follows '/' in code order
+
+    def folder_rows(self, folder: str, seqs: Iterable[int]) -> list[dict[str, Any]]:
+        """The full rows of `seqs` (looked up by primary key) that are under one folder of the outputs root."""
+        wanted, rows = list(seqs), []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            with self._lock:
+                found = self.db.execute(f"SELECT * FROM images WHERE seq IN ({marks})", chunk).fetchall()
+            rows += [dict(r) for r in found if r["root"] == OUTPUTS_ROOT and r["path"].startswith(folder + "/")]
+        return rows
 
     def roots(self) -> dict[int, Path]:
         with self._lock:

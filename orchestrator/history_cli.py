@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from orchestrator.daily_log import DailyLog
 from orchestrator.history import History, default_db_path
 from orchestrator.history_import import HistoryImportError, import_folder
 from orchestrator.history_query import MAX_LIMIT, HistoryQuery, QueryError
@@ -36,24 +37,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     imp.add_argument("--copy", action="store_true", help="copy the images into outputs/ instead of indexing in place")
     commands.add_parser("reconcile", parents=[common], help="bring the index in step with the files")
     lister = commands.add_parser("list", parents=[common], help="newest images first, as JSON lines")
-    lister.add_argument("--q", help="full-text search over prompts")
-    lister.add_argument("--model", help="only images of this base model")
+    lister.add_argument("--q", help="full-text search over prompts, styles and models (FTS5 syntax: fox OR owl)")
+    lister.add_argument("--model", help="only images of this base model (file name or the name its metadata shows)")
     lister.add_argument("--starred", action="store_true", help="only starred images")
     lister.add_argument("--limit", type=int, default=20, help=f"how many (1-{MAX_LIMIT})")
     parser.set_defaults(func=run)
     return parser
 
 
-def _open(args: argparse.Namespace) -> History:
+def _open(args: argparse.Namespace) -> tuple[History, DailyLog | None]:
     settings = load_settings(getattr(args, "config", None))
     outputs_dir = Path(args.outputs or settings.outputs_dir)
     db_path = Path(args.db) if args.db else default_db_path(outputs_dir)
-    return History(db_path, OutputStore(outputs_dir))
+    history = History(db_path, OutputStore(outputs_dir))
+    # What an import or a reconcile changes under a date folder shows on its log page, as with the server.
+    return history, DailyLog(history) if settings.daily_log else None
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        history = _open(args)
+        history, daily_log = _open(args)
     except (SettingsError, OSError, RuntimeError) as exc:
         print(f"remgo history: {exc}", file=sys.stderr)
         return 2
@@ -75,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"remgo history {args.history_command}: {exc}", file=sys.stderr)
         return 2
     finally:
+        if daily_log is not None:
+            daily_log.close()
         history.close()
     print(json.dumps(result))
     return 0

@@ -10,26 +10,40 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+import msgspec
+
+from orchestrator.history_schema import model_key
+from orchestrator.history_search import fts_expression
+from orchestrator.query_params import Query, QueryError, names, parse_query
+
+__all__ = ["HistoryParams", "HistoryQuery", "QueryError"]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-PARAMS = ("limit", "cursor", "q", "model", "since", "until", "starred")
-_TRUE = {"1", "true", "yes"}
-_FALSE = {"0", "false", "no"}
-_TOKEN = re.compile(r"\S+")
 
 
-class QueryError(ValueError):
-    """A bad filter value; `field` names the query parameter to blame."""
+class HistoryParams(Query):
+    """The query string of `GET /v1/history` (and the filters of `remgo history list`)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT
+    cursor: Annotated[str, msgspec.Meta(description="next_cursor of the previous page")] | None = None
+    q: Annotated[str, msgspec.Meta(description=(
+        "full-text search of prompts, negative prompts, styles and model names, in FTS5 syntax: every word "
+        'must occur, word* a prefix, "a phrase", AND, OR, NOT, (groups), styles:anime'))] | None = None
+    model: Annotated[str, msgspec.Meta(description=(
+        "base model: its file name or the name its metadata shows (the file name without folder and "
+        "extension), any case"))] | None = None
+    since: Annotated[str, msgspec.Meta(description="ISO 8601 date or datetime (no zone: UTC), inclusive")] | None = None
+    until: Annotated[str, msgspec.Meta(description="ISO 8601 date (the whole day) or datetime, inclusive")] | None = None
+    starred: Annotated[bool, msgspec.Meta(description="only starred (true) or unstarred (false) images")] | None = None
+
+
+PARAMS = names(HistoryParams)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -72,24 +86,12 @@ def decode_cursor(text: str) -> int:
         raise QueryError("cursor", "not a cursor this server gave out") from None
 
 
-def fts_expression(text: str) -> str | None:
-    """Free text → an FTS5 query: every word must occur; `word*` is a prefix. Never a syntax error."""
-    terms = []
-    for token in _TOKEN.findall(text):
-        prefix = token.endswith("*")
-        word = token.rstrip("*")
-        if not word:
-            continue
-        terms.append('"' + word.replace('"', '""') + '"' + ("*" if prefix else ""))
-    return " ".join(terms) or None
-
-
 @dataclass(frozen=True)
 class HistoryQuery:
     limit: int = DEFAULT_LIMIT
     cursor: int | None = None  # seq of the last row of the previous page
-    q: str | None = None
-    model: str | None = None
+    q: str | None = None  # an FTS5 expression (history_search)
+    model: str | None = None  # a model_key
     since: int | None = None  # µs, inclusive
     until: int | None = None  # µs, inclusive
     starred: bool | None = None
@@ -97,34 +99,21 @@ class HistoryQuery:
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> HistoryQuery:
         """Validate query-string parameters; unknown ones are refused, not ignored."""
-        unknown = sorted(set(params) - set(PARAMS))
-        if unknown:
-            raise QueryError(unknown[0], f"unknown parameter; known: {', '.join(PARAMS)}")
-        limit = DEFAULT_LIMIT
-        if "limit" in params:
-            try:
-                limit = int(params["limit"])
-            except ValueError:
-                raise QueryError("limit", "must be an integer") from None
-            if not 1 <= limit <= MAX_LIMIT:
-                raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
-        starred = None
-        if "starred" in params:
-            value = params["starred"].lower()
-            if value not in _TRUE | _FALSE:
-                raise QueryError("starred", "must be true or false")
-            starred = value in _TRUE
+        return cls.of(parse_query(HistoryParams, params.items()))
+
+    @classmethod
+    def of(cls, params: HistoryParams) -> HistoryQuery:
         query = cls(
-            limit=limit,
-            cursor=decode_cursor(params["cursor"]) if params.get("cursor") else None,
-            q=params.get("q") or None,
-            model=params.get("model") or None,
-            since=parse_bound("since", params["since"], end_of_day=False) if params.get("since") else None,
-            until=parse_bound("until", params["until"], end_of_day=True) if params.get("until") else None,
-            starred=starred,
+            limit=params.limit,
+            cursor=decode_cursor(params.cursor) if params.cursor else None,
+            q=fts_expression(params.q) if params.q else None,
+            model=model_key(params.model) if params.model else None,
+            since=parse_bound("since", params.since, end_of_day=False) if params.since else None,
+            until=parse_bound("until", params.until, end_of_day=True) if params.until else None,
+            starred=params.starred,
         )
-        if query.q is not None and fts_expression(query.q) is None:
-            raise QueryError("q", "has no words to search for")
+        if query.since is not None and query.until is not None and query.since > query.until:
+            raise QueryError("until", f"{params.until!r} is before since {params.since!r}: nothing can match")
         return query
 
     def sql(self) -> tuple[str, list[object]]:
@@ -135,9 +124,9 @@ class HistoryQuery:
         args: list[object] = []
         if self.q is not None:
             where.append("images_fts MATCH ?")
-            args.append(fts_expression(self.q))
+            args.append(self.q)
         if self.model is not None:
-            where.append("images.model = ?")
+            where.append("images.model_key = ?")
             args.append(self.model)
         if self.starred is not None:
             where.append("images.starred = ?")

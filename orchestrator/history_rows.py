@@ -14,6 +14,7 @@ import msgspec
 
 from orchestrator import metadata
 from orchestrator.history_query import micros
+from orchestrator.history_schema import model_key
 from orchestrator.image_metadata_io import probe
 from orchestrator.metadata import ImageParams
 
@@ -82,6 +83,8 @@ def params_columns(params: ImageParams) -> dict[str, Any]:
         "model_hash": params.base_model_hash,
         "refiner": params.refiner_model,
         "loras": json.dumps([{"name": x.name, "weight": x.weight, "hash": x.hash} for x in params.loras]),
+        "lora_names": "\n".join(x.name for x in params.loras) or None,
+        "model_key": model_key(params.base_model),
         "sampler": params.sampler,
         "scheduler": params.scheduler,
         "steps": params.steps,
@@ -118,6 +121,14 @@ def _styles(value: Any) -> list[str]:
     return []
 
 
+def _lora_names(value: dict[str, Any]) -> str | None:
+    # Fooocus logs LoRAs as `loras: [[name, weight, hash], …]` or as `lora_combined_N: "name : weight"`.
+    names = [str(row[0]) for row in value.get("loras") or () if isinstance(row, list) and row]
+    names += [v.rsplit(" : ", 1)[0] for k, v in sorted(value.items())
+              if k.startswith("lora_combined_") and isinstance(v, str)]
+    return "\n".join(dict.fromkeys(names)) or None
+
+
 def json_columns(text: str | None) -> dict[str, Any]:
     """Searchable columns straight from a Fooocus-style JSON object whose whole ImageParams could not
     be rebuilt (older or foreign Fooocus versions, RemGo's metadata.db), so such images stay findable."""
@@ -135,6 +146,8 @@ def json_columns(text: str | None) -> dict[str, Any]:
         "negative": text_of.get("negative_prompt"),
         "styles": json.dumps(_styles(value.get("styles"))),
         "model": text_of.get("base_model"),
+        "model_key": model_key(text_of.get("base_model")),
+        "lora_names": _lora_names(value),
         "model_hash": text_of.get("base_model_hash"),
         "refiner": text_of.get("refiner_model") if text_of.get("refiner_model") not in ("", "None") else None,
         "sampler": text_of.get("sampler"),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from orchestrator.metadata import stem
+
 # `images.root` 0 is the outputs folder; other roots are folders indexed in place by `history import`.
 OUTPUTS_ROOT = 0
 
@@ -72,8 +74,60 @@ CREATE TRIGGER images_au AFTER UPDATE OF prompt, negative ON images BEGIN
 END;
 """
 
-MIGRATIONS: list[str] = [_V1]
+# The full-text index covers prompts, styles and model names (base, refiner, LoRAs). Its text is read through
+# the view `images_text`, so the index, its triggers and a rebuild agree on one expression. The model filter
+# compares `model_key`: the model's file stem, case-folded, so the name the metadata shows finds it too.
+_V2 = """
+DROP TRIGGER images_ai;
+DROP TRIGGER images_ad;
+DROP TRIGGER images_au;
+DROP TABLE images_fts;
+DROP INDEX images_model;
+ALTER TABLE images ADD COLUMN lora_names TEXT;  -- the LoRAs' names, one per line
+ALTER TABLE images ADD COLUMN model_key TEXT;
+UPDATE images SET
+    lora_names = CASE WHEN json_valid(loras) THEN
+        (SELECT group_concat(json_extract(value, '$.name'), char(10)) FROM json_each(images.loras)) END,
+    model_key = remgo_model_key(model);
+CREATE INDEX images_model_key ON images(model_key);
+CREATE VIEW images_text AS SELECT seq, prompt, negative, styles,
+    trim(coalesce(model, '') || char(10) || coalesce(refiner, '') || char(10) || coalesce(lora_names, ''))
+        AS models
+    FROM images;
+CREATE VIRTUAL TABLE images_fts USING fts5(
+    prompt, negative, styles, models, content='images_text', content_rowid='seq',
+    tokenize='unicode61 remove_diacritics 2'
+);
+INSERT INTO images_fts(images_fts) VALUES ('rebuild');
+CREATE TRIGGER images_ai AFTER INSERT ON images BEGIN
+    INSERT INTO images_fts(rowid, prompt, negative, styles, models)
+        SELECT seq, prompt, negative, styles, models FROM images_text WHERE seq = new.seq;
+END;
+-- BEFORE: the row is still there to read the indexed text from.
+CREATE TRIGGER images_bd BEFORE DELETE ON images BEGIN
+    INSERT INTO images_fts(images_fts, rowid, prompt, negative, styles, models)
+        SELECT 'delete', seq, prompt, negative, styles, models FROM images_text WHERE seq = old.seq;
+END;
+-- Only a change of the indexed text touches the full-text index (starring does not).
+CREATE TRIGGER images_bu BEFORE UPDATE OF prompt, negative, styles, model, refiner, lora_names ON images BEGIN
+    INSERT INTO images_fts(images_fts, rowid, prompt, negative, styles, models)
+        SELECT 'delete', seq, prompt, negative, styles, models FROM images_text WHERE seq = old.seq;
+END;
+CREATE TRIGGER images_au AFTER UPDATE OF prompt, negative, styles, model, refiner, lora_names ON images BEGIN
+    INSERT INTO images_fts(rowid, prompt, negative, styles, models)
+        SELECT seq, prompt, negative, styles, models FROM images_text WHERE seq = new.seq;
+END;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 LATEST = len(MIGRATIONS)
+FTS_COLUMNS = ("prompt", "negative", "styles", "models")
+
+
+def model_key(name: str | None) -> str | None:
+    """What the model filter compares: `sdxl/juggernautXL_v8.safetensors` and `juggernautXL_v8` (the name
+    Fooocus and A1111 metadata show) are the same model."""
+    return stem(name).casefold() if name else None
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
@@ -87,6 +141,7 @@ def migrate(db: sqlite_utils.Database) -> int:
         raise RuntimeError(
             f"history database is at schema version {current}, newer than this remgo knows ({LATEST})"
         )
+    db.conn.create_function("remgo_model_key", 1, model_key, deterministic=True)  # for the migrations' SQL
     for version in range(current + 1, LATEST + 1):
         try:
             db.conn.executescript(

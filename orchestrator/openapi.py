@@ -25,7 +25,9 @@ from orchestrator.api_views import (
     JobView,
     WorkerList,
 )
+from orchestrator.query_params import Query, names
 from orchestrator.routes.events import WsCommand
+from orchestrator.routes.query import query_of
 
 TITLE = "remgo"
 VERSION = "1"
@@ -57,20 +59,11 @@ def _q(name: str, schema: dict[str, Any], description: str, where: str = "query"
 
 _ID = _q("id", {"type": "string"}, "job id", "path")
 _ERR = {"404": _json("ErrorBody", "no such job"), "422": _json("ErrorBody", "a bad parameter, named in `field`")}
-_BOOL = {"type": "boolean"}
 _SSE = {"description": "text/event-stream of JobEvent", "content": {"text/event-stream": {"schema": _ref("JobEvent")}}}
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/jobs"): {
         "summary": "Submit a job (v2 request or v1 payload)",
-        "parameters": [
-            _q("id", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
-               "client-chosen id; submitting it again returns the first job"),
-            _q("priority", {"type": "integer", "minimum": -100, "maximum": 100, "default": 0}, "higher runs first"),
-            _q("webhook_url", {"type": "string", "format": "uri"}, "POSTed the job, signed, when it ends"),
-            _q("wait", _BOOL, "answer only when the job has ended, with the whole job"),
-            _q("inline", _BOOL, "with wait: include each image file as base64"),
-        ],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"oneOf": [_ref("GenerateRequest"), _LEGACY]}}}},
         "responses": {"202": _json("JobAccepted", "queued"), "200": _json("JobView", "with wait=true; or "
@@ -79,14 +72,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("get", "/v1/jobs"): {
         "summary": "List jobs, newest first",
-        "parameters": [_q("status", {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]}, "filter"),
-                       _q("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),
-                       _q("cursor", {"type": "string"}, "next_cursor of the previous page")],
         "responses": {"200": _json("JobList"), "422": _ERR["422"]},
     },
     ("get", "/v1/jobs/{id}"): {
         "summary": "One job: status, progress, request, normalized tasks, warnings, error, images",
-        "parameters": [_ID, _q("inline", _BOOL, "include each image file as base64")],
+        "parameters": [_ID],
         "responses": {"200": _json("JobView"), **_ERR},
     },
     ("post", "/v1/jobs/{id}/cancel"): {
@@ -126,6 +116,26 @@ def _summary(route: Route) -> str:
     return doc.splitlines()[0] if doc else route.name.replace("_", " ")
 
 
+def _query_parameters(kind: type[Query] | None, components: dict[str, Any]) -> list[dict[str, Any]]:
+    """A route's declared query parameters (routes.query.takes), described from their msgspec types."""
+    if kind is None or not names(kind):
+        return []
+    _, found = msgspec.json.schema_components([kind], ref_template="#/components/schemas/{name}")
+    struct = found.pop(kind.__name__)
+    components.update(found)  # enums the parameters refer to
+    required = set(struct.get("required", ()))
+    params = []
+    for name, schema in struct["properties"].items():
+        schema = dict(schema)
+        optional = [m for m in schema.get("anyOf", ()) if m != {"type": "null"}]
+        if len(optional) == 1 and schema.get("default", 0) is None:  # `T | None = None`: absent means None
+            schema = dict(optional[0])
+        description = schema.pop("description", "")
+        params.append({"name": name, "in": "query", "required": name in required, "schema": schema,
+                       "description": description})
+    return params
+
+
 def build_openapi(routes: list[BaseRoute], *, secured: bool) -> dict[str, Any]:
     _, components = msgspec.json.schema_components(_SCHEMAS, ref_template="#/components/schemas/{name}")
     paths: dict[str, dict[str, Any]] = {}
@@ -136,9 +146,13 @@ def build_openapi(routes: list[BaseRoute], *, secured: bool) -> dict[str, Any]:
             methods, path = sorted(m.lower() for m in (route.methods or ()) if m != "HEAD"), route.path
         else:
             continue
+        query = _query_parameters(query_of(route.endpoint), components)
         for method in methods:
-            op = OPERATIONS.get((method, path)) or {"summary": _summary(route),
-                                                      "responses": {"200": {"description": "OK"}}}
+            op = dict(OPERATIONS.get((method, path)) or {"summary": _summary(route),
+                                                           "responses": {"200": {"description": "OK"}}})
+            if query:
+                op["parameters"] = [*op.get("parameters", []), *query]
+            op.setdefault("responses", {}).setdefault("422", _ERR["422"])
             paths.setdefault(_openapi_path(path), {})[method] = op
     doc: dict[str, Any] = {
         "openapi": "3.1.0",

@@ -24,6 +24,7 @@ from orchestrator.catalog.tables import MAX_IMAGE_NUMBER, SDXL_SIZES, aspect_lab
 from orchestrator.history_query import HistoryQuery
 from orchestrator.history_rows import HistoryItem
 from orchestrator.metadata import DEFAULT_VAE, ImageParams, log_fields
+from orchestrator.query_params import Query, QueryError
 from orchestrator.request_body import NESTED_TOO_DEEPLY, BodyError, validation_error
 from orchestrator.worker_handle import WorkerHandle, WorkerState
 
@@ -55,7 +56,7 @@ def decode_generate(body: bytes) -> tuple[GenerateRequest, list[str]]:
     try:
         remgo = _generate_decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise validation_error(exc) from None
+        raise validation_error(exc, RemgoGenerateRequest, body) from None
     except msgspec.DecodeError as exc:
         raise BodyError("$", f"not valid JSON: {exc}") from None
     except RecursionError:
@@ -115,11 +116,22 @@ class OffsetQuery(HistoryQuery):
         return f"{sql} OFFSET ?", [*args, self.offset]
 
 
-class PageError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+_PAGE_MAX = 2**53  # beyond any page; sqlite integers end at 2**63
+
+
+class HistoryPageQuery(Query):
+    """`GET /history`: `limit` is clamped to 1…30 (RemGo's rule), `page` (from 1) or `offset` (from 0)."""
+
+    limit: Annotated[int, msgspec.Meta(description=f"images per page, clamped to 1…{HISTORY_LIMIT_MAX}")] | None = None
+    page: Annotated[int, msgspec.Meta(ge=1, description="page number, from 1")] | None = None
+    offset: Annotated[int, msgspec.Meta(ge=0, description="images to skip, from 0")] | None = None
+
+    def check(self) -> None:
+        if self.page is not None and self.offset is not None:
+            raise QueryError("offset", "give page or offset, not both")
+        for name in ("page", "offset"):
+            if (getattr(self, name) or 0) > _PAGE_MAX:
+                raise QueryError(name, f"is too large: {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -132,31 +144,10 @@ class Page:
         return self.offset // self.limit + 1
 
 
-def _int(params: dict[str, str], name: str) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise PageError(name, f"expected an integer, got {raw!r}") from None
-    if abs(value) > 2**53:  # beyond any page; sqlite integers end at 2**63
-        raise PageError(name, f"too large: {raw}")
-    return value
-
-
-def history_page(params: dict[str, str]) -> Page:
-    """`limit` (clamped to 1…30, default 30) and `page` (from 1) or `offset` (from 0), not both."""
-    limit = _int(params, "limit")
-    limit = HISTORY_LIMIT_MAX if limit is None else max(1, min(HISTORY_LIMIT_MAX, limit))
-    page, offset = _int(params, "page"), _int(params, "offset")
-    if page is not None and offset is not None:
-        raise PageError("offset", "give page or offset, not both")
-    if page is not None and page < 1:
-        raise PageError("page", f"pages count from 1, got {page}")
-    if offset is not None and offset < 0:
-        raise PageError("offset", f"must be 0 or more, got {offset}")
-    return Page(limit=limit, offset=offset if offset is not None else ((page or 1) - 1) * limit)
+def history_page(query: HistoryPageQuery) -> Page:
+    limit = HISTORY_LIMIT_MAX if query.limit is None else max(1, min(HISTORY_LIMIT_MAX, query.limit))
+    offset = query.offset if query.offset is not None else ((query.page or 1) - 1) * limit
+    return Page(limit=limit, offset=offset)
 
 
 def history_metadata(item: HistoryItem) -> dict[str, Any] | None:

@@ -6,21 +6,45 @@ into the body (`$.image_number`, `$.loras[0].weight`, `$.fooocus_args[8]`), so a
 
 from __future__ import annotations
 
-import difflib
-import re
-
 import msgspec
 
 from contract.legacy import LegacyError, from_legacy, is_legacy_payload
 from contract.request import GenerateRequest
+from orchestrator.validation_wording import NOT_GIVEN, explain, json_kind
 
 _decoder = msgspec.json.Decoder(GenerateRequest)
 # Only the top level, to tell v1 from v2: values stay raw, so a bad number deeper is named by the typed decode.
 _peek = msgspec.json.Decoder(dict[str, msgspec.Raw] | list[msgspec.Raw] | str | float | bool | None)
 NESTED_TOO_DEEPLY = "nested too deeply"
-_AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
-_UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]*)`")
-FIELDS = tuple(GenerateRequest.__struct_fields__)
+# What AUTOMATIC1111's API and Fooocus's own UI call a field, for an unknown name that is one of them.
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "steps": ("overwrite_step",),
+    "cfg_scale": ("guidance_scale",),
+    "cfg": ("guidance_scale",),
+    "seed": ("image_seed",),
+    "sampler": ("sampler_name",),
+    "sampler_index": ("sampler_name",),
+    "scheduler": ("scheduler_name",),
+    "negative": ("negative_prompt",),
+    "model": ("base_model_name",),
+    "checkpoint": ("base_model_name",),
+    "refiner": ("refiner_model_name",),
+    "refiner_checkpoint": ("refiner_model_name",),
+    "refiner_switch_at": ("refiner_switch",),
+    "vae": ("vae_name",),
+    "styles": ("style_selections",),
+    "style": ("style_selections",),
+    "performance": ("performance_selection",),
+    "aspect_ratio": ("aspect_ratios_selection",),
+    "resolution": ("aspect_ratios_selection",),
+    "width": ("overwrite_width", "aspect_ratios_selection"),
+    "height": ("overwrite_height", "aspect_ratios_selection"),
+    "batch_size": ("image_number",),
+    "n_iter": ("image_number",),
+    "num_images": ("image_number",),
+    "sharpness": ("image_sharpness",),
+    "format": ("output_format",),
+}
 
 
 class BodyError(ValueError):
@@ -31,18 +55,18 @@ class BodyError(ValueError):
         self.suggestions = suggestions or []
 
 
-def validation_error(exc: msgspec.ValidationError) -> BodyError:
-    """msgspec's "… - at `$.x`" → BodyError("$.x", "…"); unknown keys get the path of the key itself."""
-    m = _AT.match(str(exc))
-    assert m is not None
-    message, path = m.group("message"), m.group("path") or "$"
-    unknown = _UNKNOWN.match(message)
-    if unknown:
-        name = unknown.group("name")
-        near = difflib.get_close_matches(name, FIELDS, n=3) if path == "$" else []
-        hint = f"; did you mean {', '.join(near)}?" if near else ""
-        return BodyError(f"{path}.{name}", f"unknown field `{name}`{hint}", near)
-    return BodyError(path, message)
+def validation_error(exc: msgspec.ValidationError, root: type = GenerateRequest, body: bytes | None = None) -> BodyError:
+    """msgspec's error decoding `body` as `root` → BodyError naming the field as a JSON path (an unknown key:
+    the path of the key itself), in plain words, with close names as suggestions."""
+    document = NOT_GIVEN
+    if body is not None:
+        try:
+            document = msgspec.json.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            pass
+    aliases = FIELD_ALIASES if isinstance(root, type) and issubclass(root, GenerateRequest) else None
+    told = explain(exc, root, document, aliases)
+    return BodyError(told.path, told.message, told.suggestions)
 
 
 def decode_request(body: bytes) -> tuple[GenerateRequest, str]:
@@ -57,10 +81,10 @@ def decode_request(body: bytes) -> tuple[GenerateRequest, str]:
             except LegacyError as exc:
                 raise BodyError(exc.path, exc.message) from None
         if not isinstance(peek, dict):
-            raise BodyError("$", f"the body must be a JSON object, got {type(peek).__name__}")
+            raise BodyError("$", f"the body must be a JSON object, got {json_kind(peek)}")
         return _decoder.decode(body), "v2"
     except msgspec.ValidationError as exc:
-        raise validation_error(exc) from None
+        raise validation_error(exc, GenerateRequest, body) from None
     except msgspec.DecodeError as exc:
         raise BodyError("$", f"not valid JSON: {exc}") from None
     except RecursionError:  # msgspec's answer to arrays/objects nested thousands deep

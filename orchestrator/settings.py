@@ -69,6 +69,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     preview_max_side: Annotated[int, msgspec.Meta(ge=16, le=1024)] = 256
     preview_quality: Annotated[int, msgspec.Meta(ge=1, le=100)] = 75
     event_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 256
+    # outputs/YYYY-MM-DD/log.html: every image of the folder with its parameters (docs/outputs.md).
+    daily_log: bool = True
     log_level: str = "info"
     # RemGo's HTTP API at the root paths (/settings, /generate, /ws …), for its web frontend and scripts.
     remgo_compat: bool = True

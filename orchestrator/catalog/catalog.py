@@ -21,11 +21,14 @@ from orchestrator.catalog.errors import CatalogError, close_matches
 from orchestrator.catalog.hashes import INLINE_HASH_BYTES, BackgroundHasher, HashCache
 from orchestrator.catalog.model_info import ModelInfo
 from orchestrator.catalog.models import ModelFile, ModelKind, Refusal, name_problem, scan
+from orchestrator.catalog.preset_fit import fit_preset
 from orchestrator.catalog.presets import Preset, load_presets
 from orchestrator.catalog.styles import (
     PROMPT_EXPANSION,
+    PROMPT_EXPANSION_AVAILABLE,
     RANDOM_STYLE,
     Style,
+    fooocus_styles_folder,
     load_styles,
     normalize_style_name,
 )
@@ -42,7 +45,7 @@ KIND_LABELS = {
 
 
 class CatalogSnapshot:
-    """One scan's results. Read-only once built."""
+    """One scan's results. Read-only once the catalog publishes it."""
 
     def __init__(self, *, models: dict[ModelKind, dict[str, ModelFile]], refused: list[Refusal],
                  folders: dict[ModelKind, list[str]], styles: dict[str, Style], presets: dict[str, Preset],
@@ -108,20 +111,27 @@ class Catalog:
 
     # ----- scanning -------------------------------------------------------------------------------
 
+    def fooocus_style_folders(self) -> list[Path]:
+        """The `sdxl_styles` folders of the model roots that are Fooocus installs, read in place."""
+        found = (fooocus_styles_folder(root) for root in self.model_roots[1:])
+        return list(dict.fromkeys(f for f in found if f is not None))
+
     def rescan(self) -> None:
-        """Models, styles, presets and wildcards, read again from disk."""
+        """Models, styles, presets and wildcards, read again from disk; presets fitted to what was found."""
         with self._rescan_lock:
             result = scan(self.model_roots, allow_unsafe_pickles=self.allow_unsafe_pickles)
             checkpoints = result.files[ModelKind.checkpoints]
             for name, model in checkpoints.items():
                 checkpoints[name] = self._info.described(model)
-            styles, style_problems = load_styles(self.catalog_dir / "styles")
+            styles, style_problems = load_styles(self.catalog_dir / "styles", self.fooocus_style_folders())
             presets, preset_problems = load_presets(self.catalog_dir / "presets")
             wildcards, wildcard_problems = load_wildcards(self.catalog_dir / "wildcards")
-            self._snapshot = CatalogSnapshot(
+            snapshot = CatalogSnapshot(
                 models=result.files, refused=result.refused, folders=result.folders, styles=styles,
                 presets=presets, wildcards=wildcards,
                 problems=result.problems + style_problems + preset_problems + wildcard_problems)
+            snapshot.presets = {name: fit_preset(p, snapshot, self._info.described) for name, p in presets.items()}
+            self._snapshot = snapshot
             # Checkpoints first, then LoRAs (the hashes metadata shows), then the other kinds.
             self._hasher.submit(m for kind in ModelKind for m in self._snapshot.models[kind].values())
 
@@ -205,15 +215,26 @@ class Catalog:
     def styles_list(self) -> list[dict]:
         specials = [
             {"name": PROMPT_EXPANSION, "prompt": "", "negative_prompt": "", "special": "prompt_expansion",
-             "available": False},
+             "available": PROMPT_EXPANSION_AVAILABLE},
             {"name": RANDOM_STYLE, "prompt": "", "negative_prompt": "", "special": "random_style",
-             "available": True},
+             "available": bool(self._snapshot.styles)},
         ]
         return specials + [{"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt,
-                            "source": s.source} for s in self._snapshot.styles.values()]
+                            "source": s.source, "origin": s.origin} for s in self._snapshot.styles.values()]
 
     def presets_list(self) -> list[dict]:
         return [p.public() for p in self._snapshot.presets.values()]
+
+    def fitting_report(self, default_preset: str) -> list[str]:
+        """Lines for the start-up log: each change made to the default preset, then which others changed."""
+        presets = self._snapshot.presets
+        default = presets.get(default_preset)
+        lines = [f"default preset {default_preset!r}: {note}" for note in (default.adjustments if default else [])]
+        others = [name for name, p in presets.items() if p.adjustments and name != default_preset]
+        if others:
+            lines.append(f"presets {', '.join(others)} are fitted to this install too (GET /v1/presets/NAME "
+                         "lists what changed)")
+        return lines
 
     def summary(self) -> dict:
         snap = self._snapshot

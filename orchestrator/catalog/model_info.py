@@ -1,6 +1,7 @@
 """What a model file is, read from its header alone: a checkpoint's architecture, the prompt width a
-checkpoint or LoRA works with. A header is a few hundred KB at the start of the file: cheap next to the
-gigabytes behind it, and read once per (path, size, mtime).
+checkpoint or LoRA works with (so whether a LoRA fits a checkpoint: `lora_fits`). A header is a few
+hundred KB at the start of the file: cheap next to the gigabytes behind it, and read once per (path,
+size, mtime).
 
 Checkpoints are described during the scan (the catalog lists their architecture); LoRAs when a job first
 names one (a library can hold thousands). A file that cannot be classified stays listed as "unknown"
@@ -26,6 +27,8 @@ from contract.checkpoint import (
 from orchestrator.catalog.models import ModelFile, ModelKind
 
 UNKNOWN = "unknown"
+_WIDTH_NAMES = {2048: "SDXL", 768: "SD 1.5", 1024: "SD 2.x"}
+_ARCH_NAMES = {"sdxl": "SDXL", "sd15": "SD 1.5"}
 # diffusers pipeline class → architecture, for checkpoint folders.
 _PIPELINES = {"StableDiffusionXLPipeline": "sdxl", "StableDiffusionPipeline": "sd15"}
 
@@ -114,3 +117,16 @@ class ModelInfo:
             return model
         return msgspec.structs.replace(model, architecture=facts.architecture, context_width=facts.width,
                                        note=facts.note)
+
+
+def _family(width: int, architecture: str | None = None) -> str:
+    name = _ARCH_NAMES.get(architecture or "") or _WIDTH_NAMES.get(width)
+    return f"{name} ({width}-wide prompt features)" if name else f"a model with {width}-wide prompt features"
+
+
+def lora_fits(base: ModelFile, lora: ModelFile) -> str | None:
+    """Why a LoRA cannot go on this base, or None (also when either width is unknown)."""
+    if base.context_width is None or lora.context_width is None or base.context_width == lora.context_width:
+        return None
+    return (f"LoRA {lora.name} is made for {_family(lora.context_width)}; checkpoint {base.name} "
+            f"is {_family(base.context_width, base.architecture)}")

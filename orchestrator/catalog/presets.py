@@ -52,6 +52,9 @@ class Preset(msgspec.Struct, frozen=True, kw_only=True):
     overwrite_switch_step: int | None = None
     notes: list[str] = []
     raw: dict[str, Any] = {}
+    # What `values` changed from the file to fit this install (preset_fit.py); `raw` stays the file's.
+    adjustments: list[str] = []
+    fitted_raw: dict[str, Any] | None = None  # the file's keys with those changes, for RemGo's frontend
 
     def public(self) -> dict:
         return {
@@ -61,6 +64,7 @@ class Preset(msgspec.Struct, frozen=True, kw_only=True):
             "previous_default_models": self.previous_default_models,
             "overwrite_switch_step": self.overwrite_switch_step,
             "notes": self.notes,
+            "adjustments": self.adjustments,
             "raw": self.raw,
         }
 

@@ -1,8 +1,10 @@
 """Where each request value comes from: the request, else the preset, else the built-in default.
 
-A bad value the client sent is a NormalizeError naming the field. A bad value that came from a preset
-(a model that is not on disk, a style that is gone) is not the client's fault: it falls back and the
-job's warnings say so. Model, style and sampler names are checked against the catalog here.
+A bad value the client sent is a NormalizeError naming the field. The presets come fitted to this install
+(catalog/preset_fit.py: a checkpoint, LoRA or style that is not here was replaced or left out at the scan);
+a job that names a preset other than the default one carries those changes in its warnings, the default
+preset's are said once at start. A value of another origin that cannot apply (a sampler the kernel does not
+run) falls back and the job's warnings say so. Model, style and sampler names are checked here.
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ from typing import Any
 from contract.request import GenerateRequest, LoraEntry
 from contract.task import MAX_SEED
 from orchestrator.catalog import Catalog, CatalogError, ModelFile, ModelKind, Preset, Style, close_matches
-from orchestrator.catalog.styles import PROMPT_EXPANSION, RANDOM_STYLE, SPECIAL_STYLES, normalize_style_name
+from orchestrator.catalog.preset_fit import IMPORT_HINT, NONE_NAMES
+from orchestrator.catalog.styles import (
+    ORIGIN_FOOOCUS,
+    PROMPT_EXPANSION,
+    RANDOM_STYLE,
+    SPECIAL_STYLES,
+    normalize_style_name,
+)
 from orchestrator.catalog.tables import BUILTIN, SDXL_SIZES, aspect_value, parse_size, size_problem
 from orchestrator.normalize.architecture import lora_fits
 from orchestrator.normalize.errors import NormalizeError
+from orchestrator.normalize.kernel_names import not_offered
 
-# Names that mean "none" for refiner and VAE (Fooocus writes "None" and "Default (model)").
-NONE_NAMES = frozenset({"", "None", "none", "Default (model)"})
 
 class Sources:
     """The request's values, then the chosen preset's, then the default preset's, then built-in ones.
@@ -46,9 +54,13 @@ class Sources:
         name = self.req.preset
         if name is not None:
             try:
-                return self.catalog.preset(name)
+                chosen = self.catalog.preset(name)
             except CatalogError as exc:
                 raise NormalizeError("preset", exc.message, exc.suggestions) from None
+            if chosen.name != default_preset:  # chosen for this job: what it lacks here is news
+                for note in chosen.adjustments:
+                    self.warn(f"preset {chosen.name!r}: {note}")
+            return chosen
         preset = self.snap.presets.get(default_preset)
         if preset is None:
             self.warn(f"default preset {default_preset!r} not found; built-in defaults used")
@@ -101,11 +113,6 @@ class Sources:
             except CatalogError as exc:
                 if origin == "request":
                     raise NormalizeError("base_model_name", exc.message, exc.suggestions) from None
-            _, source = self.preset_value("base_model_name")
-            for previous in source.previous_default_models if source else []:
-                if previous in checkpoints:
-                    self.warn(f"checkpoint {name!r} not found; using the preset's earlier default {previous!r}")
-                    return checkpoints[previous]
         if not checkpoints:
             where = ", ".join(self.snap.folders[ModelKind.checkpoints]) or "catalog/models/checkpoints"
             raise NormalizeError("base_model_name", f"no checkpoint found; add a .safetensors checkpoint to {where}")
@@ -172,8 +179,8 @@ class Sources:
         if not offered:
             raise NormalizeError(field, f"the kernel reports no {label}s")
         fallback = BUILTIN_NAME[field] if BUILTIN_NAME[field] in offered else offered[0]
-        self.fail(origin, field, f"{label} {name!r} is not one the kernel runs", close_matches(name, offered),
-                  then=f"{fallback} used")
+        message, near = not_offered(field, label, name, offered)
+        self.fail(origin, field, message, near, then=f"{fallback} used")
         return fallback
 
     # ----- styles ---------------------------------------------------------------------------------
@@ -197,7 +204,10 @@ class Sources:
             style = self.snap.style(raw)
             if style is None:
                 suggestions = close_matches(raw, [*SPECIAL_STYLES, *self.snap.style_names])
-                self.fail(origin, f"style_selections[{i}]", f"no style named {raw!r}", suggestions, then="skipped")
+                message = f"no style named {raw!r}"
+                if not any(s.origin == ORIGIN_FOOOCUS for s in self.snap.styles.values()):
+                    message += f" (none of Fooocus's styles is installed here; {IMPORT_HINT})"
+                self.fail(origin, f"style_selections[{i}]", message, suggestions, then="skipped")
                 continue
             styles.append(style)
             settled.append(style.name)

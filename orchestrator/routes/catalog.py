@@ -9,13 +9,21 @@ POST /v1/catalog/rescan          read the disk again (never done per request)
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from orchestrator.catalog import Catalog, CatalogError, ModelKind, close_matches
+from orchestrator.catalog import Catalog, CatalogError, ModelKind
+from orchestrator.query_params import NoQuery, Query
+from orchestrator.routes.query import takes
+
+
+class ModelsQuery(Query):
+    kind: Annotated[ModelKind, msgspec.Meta(description="which models")] = ModelKind.checkpoints
 
 
 def _catalog(request: Request) -> Catalog:
@@ -31,39 +39,40 @@ def _error(status: int, message: str, field: str | None, suggestions: list[str] 
                         status_code=status)
 
 
+@takes(NoQuery)
 async def get_catalog(request: Request) -> Response:
     return _json(_catalog(request).summary())
 
 
-async def get_models(request: Request) -> Response:
-    kind_name = request.query_params.get("kind", ModelKind.checkpoints.value)
-    try:
-        kind = ModelKind(kind_name)
-    except ValueError:
-        kinds = [k.value for k in ModelKind]
-        return _error(400, f"unknown model kind {kind_name!r} (known: {', '.join(kinds)})", "kind",
-                      close_matches(kind_name, kinds))
+@takes(ModelsQuery)
+async def get_models(request: Request, query: ModelsQuery) -> Response:
+    kind = query.kind
     catalog = _catalog(request)
     refused = [{"name": r.name, "reason": r.reason} for r in catalog.snapshot().refused if r.kind is kind]
     return _json({"kind": kind.value, "models": catalog.models_of(kind), "refused": refused})
 
 
+@takes(NoQuery)
 async def get_loras(request: Request) -> Response:
     return _json(_catalog(request).models_of(ModelKind.loras))
 
 
+@takes(NoQuery)
 async def get_vaes(request: Request) -> Response:
     return _json(_catalog(request).models_of(ModelKind.vae))
 
 
+@takes(NoQuery)
 async def get_styles(request: Request) -> Response:
     return _json(_catalog(request).styles_list())
 
 
+@takes(NoQuery)
 async def get_presets(request: Request) -> Response:
     return _json(_catalog(request).presets_list())
 
 
+@takes(NoQuery)
 async def get_preset(request: Request) -> Response:
     try:
         preset = _catalog(request).preset(request.path_params["name"], field="name")
@@ -72,6 +81,7 @@ async def get_preset(request: Request) -> Response:
     return _json(preset.public())
 
 
+@takes(NoQuery)
 async def rescan(request: Request) -> Response:
     catalog = _catalog(request)
     await run_in_threadpool(catalog.rescan)
@@ -85,6 +95,8 @@ async def rescan(request: Request) -> Response:
         "presets": len(snap.presets),
         "wildcards": len(snap.wildcards),
         "problems": snap.problems,
+        # Each preset fitted anew to what is on disk now (the page reads them from /v1/catalog).
+        "adjustments": {name: p.adjustments for name, p in snap.presets.items() if p.adjustments},
     })
 
 

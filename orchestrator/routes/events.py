@@ -24,7 +24,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from orchestrator.api_views import TERMINAL_EVENTS, ErrorDetail, JobEvent
 from orchestrator.events import Subscription
 from orchestrator.jobs import TERMINAL, Job
+from orchestrator.query_params import NoQuery
 from orchestrator.request_body import NESTED_TOO_DEEPLY, validation_error
+from orchestrator.routes.query import takes
 from orchestrator.routes.responses import error_response, services
 
 KEEPALIVE_SECONDS = 15.0
@@ -48,8 +50,8 @@ _command = msgspec.json.Decoder(WsCommand)
 def state_event(svc, job: Job) -> JobEvent:
     """The job as it is now, as an event: its terminal event if it is over, else a `state` event."""
     kind = _TERMINAL_TYPE.get(job.status.value, "state")
-    return JobEvent(type=kind, job_id=job.id, status=job.status, position=svc.jobs.position(job),
-                    progress=svc.dispatcher.progress_of(job), error=job.error)
+    return svc.events.stamp(JobEvent(type=kind, job_id=job.id, status=job.status, position=svc.jobs.position(job),
+                                     progress=svc.dispatcher.progress_of(job), error=job.error))
 
 
 def _frame(event: JobEvent, data: bytes) -> bytes:
@@ -60,9 +62,9 @@ def lost_notice(sub: Subscription, told: int) -> JobEvent | None:
     """A `dropped` event when the subscription lost events since `told` were reported, else None."""
     if sub.lost <= told:
         return None
-    return JobEvent(type="dropped", job_id="*", message=(
+    return sub.stamp(JobEvent(type="dropped", job_id="*", message=(
         f"{sub.lost - told} event(s) were dropped because this client read too slowly; "
-        "GET /v1/jobs/{id} gives each job's current state"))
+        "GET /v1/jobs/{id} gives each job's current state")))
 
 
 async def _stream(sub: Subscription, first: JobEvent | None, until_terminal: bool) -> AsyncIterator[bytes]:
@@ -92,6 +94,7 @@ def _sse(body: AsyncIterator[bytes]) -> StreamingResponse:
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
+@takes(NoQuery)
 async def job_events(request: Request) -> Response:
     svc = services(request)
     job_id = request.path_params["id"]
@@ -103,10 +106,12 @@ async def job_events(request: Request) -> Response:
     return _sse(_stream(sub, state_event(svc, job), until_terminal=True))
 
 
+@takes(NoQuery)
 async def all_events(request: Request) -> Response:
     return _sse(_stream(services(request).events.subscribe(all_jobs=True), None, until_terminal=False))
 
 
+@takes(NoQuery)
 async def websocket(ws: WebSocket) -> None:
     svc = ws.app.state.services
     await ws.accept()
@@ -141,18 +146,18 @@ def _handle(svc, sub: Subscription, text: str) -> JobEvent | WsError:
     try:
         cmd = _command.decode(text)
     except msgspec.ValidationError as exc:
-        err = validation_error(exc)
-        return WsError(error=ErrorDetail(message=err.message, field=err.field))
+        err = validation_error(exc, WsCommand, text.encode())
+        return WsError(error=ErrorDetail(message=err.message, field=err.field, suggestions=err.suggestions))
     except msgspec.DecodeError as exc:
         return WsError(error=ErrorDetail(message=f"not valid JSON: {exc}", field="$"))
     except RecursionError:
         return WsError(error=ErrorDetail(message=f"not valid JSON: {NESTED_TOO_DEEPLY}", field="$"))
     if cmd.job_id == "*":
         sub.watch_all(cmd.op == "subscribe")
-        return JobEvent(type=f"{cmd.op}d", job_id="*")
+        return sub.stamp(JobEvent(type=f"{cmd.op}d", job_id="*"))
     if cmd.op == "unsubscribe":
         sub.remove(cmd.job_id)
-        return JobEvent(type="unsubscribed", job_id=cmd.job_id)
+        return sub.stamp(JobEvent(type="unsubscribed", job_id=cmd.job_id))
     job = svc.jobs.get(cmd.job_id)
     if job is None:
         return WsError(error=ErrorDetail(message=f"no job with id {cmd.job_id!r}", field="$.job_id"))

@@ -9,8 +9,6 @@ POST   /v1/history/reconcile
 
 from __future__ import annotations
 
-import difflib
-import re
 from datetime import datetime
 from typing import Annotated
 
@@ -21,8 +19,10 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from orchestrator.history_export import MAX_EXPORT, export_entries, zip_stream
-from orchestrator.history_query import HistoryQuery, QueryError
-from orchestrator.request_body import NESTED_TOO_DEEPLY, BodyError
+from orchestrator.history_query import HistoryParams, HistoryQuery
+from orchestrator.query_params import KeyQuery, NoQuery, QueryError
+from orchestrator.request_body import NESTED_TOO_DEEPLY, BodyError, validation_error
+from orchestrator.routes.query import takes, v1_refusal
 from orchestrator.routes.responses import error_response, json_response
 
 ImageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -38,21 +38,6 @@ class IdList(msgspec.Struct, forbid_unknown_fields=True):
 
 _error = error_response
 _json = json_response
-_AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
-_UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]*)`")
-
-
-def _validation_error(exc: msgspec.ValidationError, kind: type[msgspec.Struct]) -> BodyError:
-    """msgspec's "… - at `$.x`" → BodyError("$.x", …); an unknown key gets its own path and close names."""
-    found = _AT.match(str(exc))
-    message, path = (found.group("message"), found.group("path") or "$") if found else (str(exc), "$")
-    unknown = _UNKNOWN.match(message)
-    if unknown:
-        name = unknown.group("name")
-        near = difflib.get_close_matches(name, kind.__struct_fields__, n=3)
-        hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(kind.__struct_fields__)}"
-        return BodyError(f"{path}.{name}", f"unknown field `{name}`{hint}", near)
-    return BodyError(path, message)
 
 
 async def _body(request: Request, kind: type[msgspec.Struct]):
@@ -61,7 +46,7 @@ async def _body(request: Request, kind: type[msgspec.Struct]):
     try:
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
-        raise _validation_error(exc, kind) from None
+        raise validation_error(exc, kind, raw) from None
     except msgspec.DecodeError as exc:
         raise BodyError("$", f"not valid JSON: {exc}") from None
     except RecursionError:
@@ -72,20 +57,23 @@ def _history(request: Request):
     return request.app.state.services.history
 
 
-async def list_history(request: Request) -> Response:
+@takes(HistoryParams)
+async def list_history(request: Request, params: HistoryParams) -> Response:
     try:
-        query = HistoryQuery.from_params(dict(request.query_params))
+        query = HistoryQuery.of(params)
     except QueryError as exc:
-        return _error(422, str(exc), exc.field)
+        return v1_refusal(exc)
     page = await run_in_threadpool(_history(request).page, query)
     return _json({"items": page.items, "next_cursor": page.next_cursor, "limit": query.limit})
 
 
+@takes(NoQuery)
 async def get_item(request: Request) -> Response:
     item = await run_in_threadpool(_history(request).get, request.path_params["id"])
     return _error(404, "no such image", "id") if item is None else _json(item)
 
 
+@takes(NoQuery)
 async def patch_item(request: Request) -> Response:
     try:
         change = await _body(request, StarChange)
@@ -95,6 +83,7 @@ async def patch_item(request: Request) -> Response:
     return _error(404, "no such image", "id") if item is None else _json(item)
 
 
+@takes(NoQuery)
 async def delete_item(request: Request) -> Response:
     result = await run_in_threadpool(_history(request).delete, [request.path_params["id"]])
     if result["missing"]:
@@ -104,6 +93,7 @@ async def delete_item(request: Request) -> Response:
     return _json({"deleted": result["deleted"]})
 
 
+@takes(NoQuery)
 async def delete_many(request: Request) -> Response:
     try:
         body = await _body(request, IdList)
@@ -112,6 +102,7 @@ async def delete_many(request: Request) -> Response:
     return _json(await run_in_threadpool(_history(request).delete, body.ids))
 
 
+@takes(NoQuery)
 async def export_zip(request: Request) -> Response:
     try:
         body = await _body(request, IdList)
@@ -125,10 +116,12 @@ async def export_zip(request: Request) -> Response:
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+@takes(NoQuery)
 async def reconcile(request: Request) -> Response:
     return _json(await run_in_threadpool(_history(request).reconcile))
 
 
+@takes(KeyQuery)
 async def item_file(request: Request) -> Response:
     history = _history(request)
     row = await run_in_threadpool(history.row, request.path_params["id"])
@@ -138,6 +131,7 @@ async def item_file(request: Request) -> Response:
     return FileResponse(path)
 
 
+@takes(KeyQuery)
 async def item_thumb(request: Request) -> Response:
     history = _history(request)
     row = await run_in_threadpool(history.row, request.path_params["id"])

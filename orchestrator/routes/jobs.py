@@ -3,7 +3,7 @@
 POST /v1/jobs                 submit (v2 request or v1 payload) → 202 {id, status, position}
      ?id=  client-chosen id (the same id again returns the first job)   ?priority=  higher runs first
      ?webhook_url=  POSTed the job when it ends    ?wait=true  answer when done    ?inline=true  base64 images
-     (inline: 400 when the image files total more than INLINE_LIMIT bytes)
+     (inline: only with wait=true; 400 when the image files total more than INLINE_LIMIT bytes)
 GET  /v1/jobs                 ?status= &limit= &cursor=   newest first
 GET  /v1/jobs/{id}            everything about one job   ?inline=true
 POST /v1/jobs/{id}/cancel     idempotent                POST /v1/jobs/{id}/skip   drop the current image
@@ -11,9 +11,9 @@ POST /v1/jobs/{id}/cancel     idempotent                POST /v1/jobs/{id}/skip 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
+from typing import Annotated
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -26,11 +26,13 @@ from orchestrator.dispatcher import QueueFull
 from orchestrator.jobs import Job, JobStatus, Normalized
 from orchestrator.normalize import NormalizeError, normalize
 from orchestrator.outputs import OutputStore
+from orchestrator.query_params import NoQuery, Query, QueryError
 from orchestrator.request_body import BodyError, decode_request
-from orchestrator.routes.responses import error_response, json_response, query_bool, services
+from orchestrator.routes.query import takes
+from orchestrator.routes.responses import error_response, json_response, services
 from orchestrator.webhooks import url_problem
 
-JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+JOB_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 PRIORITY_RANGE = (-100, 100)
 MAX_LIST = 500
 # Image file bytes one `inline=true` answer may carry (base64 makes the JSON a third larger): the whole
@@ -38,31 +40,34 @@ MAX_LIST = 500
 INLINE_LIMIT = 64 * 1024 * 1024
 
 
-class QueryError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class SubmitQuery(Query):
+    id: Annotated[str, msgspec.Meta(pattern=JOB_ID, description=(
+        "your id for the job (1-64 of A-Za-z0-9._-, starting with a letter or digit); the same id again "
+        "returns the first job"))] | None = None
+    priority: Annotated[int, msgspec.Meta(ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1],
+                                          description="higher runs first, then first come")] = 0
+    webhook_url: Annotated[str, msgspec.Meta(description="POSTed the whole job, signed, when it ends")] | None = None
+    wait: Annotated[bool, msgspec.Meta(description="answer only when the job has ended, with the whole job")] = False
+    inline: Annotated[bool, msgspec.Meta(description="with wait=true: each image file base64 in images[].data")] = False
+
+    def check(self) -> None:
+        if self.inline and not self.wait:
+            raise QueryError("inline", "inline=true needs wait=true: a job just queued has no images yet "
+                                       "(GET /v1/jobs/{id}?inline=true fetches them once it is done)", ["wait"])
 
 
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise QueryError(name, f"expected an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise QueryError(name, f"must be between {lo} and {hi}, got {value}")
-    return value
+class ListQuery(Query):
+    status: Annotated[JobStatus, msgspec.Meta(description="only jobs in this state")] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIST, description="page size")] = 50
+    cursor: Annotated[str, msgspec.Meta(description="next_cursor of the previous page")] | None = None
+
+    def check(self) -> None:
+        if self.cursor is not None and (not self.cursor.isdigit() or int(self.cursor) >= 2**63):
+            raise QueryError("cursor", "not a cursor this API returned")  # sqlite integers are 64-bit
 
 
-def _bool_param(request: Request, name: str) -> bool:
-    try:
-        return query_bool(request, name)
-    except ValueError as exc:
-        raise QueryError(name, str(exc).split(": ", 1)[1]) from None
+class JobQuery(Query):
+    inline: Annotated[bool, msgspec.Meta(description="include each image file as base64")] = False
 
 
 def _not_found(job_id: str) -> Response:
@@ -110,17 +115,10 @@ async def _inline_view(request: Request, job: Job) -> Response:
     return json_response(svc.dispatcher.view(job, read))
 
 
-async def submit_job(request: Request) -> Response:
+@takes(SubmitQuery)
+async def submit_job(request: Request, query: SubmitQuery) -> Response:
     svc = services(request)
-    try:
-        job_id = request.query_params.get("id") or None
-        if job_id is not None and not JOB_ID.match(job_id):
-            raise QueryError("id", "1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit")
-        priority = _int_param(request, "priority", 0, *PRIORITY_RANGE)
-        webhook_url = request.query_params.get("webhook_url") or None
-        wait, inline = _bool_param(request, "wait"), _bool_param(request, "inline")
-    except QueryError as exc:
-        return error_response(422, exc.message, exc.field)
+    job_id, webhook_url = query.id, query.webhook_url
     if webhook_url is not None:
         problem = await url_problem(webhook_url, svc.settings.webhook_allow_private)
         if problem is None and not svc.webhooks.enabled:
@@ -143,60 +141,46 @@ async def submit_job(request: Request) -> Response:
         normalized = Normalized(tasks=result.tasks, images=result.images, warnings=list(result.warnings),
                                 request=result.request)
         job = Job(id=job_id, status=JobStatus.queued, normalized=normalized, request=msgspec.Raw(await request.body()),
-                  request_format=fmt, priority=priority, webhook_url=webhook_url)
+                  request_format=fmt, priority=query.priority, webhook_url=webhook_url)
         try:
             existing, created = svc.dispatcher.submit(job)
         except QueueFull as exc:
             return error_response(429, str(exc), None, headers={"Retry-After": str(exc.retry_after)})
     else:
         created = False
-    if wait:
+    if query.wait:
         done = await svc.dispatcher.wait_done(existing.id)
-        return await _inline_view(request, done) if inline else json_response(svc.dispatcher.view(done))
+        return await _inline_view(request, done) if query.inline else json_response(svc.dispatcher.view(done))
     accepted = JobAccepted(id=existing.id, status=existing.status, position=svc.jobs.position(existing),
                            created=created)
     return json_response(accepted, 202 if created else 200, {"Location": f"/v1/jobs/{existing.id}"})
 
 
-async def get_job(request: Request) -> Response:
+@takes(JobQuery)
+async def get_job(request: Request, query: JobQuery) -> Response:
     svc = services(request)
-    try:
-        inline = _bool_param(request, "inline")
-    except QueryError as exc:
-        return error_response(422, exc.message, exc.field)
     job = svc.jobs.get(request.path_params["id"])
     if job is None:
         return _not_found(request.path_params["id"])
-    return await _inline_view(request, job) if inline else json_response(svc.dispatcher.view(job))
+    return await _inline_view(request, job) if query.inline else json_response(svc.dispatcher.view(job))
 
 
-async def list_jobs(request: Request) -> Response:
+@takes(ListQuery)
+async def list_jobs(request: Request, query: ListQuery) -> Response:
     svc = services(request)
-    try:
-        status = None
-        if raw := request.query_params.get("status"):
-            try:
-                status = JobStatus(raw)
-            except ValueError:
-                raise QueryError("status", f"one of {', '.join(s.value for s in JobStatus)}; got {raw!r}") from None
-        limit = _int_param(request, "limit", 50, 1, MAX_LIST)
-        cursor = None
-        if raw := request.query_params.get("cursor"):
-            if not raw.isdigit() or int(raw) >= 2**63:  # sqlite integers are 64-bit
-                raise QueryError("cursor", "not a cursor this API returned")
-            cursor = int(raw)
-    except QueryError as exc:
-        return error_response(422, exc.message, exc.field)
-    jobs, next_cursor = svc.jobs.list(status=status, limit=limit, cursor=cursor)
+    cursor = int(query.cursor) if query.cursor is not None else None
+    jobs, next_cursor = svc.jobs.list(status=query.status, limit=query.limit, cursor=cursor)
     summaries = [job_summary(j, svc.jobs.position(j)) for j in jobs]
     return json_response(JobList(jobs=summaries, next_cursor=str(next_cursor) if next_cursor else None))
 
 
+@takes(NoQuery)
 async def cancel_job(request: Request) -> Response:
     result = await services(request).dispatcher.cancel(request.path_params["id"])
     return _not_found(request.path_params["id"]) if result is None else json_response(result)
 
 
+@takes(NoQuery)
 async def skip_image(request: Request) -> Response:
     result = await services(request).dispatcher.skip(request.path_params["id"])
     return _not_found(request.path_params["id"]) if result is None else json_response(result)

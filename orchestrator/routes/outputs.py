@@ -11,27 +11,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from orchestrator.query_params import KeyQuery
+from orchestrator.routes.query import takes
 from orchestrator.routes.responses import error_response as _error
 
 # Images are written once and never change under the same name.
 _CACHE = "public, max-age=31536000, immutable"
 
 
-# `api_key` is read by the auth middleware (an <img> tag cannot send a header); nothing else is taken.
-_ALLOWED_QUERY = {"api_key"}
-
-
-def _refuse_query(request: Request) -> Response | None:
-    unknown = [name for name in request.query_params if name not in _ALLOWED_QUERY]
-    if unknown:
-        name = unknown[0]
-        return _error(422, f"{name}: unknown parameter; this resource takes none", name)
-    return None
-
-
+@takes(KeyQuery)
 async def output_file(request: Request) -> Response:
-    if refused := _refuse_query(request):
-        return refused
     outputs = request.app.state.services.outputs
     path = await run_in_threadpool(outputs.resolve, request.path_params["path"])
     if path is None:
@@ -39,9 +28,8 @@ async def output_file(request: Request) -> Response:
     return FileResponse(path, headers={"Cache-Control": _CACHE})
 
 
+@takes(KeyQuery)
 async def thumb_file(request: Request) -> Response:
-    if refused := _refuse_query(request):
-        return refused
     outputs = request.app.state.services.outputs
     try:
         path = await run_in_threadpool(outputs.thumbnail, request.path_params["path"])

@@ -7,7 +7,7 @@ WS   /ws                  pushes {type: "progress", task_id, percentage, statusT
 GET  /status/{task_id}    the same fields for one job        POST /stop   stop every running job
 GET  /history?limit=&page=&offset=   newest first, 1…30 per page, Fooocus's metadata keys
 GET  /images/{path}       an image under outputs/ (the same safety rules as /outputs)
-GET  /presets/{name}      the preset file's Fooocus keys
+GET  /presets/{name}      the preset file's Fooocus keys, fitted to this install (what is missing replaced)
 GET  /config/editor       POST /config/editor {values}   remgo's settings file
 GET  /gpus                the worker pool
 GET  /api-key-cookie?api_key=   with API keys on: a cookie for browsers, which cannot send the header
@@ -43,11 +43,12 @@ from orchestrator.catalog import CatalogError
 from orchestrator.dispatcher import QueueFull
 from orchestrator.jobs import Job, JobStatus, Normalized
 from orchestrator.normalize import NormalizeError, normalize
+from orchestrator.query_params import KeyQuery, NoQuery, QueryError
 from orchestrator.remgo_progress import event_message, job_status, results_of
 from orchestrator.remgo_views import (
     HISTORY_PREFIX,
+    HistoryPageQuery,
     OffsetQuery,
-    PageError,
     decode_generate,
     gpus_payload,
     history_entry,
@@ -56,6 +57,7 @@ from orchestrator.remgo_views import (
     settings_payload,
 )
 from orchestrator.request_body import BodyError
+from orchestrator.routes.query import QUERY_STATUS, takes
 from orchestrator.routes.responses import (
     API_KEY_COOKIE,
     COOKIE_SECONDS,
@@ -106,31 +108,35 @@ def _error(status: int, message: str, field: str | None = None, **extra: Any) ->
     return json_response({**extra, "error": message, "field": field}, status)
 
 
-def _unknown_query(request: Request, known: tuple[str, ...] = ()) -> Response | None:
-    for name in request.query_params:
-        if name != "api_key" and name not in known:
-            hint = f"known: {', '.join(known)}" if known else "this resource takes none"
-            return _error(400, f"{name}: unknown parameter; {hint}", name)
-    return None
+def _with_hint(message: str, field: str | None, suggestions: Iterable[str] = ()) -> str:
+    """One line for RemGo's frontend, which shows `error` as it is: the field, the problem, the close names."""
+    where = field.removeprefix("$.") if field else None
+    text = f"{where}: {message}" if where and where != "$" else message
+    near = list(suggestions)
+    return f"{text} (did you mean {', '.join(near)}?)" if near else text
 
 
+def remgo_refusal(exc: QueryError) -> Response:
+    return _error(QUERY_STATUS, _with_hint(exc.message, exc.field, exc.suggestions), exc.field,
+                  suggestions=exc.suggestions)
+
+
+@takes(NoQuery, remgo_refusal)
 async def get_settings(request: Request) -> Response:
     """RemGo: models, LoRAs, styles, presets, sizes … for the frontend's controls."""
-    return _unknown_query(request) or json_response(settings_payload(services(request).catalog))
+    return json_response(settings_payload(services(request).catalog))
 
 
 def _task_error(task_id: str, status: int, message: str, field: str | None, suggestions: Iterable[str] = (),
                 headers: dict[str, str] | None = None) -> Response:
-    where = field.removeprefix("$.") if field else None
-    text = f"{where}: {message}" if where and where != "$" else message
+    text = _with_hint(message, field, suggestions)
     body = {"task_id": task_id, "status": "Error", "error": text, "field": field, "suggestions": list(suggestions)}
     return json_response(body, status, headers)
 
 
+@takes(NoQuery, remgo_refusal)
 async def generate(request: Request) -> Response:
     """RemGo: start a generation; the job is the same as one sent to POST /v1/jobs."""
-    if refused := _unknown_query(request):
-        return refused
     svc = services(request)
     task_id = uuid.uuid4().hex
     body = await request.body()
@@ -156,10 +162,9 @@ async def generate(request: Request) -> Response:
                           "warnings": normalized.warnings})
 
 
+@takes(NoQuery, remgo_refusal)
 async def task_status(request: Request) -> Response:
     """RemGo: one job's percentage, status text, results and preview."""
-    if refused := _unknown_query(request):
-        return refused
     svc = services(request)
     job = svc.jobs.get(request.path_params["task_id"])
     if job is None:
@@ -167,13 +172,12 @@ async def task_status(request: Request) -> Response:
     return json_response(job_status(job, svc.dispatcher.progress_of(job), svc.jobs.position(job)))
 
 
+@takes(NoQuery, remgo_refusal)
 async def stop(request: Request) -> Response:
     """RemGo: stop every running job that came through RemGo's routes (queued jobs keep their place).
 
     Jobs of the /v1 API belong to other clients, who stop them by id: RemGo's frontend stopping "its"
     generation must not end theirs."""
-    if refused := _unknown_query(request):
-        return refused
     if (await request.body()).strip() not in (b"", b"{}"):
         return _error(400, "POST /stop takes no body; it stops every running job started here", "$")
     svc = services(request)
@@ -185,14 +189,10 @@ async def stop(request: Request) -> Response:
     return json_response({"status": "Stop requested", "stopped": stopped})
 
 
-async def history(request: Request) -> Response:
+@takes(HistoryPageQuery, remgo_refusal)
+async def history(request: Request, query: HistoryPageQuery) -> Response:
     """RemGo: one page of images, newest first, with the metadata Fooocus logs."""
-    if refused := _unknown_query(request, ("limit", "page", "offset")):
-        return refused
-    try:
-        page = history_page(dict(request.query_params))
-    except PageError as exc:
-        return _error(400, str(exc), exc.field)
+    page = history_page(query)
     svc = services(request)
 
     def read() -> tuple[list[dict[str, Any]], int]:
@@ -219,10 +219,9 @@ def _find_image(svc: Any, path: str) -> tuple[Path, bool] | None:
     return None
 
 
+@takes(KeyQuery, remgo_refusal)
 async def image_file(request: Request) -> Response:
     """RemGo: an image file by its history path."""
-    if refused := _unknown_query(request):
-        return refused
     found = await run_in_threadpool(_find_image, services(request), request.path_params["path"])
     if found is None:
         return _error(404, "no such image", "path")
@@ -230,10 +229,10 @@ async def image_file(request: Request) -> Response:
     return FileResponse(path, headers={"Cache-Control": _IMMUTABLE if immutable else "no-cache"})
 
 
+@takes(NoQuery, remgo_refusal)
 async def preset(request: Request) -> Response:
-    """RemGo: a preset's keys as its file has them (default_model, default_cfg_scale …)."""
-    if refused := _unknown_query(request):
-        return refused
+    """RemGo: a preset's keys as its file has them (default_model, default_cfg_scale …), with a model, LoRA
+    or style this install lacks replaced or left out as on /v1/presets (the frontend sends them back)."""
     name = request.path_params["name"]
     if not PRESET_NAME.match(name):
         return _error(400, f"{name!r}: a preset name is letters, digits, '.', '_' and '-'", "name")
@@ -241,23 +240,21 @@ async def preset(request: Request) -> Response:
         found = services(request).catalog.preset(name, field="name")
     except CatalogError as exc:
         return _error(404, exc.message, "name", suggestions=exc.suggestions)
-    return json_response(found.raw)
+    return json_response(found.fitted_raw if found.fitted_raw is not None else found.raw)
 
 
+@takes(NoQuery, remgo_refusal)
 async def get_config(request: Request) -> Response:
     """RemGo: remgo's editable settings, their types, defaults and current values."""
-    if refused := _unknown_query(request):
-        return refused
     try:
         return json_response(await run_in_threadpool(config_editor.payload, services(request).settings))
     except config_editor.EditorError as exc:
         return _error(exc.status, str(exc), exc.key, success=False)
 
 
+@takes(NoQuery, remgo_refusal)
 async def post_config(request: Request) -> Response:
     """RemGo: write settings into remgo's settings file (applied at the next start)."""
-    if refused := _unknown_query(request):
-        return refused
     try:
         body = _editor_body.decode(await request.body())
     except msgspec.ValidationError as exc:
@@ -271,21 +268,23 @@ async def post_config(request: Request) -> Response:
     return json_response(answer)
 
 
+@takes(NoQuery, remgo_refusal)
 async def gpus(request: Request) -> Response:
     """RemGo: the workers, one per device, and whether each is busy."""
-    return _unknown_query(request) or json_response(gpus_payload(services(request).pool.workers))
+    return json_response(gpus_payload(services(request).pool.workers))
 
 
-async def api_key_cookie(request: Request) -> Response:
+@takes(KeyQuery, remgo_refusal)
+async def api_key_cookie(request: Request, query: KeyQuery) -> Response:
     """Store the API key given as ?api_key= in a cookie, for browser pages that cannot send a header."""
     if not services(request).settings.api_keys:
         return _error(400, "this server has no API keys configured; no cookie is needed", "api_key")
-    key = request.query_params.get("api_key")
-    if not key:  # reached with a header or a cookie: nothing to store
-        return _error(400, "give the key as ?api_key=<key> to store it in a cookie", "api_key")
-    return with_key_cookie(json_response({"cookie": API_KEY_COOKIE, "max_age": COOKIE_SECONDS}), key)
+    if not query.api_key:  # reached with a header or a cookie: nothing to store
+        return _error(QUERY_STATUS, "give the key as ?api_key=<key> to store it in a cookie", "api_key")
+    return with_key_cookie(json_response({"cookie": API_KEY_COOKIE, "max_age": COOKIE_SECONDS}), query.api_key)
 
 
+@takes(NoQuery, remgo_refusal)
 async def websocket(ws: WebSocket) -> None:
     """RemGo: progress of every job, pushed; the socket takes no commands."""
     svc = ws.app.state.services

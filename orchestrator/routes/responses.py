@@ -28,19 +28,6 @@ def services(request: Request) -> Any:
     return request.app.state.services
 
 
-def query_bool(request: Request, name: str) -> bool:
-    """`?name=true|1|yes` / `false|0|no`; anything else is a ValueError naming the parameter."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return False
-    value = raw.lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name}: expected true or false, got {raw!r}")
-
-
 # The API key as a cookie, for browser pages (their EventSource and WebSocket cannot send a header).
 API_KEY_COOKIE = "remgo_api_key"
 COOKIE_SECONDS = 30 * 24 * 3600

@@ -18,6 +18,8 @@ from starlette.routing import BaseRoute, Route
 from orchestrator import metrics
 from orchestrator.api_views import HealthView, WorkerList, WorkerView
 from orchestrator.openapi import build_openapi, render_docs
+from orchestrator.query_params import NoQuery
+from orchestrator.routes.query import takes
 from orchestrator.routes.responses import (
     API_KEY_COOKIE,
     COOKIE_SECONDS,
@@ -40,6 +42,7 @@ def worker_view(w: WorkerHandle) -> WorkerView:
     )
 
 
+@takes(NoQuery)
 async def health(request: Request) -> Response:
     svc = services(request)
     ready = sum(1 for w in svc.pool.workers if w.state in _READY)
@@ -48,6 +51,7 @@ async def health(request: Request) -> Response:
     return json_response(view)
 
 
+@takes(NoQuery)
 async def workers(request: Request) -> Response:
     pool = services(request).pool
     live = [w for w in pool.workers if w.state in _READY and w.connected]
@@ -55,6 +59,7 @@ async def workers(request: Request) -> Response:
     return json_response(WorkerList(workers=[worker_view(w) for w in pool.workers]))
 
 
+@takes(NoQuery)
 async def prometheus(request: Request) -> Response:
     svc = services(request)
     text = metrics.render(svc.dispatcher.stats, svc.jobs.counts(), svc.pool.workers, svc.events.subscriber_count,
@@ -62,16 +67,19 @@ async def prometheus(request: Request) -> Response:
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
+@takes(NoQuery)
 async def openapi_json(request: Request) -> Response:
     svc = services(request)
     return json_response(build_openapi(request.app.routes, secured=bool(svc.settings.api_keys)))
 
 
+@takes(NoQuery)
 async def docs(request: Request) -> Response:
     svc = services(request)
     return HTMLResponse(render_docs(build_openapi(request.app.routes, secured=bool(svc.settings.api_keys))))
 
 
+@takes(NoQuery)
 async def session(request: Request) -> Response:
     """The web page's key, from the header it was checked in, into a cookie its EventSource and WebSocket
     send by themselves (SameSite=Strict: never on a request another website makes)."""

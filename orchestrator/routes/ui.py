@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from orchestrator.query_params import NoQuery
+from orchestrator.routes.query import takes
 from orchestrator.routes.responses import error_response, json_response, services
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
@@ -28,11 +30,13 @@ PUBLIC_PATHS = frozenset({"/", *(f"/ui/{name}" for name in ASSETS)})
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 
+@takes(NoQuery)
 async def index(request: Request) -> Response:
     """The web UI."""
     return FileResponse(UI_DIR / "index.html", media_type=_TYPES[".html"], headers=_HEADERS)
 
 
+@takes(NoQuery)
 async def asset(request: Request) -> Response:
     """A script or stylesheet of the web UI."""
     path = ASSETS.get(request.path_params["name"])
@@ -41,6 +45,7 @@ async def asset(request: Request) -> Response:
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
 
 
+@takes(NoQuery)
 async def ui_config(request: Request) -> Response:
     """Server settings the web UI needs: the preset applied when a request names none, previews, keys."""
     settings = services(request).settings

@@ -11,6 +11,42 @@ function startSession() {
   return fetch("/v1/session", { method: "POST", headers: { Authorization: `Bearer ${apiKey}` } }).catch(() => {});
 }
 
+// Seeds go up to 2^63 - 1 and a JS number is exact only to 2^53: integers beyond that are read as BigInt and
+// written back as JSON integers with every digit. One tokenizer pass rather than JSON.parse's source-text
+// reviver, so it works the same in every browser.
+const TOKENS = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+
+// A marker no string of `text` holds: marked strings are exactly the ones this code wrote.
+function freshMark(text) {
+  for (;;) {
+    const mark = `bigint${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}:`;
+    if (!text.includes(mark)) return mark;
+  }
+}
+
+export function parseJSON(text) {
+  if (!/\d{16}/.test(text)) return JSON.parse(text); // no integer can be past 2^53
+  let mark = null;
+  const marked = text.replace(TOKENS, (token) => {
+    if (token[0] === '"' || !/^-?\d+$/.test(token) || Number.isSafeInteger(Number(token))) return token;
+    mark ??= freshMark(text);
+    return `"${mark}${token}"`;
+  });
+  if (mark === null) return JSON.parse(text);
+  return JSON.parse(marked, (key, value) => (typeof value === "string" && value.startsWith(mark)
+    ? BigInt(value.slice(mark.length)) : value));
+}
+
+export function toJSON(value) {
+  let mark = null;
+  const text = JSON.stringify(value, (key, v) => {
+    if (typeof v !== "bigint") return v;
+    mark ??= freshMark(JSON.stringify(value, (k, w) => (typeof w === "bigint" ? "" : w)));
+    return `${mark}${v}`;
+  });
+  return mark === null ? text : text.replaceAll(new RegExp(`"${mark}(-?\\d+)"`, "g"), "$1");
+}
+
 export class ApiError extends Error {
   constructor(status, message, field = null, suggestions = []) {
     super(message);
@@ -50,7 +86,7 @@ function askKey(rejected) {
 export async function send(method, path, body) {
   for (let attempt = 0; ; attempt++) {
     const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
-    if (body !== undefined) init.body = JSON.stringify(body);
+    if (body !== undefined) init.body = toJSON(body);
     const response = await fetch(path, init);
     if (response.status !== 401) return response;
     await askKey(attempt > 0 || apiKey !== "");
@@ -60,7 +96,7 @@ export async function send(method, path, body) {
 async function failure(response) {
   let detail = {};
   try {
-    detail = (await response.json()).error || {};
+    detail = parseJSON(await response.text()).error || {};
   } catch {
     detail = { message: `${response.status} ${response.statusText}` };
   }
@@ -70,7 +106,7 @@ async function failure(response) {
 export async function api(method, path, body) {
   const response = await send(method, path, body);
   if (!response.ok) throw await failure(response);
-  return response.status === 204 ? null : response.json();
+  return response.status === 204 ? null : parseJSON(await response.text());
 }
 
 export const get = (path) => api("GET", path);

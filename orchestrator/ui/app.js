@@ -30,6 +30,20 @@ async function watchHealth() {
   setTimeout(watchHealth, 3000);
 }
 
+// What the default preset names that this install lacks (a checkpoint, a LoRA, a style), and what is used
+// instead: said once here, beside the server's status, not in every job's warnings.
+function showInstallNotes(catalog, config) {
+  const preset = catalog.presets.find((p) => p.name === config.default_preset);
+  const notes = preset ? preset.adjustments : [];
+  const box = $("install-notes");
+  box.hidden = !notes.length;
+  if (!notes.length) return;
+  const wide = (text) => Object.assign(document.createElement("span"), { className: "wide", textContent: text });
+  box.querySelector("summary").replaceChildren(wide(`preset ${preset.name}: `),
+    `${notes.length} change${notes.length === 1 ? "" : "s"}`, wide(" for this install"));
+  box.querySelector("ul").replaceChildren(...notes.map((n) => Object.assign(document.createElement("li"), { textContent: n })));
+}
+
 async function main() {
   watchHealth();
   let catalog;
@@ -40,6 +54,7 @@ async function main() {
     $("live-title").textContent = `Cannot read the catalog: ${err.message}`;
     return;
   }
+  showInstallNotes(catalog, config);
   const form = new GenerateForm($("gen-form"), catalog, config);
   let gallery = null;
   const live = new LiveJobs({

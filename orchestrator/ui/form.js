@@ -2,8 +2,8 @@
 //
 // A request holds the preset's name and only the fields whose value differs from what that preset
 // (over the server's default preset, over the built-in defaults) gives. The server applies the same
-// layering, so the result is the same, and a preset's choice the server cannot honour (a checkpoint
-// that is not on disk) still falls back there with a warning instead of failing the request.
+// layering, so the result is the same. The presets come fitted to the install (a checkpoint, LoRA or
+// style that is not here already replaced or left out), so the form never shows one as chosen.
 
 import { StylePicker } from "./style_picker.js";
 
@@ -99,7 +99,7 @@ export class GenerateForm {
   set(name, value) {
     if (name === "style_selections") this.styles.selected = value;
     else if (name === "loras") this.loras = value;
-    else if (name === "image_seed") this.form.elements.image_seed.value = value ?? "";
+    else if (name === "image_seed") this.form.elements.image_seed.value = value == null ? "" : String(value);
     else if (this.form.elements[name]) write(this.form.elements[name], value);
   }
 
@@ -127,7 +127,7 @@ export class GenerateForm {
     if (this.form.elements.seed_random.checked) req.seed_random = true;
     else {
       req.seed_random = false;
-      const seed = num(this.form.elements.image_seed.value);
+      const seed = seedValue(this.form.elements.image_seed.value);
       if (seed !== undefined) req.image_seed = seed;
     }
     const styles = this.styles.selected;
@@ -286,6 +286,13 @@ function clean(values) {
 
 function num(text) {
   return text === "" || text === null || text === undefined ? undefined : Number(text);
+}
+
+// A seed as typed: past 2^53 a BigInt, so every digit reaches the server (api.js writes it as an integer).
+function seedValue(text) {
+  const t = String(text ?? "").trim();
+  if (/^-?\d+$/.test(t) && !Number.isSafeInteger(Number(t))) return BigInt(t);
+  return num(t);
 }
 
 function read(el) {

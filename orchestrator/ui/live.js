@@ -2,7 +2,7 @@
 // progress over the whole job, the latest preview, the images as they finish, Stop and Skip) and the
 // queue panel (every queued or running job, with its position, progress and a cancel button).
 
-import { eventSource, get, imageUrl, post } from "./api.js";
+import { eventSource, get, imageUrl, parseJSON, post } from "./api.js";
 
 const EVENTS = ["queued", "started", "progress", "image_ready", "image_skipped", "retrying", "finished", "failed", "cancelled"];
 const ACTIVE = new Set(["queued", "running"]);
@@ -29,7 +29,7 @@ export class LiveJobs {
   async connect() {
     this.source = await eventSource("/v1/events");
     this.source.addEventListener("open", () => this.refresh());
-    for (const type of EVENTS) this.source.addEventListener(type, (e) => this.onEvent(type, JSON.parse(e.data)));
+    for (const type of EVENTS) this.source.addEventListener(type, (e) => this.onEvent(type, parseJSON(e.data)));
   }
 
   job(id) {

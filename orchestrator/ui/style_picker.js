@@ -51,9 +51,10 @@ export class StylePicker {
     if (!style) {
       label.classList.add("missing");
       label.title = "not in this server's catalog";
-    } else if (style.special === "prompt_expansion" && !style.available) {
+    } else if (style.special && !style.available) {
       label.classList.add("missing");
-      label.title = "prompt expansion is not available on this server";
+      label.title = style.special === "prompt_expansion" ? "prompt expansion is not available on this server"
+        : "no styles are installed to draw from";
     } else {
       label.title = style.special ? style.special.replace("_", " ") : style.prompt || "(negative prompt only)";
     }

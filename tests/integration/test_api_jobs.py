@@ -2,6 +2,7 @@
 
 import base64
 
+import msgspec
 import pytest
 
 from contract.legacy import to_legacy_payload
@@ -28,7 +29,8 @@ async def test_submit_events_result(tmp_path) -> None:
         assert job["request_format"] == "v2"
         task = job["normalized"]["tasks"][0]
         assert task["seeds"] == [500, 501] and task["steps"] == 3 and task["base_model"]["name"] == "tiny.safetensors"
-        assert job["normalized"]["request"]["image_number"] == 2 and job["warnings"]
+        assert job["normalized"]["request"]["image_number"] == 2
+        assert job["warnings"] == []  # the default preset comes fitted to this install: nothing to repeat per job
         assert [(i["index"], i["seed"]) for i in job["images"]] == [(0, 500), (1, 501)]
         png = await srv.client.get(job["images"][0]["url"])
         assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
@@ -51,9 +53,15 @@ async def test_wait_and_idempotent_ids(tmp_path) -> None:
 
 
 async def test_v1_payload_is_accepted(tmp_path) -> None:
+    # v1 carries every value; its styles must be ones this install has (Fooocus's own are not, until imported).
     request = GenerateRequest(prompt="a fox", base_model_name="tiny.safetensors", overwrite_width=256,
-                              overwrite_height=256, overwrite_step=2, image_number=1, image_seed=77, loras=[])
+                              overwrite_height=256, overwrite_step=2, image_number=1, image_seed=77, loras=[],
+                              style_selections=["Fooocus V2", "Remgo Sharp"])
     async with running(server_settings(tmp_path)) as srv:
+        fooocus_defaults = msgspec.structs.replace(request, style_selections=None)  # Fooocus's three, as v1 fills
+        r = await srv.client.post("/v1/jobs", json=to_legacy_payload(fooocus_defaults))
+        assert r.status_code == 422 and r.json()["error"]["field"] == "$.style_selections[1]", r.text
+        assert "remgo styles import" in r.json()["error"]["message"]
         r = await srv.client.post("/v1/jobs?wait=true", json=to_legacy_payload(request))
         assert r.status_code == 200, r.text
         job = r.json()
@@ -70,7 +78,7 @@ BAD_BODIES = [
     (b'{"image_number": 99}', "$.image_number"),
     (b'{"loras": [{"name": "a", "weight": 7}]}', "$.loras[0].weight"),
     (b'{"base_model_name": "nope.safetensors"}', "$.base_model_name"),
-    (b'{"style_selections": ["Fooocus Sharp", "No Such Style"]}', "$.style_selections[1]"),
+    (b'{"style_selections": ["Remgo Sharp", "No Such Style"]}', "$.style_selections[1]"),
     (b'{"fooocus_args_contract_version": 1, "fooocus_args": [1, 2]}', "$.fooocus_args"),
 ]
 BAD_SUBMIT_PARAMETERS = [

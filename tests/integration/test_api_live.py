@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 
 import msgspec
 import pytest
@@ -42,6 +43,39 @@ async def test_all_jobs_stream_carries_every_job(tmp_path) -> None:
         assert ("queued", "a") in seen and ("finished", "b") in seen
 
 
+async def _sse_frames(client, path: str) -> list[dict]:
+    """Every frame of an SSE stream up to its end: the `id:` and `event:` lines and the decoded data."""
+    frames, frame = [], {}
+    async with client.stream("GET", path) as response:
+        async for line in response.aiter_lines():
+            if not line:
+                if "data" in frame:
+                    frames.append(frame)
+                frame = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(": ")
+                frame[name] = json.loads(value) if name == "data" else value
+    return frames
+
+
+async def test_every_event_of_a_job_stream_has_an_id_and_a_time(tmp_path) -> None:
+    """The `state` a stream opens with is numbered and timed like the events that follow it."""
+    async with running(server_settings(tmp_path, step_delay=0.02)) as srv:
+        await srv.client.post("/v1/jobs?id=slow", json={**SMALL, "overwrite_step": 10})
+        await srv.client.post("/v1/jobs?id=next", json=SMALL)
+        frames = await _sse_frames(srv.client, "/v1/jobs/next/events")
+        assert frames[0]["event"] == "state" and frames[0]["data"]["status"] in ("queued", "running")
+        assert frames[-1]["event"] == "finished" and len(frames) > 2
+        ids = [f["data"]["id"] for f in frames]
+        assert [int(f["id"]) for f in frames] == ids and ids == sorted(set(ids)) and ids[0] > 0
+        times = [f["data"]["time"] for f in frames]
+        assert times == sorted(times) and abs(times[0] - time.time()) < 60
+        # A job that is over: its terminal event, numbered and timed as well.
+        again = await _sse_frames(srv.client, "/v1/jobs/next/events")
+        assert [f["event"] for f in again] == ["finished"]
+        assert again[0]["data"]["id"] > ids[-1] and again[0]["data"]["time"] >= times[-1]
+
+
 async def test_websocket_subscribe_and_unsubscribe(tmp_path) -> None:
     async with running(server_settings(tmp_path, step_delay=0.02)) as srv:
         await srv.client.post("/v1/jobs?id=mine", json={**SMALL, "overwrite_step": 6})
@@ -56,6 +90,7 @@ async def test_websocket_subscribe_and_unsubscribe(tmp_path) -> None:
                         msg["type"] == "subscribed" and msg["status"] == "succeeded"):
                     break
             assert got[0]["type"] == "subscribed" and got[0]["job_id"] == "mine"
+            assert got[0]["id"] > 0 and got[0]["time"] > 0
             assert {m["job_id"] for m in got} == {"mine"}
             await ws.send(json.dumps({"op": "subscribe", "job_id": "ghost"}))
             err = json.loads(await ws.recv())

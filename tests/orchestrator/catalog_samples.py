@@ -5,10 +5,12 @@ The catalog only lists and hashes files, so a model is a few bytes with a `.safe
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from orchestrator.catalog import Catalog
+from orchestrator.catalog.styles import IMPORTED_FOLDER
 
 REPO_CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 
@@ -42,8 +44,31 @@ def write_models(root: Path, models: dict[str, list[str]]) -> Path:
     return root
 
 
-def catalog_dir(tmp: Path, *, shipped: bool = True, models: dict[str, list[str]] | None = None) -> Path:
-    """A catalog folder: the repo's shipped styles/presets/wildcards (copied) and fake models."""
+# A Fooocus user's styles, as the standard catalog has them imported: Fooocus's file names and style names
+# (raw ones in the SAI file, as Fooocus writes them), each worded like remgo's own counterpart: never
+# Fooocus's text, which the project does not carry. Built-in name → name in the stand-in file.
+FOOOCUS_STAND_INS: dict[str, dict[str, str]] = {
+    "sdxl_styles_fooocus.json": {"Fooocus Enhance": "Remgo Enhance", "Fooocus Sharp": "Remgo Sharp",
+                                 "Fooocus Negative": "Remgo Negative", "Fooocus Photograph": "Remgo Photograph",
+                                 "Fooocus Cinematic": "Remgo Cinematic"},
+    "sdxl_styles_sai.json": {"sai-anime": "Remgo Anime", "sai-3d-model": "Remgo 3D Model"},
+}
+
+
+def write_fooocus_styles(folder: Path) -> Path:
+    """FOOOCUS_STAND_INS as Fooocus-format files in `folder` (an install's sdxl_styles, or styles/fooocus)."""
+    shipped = {s["name"]: s for s in json.loads((REPO_CATALOG / "styles" / "remgo_styles.json").read_text())}
+    folder.mkdir(parents=True, exist_ok=True)
+    for file, names in FOOOCUS_STAND_INS.items():
+        entries = [{**shipped[ours], "name": theirs} for theirs, ours in names.items()]
+        (folder / file).write_text(json.dumps(entries, indent=4), encoding="utf-8")
+    return folder
+
+
+def catalog_dir(tmp: Path, *, shipped: bool = True, models: dict[str, list[str]] | None = None,
+                fooocus_styles: bool = True) -> Path:
+    """A catalog folder: the repo's shipped styles/presets/wildcards (copied), fake models, and (unless
+    `fooocus_styles` is false) the stand-ins of Fooocus's styles where `remgo styles import` puts them."""
     root = tmp / "catalog"
     root.mkdir(parents=True, exist_ok=True)
     for sub in ("styles", "presets", "wildcards"):
@@ -51,6 +76,8 @@ def catalog_dir(tmp: Path, *, shipped: bool = True, models: dict[str, list[str]]
             shutil.copytree(REPO_CATALOG / sub, root / sub, dirs_exist_ok=True)
         else:
             (root / sub).mkdir(exist_ok=True)
+    if fooocus_styles:
+        write_fooocus_styles(root / "styles" / IMPORTED_FOLDER)
     write_models(root / "models", STANDARD_MODELS if models is None else models)
     return root
 
@@ -62,7 +89,6 @@ def standard_catalog(tmp: Path, **kwargs) -> Catalog:
 def safetensors_with(path: Path, shapes: dict[str, tuple[int, ...]]) -> Path:
     """A valid .safetensors file holding zero-filled float16 tensors of these shapes (keep them small:
     only the names and the dimensions the catalog reads matter)."""
-    import json
     import math
     import struct
 

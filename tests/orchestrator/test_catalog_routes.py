@@ -33,7 +33,15 @@ def test_catalog_in_one_call(setup):
     assert styles["Fooocus V2"]["special"] == "prompt_expansion" and styles["Fooocus V2"]["available"] is False
     assert styles["Random Style"]["special"] == "random_style"
     assert "{prompt}" in styles["Fooocus Sharp"]["prompt"]
+    assert (styles["Fooocus Sharp"]["origin"], styles["Fooocus Sharp"]["source"]) == (
+        "fooocus", "fooocus/sdxl_styles_fooocus.json")
+    assert (styles["Remgo Sharp"]["origin"], styles["Remgo Sharp"]["source"]) == ("remgo", "remgo_styles.json")
     assert {p["name"] for p in body["presets"]} >= {"default", "realistic", "anime", "lightning"}
+    default = next(p for p in body["presets"] if p["name"] == "default")
+    assert default["values"]["style_selections"] == ["Fooocus Enhance", "Fooocus Sharp"]
+    assert default["raw"]["default_styles"] == ["Fooocus V2", "Fooocus Enhance", "Fooocus Sharp"]
+    assert default["adjustments"] == [
+        "style Fooocus V2 needs Fooocus's prompt-expansion model, which remgo does not run; left out"]
     assert [p["name"] for p in body["performance"]] == ["Quality", "Speed", "Extreme Speed", "Lightning", "Hyper-SD"]
     assert "dpmpp_2m_sde_gpu" in body["samplers"] and "karras" in body["schedulers"]
     assert {w["name"] for w in body["wildcards"]} >= {"color", "animal", "landscape", "creature"}
@@ -46,7 +54,7 @@ def test_models_by_kind(setup):
     loras = client.get("/v1/models", params={"kind": "loras"}).json()
     assert "sdxl_lcm_lora.safetensors" in [m["name"] for m in loras["models"]]
     bad = client.get("/v1/models", params={"kind": "lora"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert bad.json()["error"]["field"] == "kind" and "loras" in bad.json()["error"]["suggestions"]
 
 

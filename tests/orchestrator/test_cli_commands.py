@@ -32,6 +32,8 @@ def test_the_commands_are_wired_into_remgo() -> None:
     assert parser.parse_args(["jobs"]).jobs_command is None
     assert parser.parse_args(["jobs", "--json", "list"]).json is True  # the parent's flag survives
     assert parser.parse_args(["jobs", "cancel", "abc"]).id == "abc"
+    assert parser.parse_args(["jobs", "--limit", "3"]).limit == 3  # listing needs no sub-word
+    assert parser.parse_args(["jobs", "--limit", "3", "list"]).limit == 3
     assert parser.parse_args(["history", "search", "fox"]).text == "fox"
     assert parser.parse_args(["history", "list"]).history_command == "list"  # the local commands stay
     assert parser.parse_args(["models", "--kind", "loras"]).kind == "loras"
@@ -62,6 +64,20 @@ def test_jobs_list_show_and_cancel(server) -> None:
     assert bad.returncode == 2 and "status:" in bad.stderr
 
 
+def test_jobs_options_without_the_list_word(server) -> None:
+    """`remgo jobs --limit N` and `--status S` list as `remgo jobs list` does; `show` refuses them."""
+    page = json.loads(run(server, "jobs", "--limit", "1", "--json").stdout)
+    assert len(page["jobs"]) == 1 and page["next_cursor"]
+    done = json.loads(run(server, "jobs", "--status", "succeeded", "--limit", "1", "--json").stdout)["jobs"]
+    assert [j["status"] for j in done] == ["succeeded"]
+    listed = run(server, "jobs", "--status", "succeeded", "--limit", "1")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("succeeded") == 1 and done[0]["id"] in listed.stdout
+    assert json.loads(run(server, "jobs", "--limit", "1", "list", "--json").stdout)["jobs"] == page["jobs"]
+    refused = run(server, "jobs", "--limit", "1", "show", page["jobs"][0]["id"])
+    assert refused.returncode == 2 and "--limit applies only to the job list" in refused.stderr
+
+
 def test_history_search(server) -> None:
     found = run(server, "history", "search", "lighthouse")
     assert found.returncode == 0, found.stderr
@@ -80,11 +96,12 @@ def test_models_and_styles(server) -> None:
     assert json.loads(run(server, "models", "--json").stdout)["models"][0]["name"] == "tiny.safetensors"
     assert "no loras on the server" in run(server, "models", "--kind", "loras").stdout
     bad = run(server, "models", "--kind", "lora")
-    assert bad.returncode == 2 and "kind: unknown model kind 'lora'" in bad.stderr and "did you mean loras" in bad.stderr
+    assert bad.returncode == 2 and "kind: 'lora' is not one of checkpoints, loras" in bad.stderr
+    assert bad.stderr.count("did you mean") == 1 and "(did you mean loras?)" in bad.stderr
     styles = run(server, "styles", "anime")
-    assert styles.returncode == 0 and "SAI Anime" in styles.stdout and "Fooocus Sharp" not in styles.stdout
+    assert styles.returncode == 0 and "Remgo Anime" in styles.stdout and "Remgo Sharp" not in styles.stdout
     names = [s["name"] for s in json.loads(run(server, "styles", "--json").stdout)]
-    assert "Fooocus Sharp" in names and "Random Style" in names
+    assert "Remgo Sharp" in names and "Random Style" in names
 
 
 def test_a_key_is_needed_and_a_wrong_one_is_named(server) -> None:

@@ -122,12 +122,13 @@ def test_ctrl_c_cancels_the_job_on_the_server(color_server, tmp_path) -> None:
 
 
 def test_a_progress_bar_on_a_terminal(color_server, tmp_path) -> None:
-    """On a terminal the display is a rich bar: step count, images done, time left; the paths go to stdout."""
+    """On a terminal the display is a rich bar: step count, images done, time left; the paths go to stdout,
+    as they are: the digits of a relative path are not coloured."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(remgo_cmd("generate", "a red kite", "-n", "1", "--steps", "20", *FAST, "--out", str(tmp_path),
+    proc = subprocess.Popen(remgo_cmd("generate", "a red kite", "-n", "1", "--steps", "20", *FAST, "--out", "run-12",
                                       "--server", color_server.url),
                             stdin=follower, stdout=follower, stderr=follower, env=cli_env(COLUMNS="120", TERM="xterm"),
-                            cwd=REPO_ROOT)
+                            cwd=tmp_path)
     os.close(follower)
     output = b""
     deadline = time.monotonic() + 60
@@ -147,7 +148,8 @@ def test_a_progress_bar_on_a_terminal(color_server, tmp_path) -> None:
     assert proc.wait(10) == 0, output.decode(errors="replace")
     text = output.decode(errors="replace")
     assert "━" in text and "20/20" in text and "1/1 images" in text, text
-    assert str(tmp_path) in text
+    [saved] = (tmp_path / "run-12").iterdir()
+    assert f"saved run-12/{saved.name}\r\n" in text, text
 
 
 def test_server_down_says_how_to_start_one(tmp_path) -> None:

@@ -95,6 +95,8 @@ async def test_events_lost_from_a_full_queue_are_counted_and_told() -> None:
     hub.publish(ev("a", kind="finished"))
     assert (sub.lost, hub.lost) == (3, 3)
     frames = [frame async for frame in _stream(sub, None, until_terminal=True)]
-    assert frames[0].startswith(b"id: 0\nevent: dropped\n") and b"3 event(s) were dropped" in frames[0]
+    # The notice is numbered and timed like every other event: after the 11 published ones.
+    assert frames[0].startswith(b"id: 12\nevent: dropped\n") and b"3 event(s) were dropped" in frames[0]
+    assert b'"id":12,"time":' in frames[0]
     assert len(frames) == 1 + 8 and b"event: finished" in frames[-1]
     assert hub.subscriber_count == 0

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator.history import History, HistoryError
-from orchestrator.history_query import HistoryQuery, QueryError, fts_expression
+from orchestrator.history_query import HistoryQuery, QueryError
 from orchestrator.history_schema import LATEST, schema_version
+from orchestrator.history_search import fts_expression
+from orchestrator.metadata import LoraUse
 from orchestrator.outputs import OutputStore
 from tests.orchestrator.history_samples import image_bytes, sample_params
 
@@ -102,7 +104,7 @@ def test_full_text_search_over_prompt_and_negative(history: History) -> None:
     assert page(history, q="red fox")[0] == [fox]
     assert page(history, q="cafe")[0] == [cafe]  # diacritics folded
     assert page(history, q="NIGH*")[0] == [owl]
-    assert page(history, q='"unbalanced AND (')[0] == []  # never an FTS syntax error
+    assert page(history, q="red fox, snow")[0] == [fox]  # a pasted prompt's commas are plain text
     history.set_starred(owl, True)  # starring keeps the full-text index intact
     assert page(history, q="owl", starred="true")[0] == [owl]
 
@@ -124,9 +126,45 @@ def test_query_validation_names_the_parameter() -> None:
         assert str(err.value).startswith(f"{field}: ")
 
 
-def test_fts_expression_quotes_every_word() -> None:
-    assert fts_expression('fox "den" NOT* OR') == '"fox" """den""" "NOT"* "OR"'
-    assert fts_expression("   ") is None
+def test_search_text_becomes_fts5_with_words_quoted() -> None:
+    assert fts_expression('fox "den" OR owl*') == '"fox" AND "den" OR "owl"*'
+    assert fts_expression("styles:anime NOT model:(pony OR juggernaut)") == (
+        'styles : "anime" NOT models : ( "pony" OR "juggernaut" )')
+    assert fts_expression("fox (snow OR ice)") == '"fox" AND ( "snow" OR "ice" )'
+    assert fts_expression("Hyper-SD, 8k") == '"Hyper-SD," AND "8k"'
+    for bad, words in (("   ", "no words"), ("fox OR", "syntax error at the end"), ("NOT fox", 'near "NOT"'),
+                       ('"fox', "not closed"), ("(fox", "syntax error"), ("fox)", 'near ")"')):
+        with pytest.raises(QueryError) as err:
+            fts_expression(bad)
+        assert err.value.field == "q" and words in err.value.message, bad
+
+
+def test_search_covers_prompts_styles_and_model_names(history: History) -> None:
+    fox = add(history, 0, prompt="a red fox", styles=["SAI Anime"], base_model="sdxl/ponyDiffusion.safetensors")
+    house = add(history, 1, prompt="a lighthouse", negative_prompt="fog", styles=["Fooocus Sharp"],
+                base_model="juggernautXL_v8Rundiffusion.safetensors", refiner_model="refinerXL.safetensors",
+                loras=[LoraUse(name="detail-tweaker.safetensors", weight=0.5)])
+    owl = add(history, 2, prompt="an owl", styles=[], loras=[])
+    assert page(history, q="fox OR lighthouse")[0] == [house, fox]
+    assert page(history, q="anime")[0] == [fox]
+    assert page(history, q="fog")[0] == [house]
+    assert page(history, q="juggernautXL")[0] == [owl, house]
+    assert page(history, q="pony*")[0] == [fox]
+    assert page(history, q="refinerXL")[0] == [house] and page(history, q="tweaker")[0] == [house]
+    assert page(history, q="styles:sharp")[0] == [house] and page(history, q="prompt:sharp")[0] == []
+    assert page(history, q="owl NOT anime")[0] == [owl]
+    assert page(history, q="(fox OR owl) styles:anime")[0] == [fox]
+
+
+def test_the_model_filter_takes_the_file_name_or_the_name_the_metadata_shows(history: History) -> None:
+    generated = add(history, 0, base_model="sdxl/juggernautXL_v8Rundiffusion.safetensors")
+    imported = add(history, 1, base_model="juggernautXL_v8Rundiffusion")  # as Fooocus's metadata names it
+    add(history, 2, base_model="ponyDiffusion.safetensors")
+    both = [imported, generated]
+    for name in ("juggernautXL_v8Rundiffusion", "juggernautXL_v8Rundiffusion.safetensors",
+                 "sdxl/juggernautXL_v8Rundiffusion.safetensors", "JUGGERNAUTxl_v8rundiffusion"):
+        assert page(history, model=name)[0] == both, name
+    assert page(history, model="juggernaut")[0] == []
 
 
 def test_delete_removes_file_row_and_thumbnail(history: History) -> None:

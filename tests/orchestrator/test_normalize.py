@@ -58,8 +58,8 @@ def test_an_empty_request_gets_the_default_preset(catalog):
     assert (task.adm.positive, task.adm.negative, task.adm.end) == (1.5, 0.8, 0.3)
     assert task.base_model.name == "juggernautXL_v8Rundiffusion.safetensors"
     assert [(lo.name, lo.weight) for lo in task.loras] == [("sd_xl_offset_example-lora_1.0.safetensors", 0.1)]
-    assert job.images[0].styles == ["Fooocus V2", "Fooocus Enhance", "Fooocus Sharp"]
-    assert "Fooocus V2 prompt expansion is not available; prompts are used as written" in job.warnings
+    # Fooocus V2 is left out once, when the preset is fitted to the install: no job repeats it.
+    assert job.images[0].styles == ["Fooocus Enhance", "Fooocus Sharp"] and job.warnings == []
     assert job.request.preset == "default" and job.request.image_seed == task.seeds[0]
 
 
@@ -70,7 +70,7 @@ def test_request_beats_preset_beats_builtin(catalog):
     assert task.base_model.name == "realisticStockPhoto_v20.safetensors"  # the preset
     assert (task.width, task.height) == (896, 1152)  # the preset
     assert task.adaptive_cfg == 7.0 and len(job.images) == 2  # built-in defaults
-    assert image.styles == ["Fooocus V2", "Fooocus Photograph", "Fooocus Negative"]
+    assert image.styles == ["Fooocus Photograph", "Fooocus Negative"]
     assert image.negative_prompt.startswith("painting, illustration")  # preset's default_prompt_negative
     assert task.loras == []  # the preset's empty list replaces the default preset's LoRA
 
@@ -93,8 +93,10 @@ def test_a_bad_preset_value_falls_back_and_says_which_preset(tmp_path):
     assert job.images[0].styles == ["Fooocus Sharp"] and job.tasks[0].vae is None
     assert (job.tasks[0].width, job.tasks[0].height) == (1152, 896)
     text = "\n".join(job.warnings)
-    assert "preset 'odd': style_selections[1]: no style named 'Gone Style'; skipped" in text
-    assert "preset 'odd': vae_name:" in text and "preset 'odd': aspect_ratios_selection:" in text
+    # What the install lacks was fitted at the scan; a job that chose the preset is told.
+    assert "preset 'odd': style Gone Style is not installed; left out" in text
+    assert "preset 'odd': VAE missing.safetensors is not installed" in text
+    assert "preset 'odd': aspect_ratios_selection:" in text
 
 
 def test_unknown_preset_names_the_field(catalog):
@@ -113,11 +115,13 @@ def test_preset_model_missing_falls_back_with_a_warning(tmp_path):
     catalog = Catalog(catalog_dir(tmp_path, models=models))
     job = run(catalog, prompt="x")  # the preset's earlier defaults are tried first
     assert job.tasks[0].base_model.name == "juggernautXL_version7Rundiffusion.safetensors"
-    assert any("earlier default" in w for w in job.warnings)
-    job = run(catalog, prompt="x", preset="anime")
+    # The default preset's fallback is said once (the catalog's fitting report), not by each job.
+    assert job.warnings == []
+    assert any("earlier default" in line for line in catalog.fitting_report("default"))
+    job = run(catalog, prompt="x", preset="anime")  # a preset chosen for the job: its fallback is told
     assert job.tasks[0].base_model.name == "juggernautXL_version7Rundiffusion.safetensors"
-    assert any("using 'juggernautXL_version7Rundiffusion.safetensors', the first checkpoint" in w
-               for w in job.warnings)
+    assert ("preset 'anime': checkpoint animaPencilXL_v500.safetensors is not installed; "
+            "juggernautXL_version7Rundiffusion.safetensors (the first checkpoint found) is used") in job.warnings
 
 
 def test_no_checkpoint_at_all_is_an_error(tmp_path):

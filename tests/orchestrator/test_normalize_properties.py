@@ -108,5 +108,5 @@ def test_valid_requests_always_normalize_deterministically(fields, rng_seed):
 
 
 def test_the_shipped_catalog_itself_is_the_one_tested():
-    assert Path(SNAP.styles["Fooocus Sharp"].source).name == "remgo_styles.json"
+    assert Path(SNAP.styles["Remgo Sharp"].source).name == "remgo_styles.json"
     assert (REPO_CATALOG / "styles" / "remgo_styles.json").is_file()

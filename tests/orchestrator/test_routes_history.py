@@ -84,7 +84,7 @@ def test_list_rejects_bad_parameters_naming_them(api, params, field) -> None:
     response = client.get("/v1/history", params=params)
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["field"] == field and error["message"].startswith(f"{field}: ")
+    assert error["field"] == field and error["message"] and not error["message"].startswith(f"{field}:")
 
 
 def test_get_and_patch(api) -> None:
@@ -171,5 +171,5 @@ def test_a_misspelt_body_field_gets_a_suggestion(api) -> None:
     image_id = add(history, 0)
     response = client.patch(f"/v1/history/{image_id}", json={"stared": True})
     assert response.status_code == 422
-    assert response.json()["error"] == {"message": "unknown field `stared`; did you mean starred?",
+    assert response.json()["error"] == {"message": "unknown field `stared`",
                                         "field": "$.stared", "suggestions": ["starred"]}

@@ -31,11 +31,6 @@ TRAVERSAL = ("..", "../..", "../../../etc/passwd", "/etc/passwd", "%2e%2e", "%2e
              "a/../../b.png", "~/x", "x\x00.png", "%00", "////", "..;/x", "%252e%252e%252f")
 JUNK_NAMES = ("", " ", "None", "none", "null", "*", "tiny", "TINY.SAFETENSORS", "tiny.safetensors ", "\u00e9\u00e8",
               "x" * 300)
-# Query parameters of routes the document lists without them.
-EXTRA_QUERY: dict[str, tuple[str, ...]] = {
-    "/v1/models": ("kind",), "/v1/history": ("limit", "cursor", "q", "model", "since", "until", "starred"),
-    "/history": ("limit", "page", "offset"), "/api-key-cookie": ("api_key",),
-}
 # Bodies of routes the document lists without one: their fields, and plausible values.
 EXTRA_BODY: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/v1/history/delete"): ("ids",), ("post", "/v1/history/export"): ("ids",),
@@ -81,7 +76,6 @@ def operations(doc: dict) -> list[Operation]:
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
             query = {p["name"]: p.get("schema", {}) for p in op.get("parameters", []) if p["in"] == "query"}
-            query.update({name: {} for name in EXTRA_QUERY.get(path, ()) if name not in query})
             body = None
             if "requestBody" in op:
                 body = op["requestBody"]["content"]["application/json"]["schema"]

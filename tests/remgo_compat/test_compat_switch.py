@@ -95,7 +95,7 @@ async def test_api_keys_by_query_or_cookie(tmp_path) -> None:
         srv.client.cookies.clear()
         assert (await srv.client.get("/settings", headers={"Cookie": "remgo_api_key=nope"})).status_code == 401
         r = await srv.client.get("/api-key-cookie", headers={"Authorization": "Bearer sesame"})
-        assert r.status_code == 400 and r.json()["field"] == "api_key"
+        assert r.status_code == 422 and r.json()["field"] == "api_key"
 
 
 async def test_cookie_route_needs_keys_switched_on(tmp_path) -> None:

@@ -36,7 +36,7 @@ async def test_page_load_generate_watch_and_view(tmp_path) -> None:
         assert options["models"] == ["tiny.safetensors"] and options["loras"] == [LORA]
         assert options["vaes"][0] == "Default (model)"
         assert "1152×896" in options["aspect_ratios"] and "1152*896" not in options["aspect_ratios"]
-        assert {"Fooocus V2", "Fooocus Enhance", "Fooocus Sharp"} <= set(options["styles"])
+        assert {"Fooocus V2", "Random Style", "Remgo Enhance", "Remgo Sharp"} <= set(options["styles"])
         assert options["performance_options"][:2] == ["Quality", "Speed"] and "default" in options["presets"]
         assert "dpmpp_2m_sde_gpu" in options["samplers"] and "karras" in options["schedulers"]
         assert (options["clip_skip_max"], options["default_lora_count"], options["max_image_number"]) == (12, 5, 32)
@@ -97,10 +97,12 @@ async def test_page_load_generate_watch_and_view(tmp_path) -> None:
 async def test_preset_and_config_editor(tmp_path) -> None:
     settings = compat_settings(tmp_path)
     async with running(settings, ready=False) as srv:
-        # Choosing a preset: the frontend maps the file's Fooocus keys itself.
+        # Choosing a preset: the frontend maps the file's Fooocus keys itself; what this install lacks (the
+        # Juggernaut checkpoint, the offset LoRA, Fooocus's styles) is replaced, as the frontend sends it back.
         preset = (await srv.client.get("/presets/default", headers=BROWSER)).json()
-        assert preset["default_model"] == "juggernautXL_v8Rundiffusion.safetensors"
-        assert preset["default_aspect_ratio"] == "1152*896" and preset["default_loras"][0][0] is True
+        assert preset["default_model"] == "tiny.safetensors"
+        assert preset["default_aspect_ratio"] == "1152*896" and preset["default_cfg_scale"] == 4.0
+        assert preset["default_loras"] == [[True, "None", 1.0]] and preset["default_styles"] == []
 
         # Config tab: load the fields, change one, save every value (the frontend sends them all).
         editor = (await srv.client.get("/config/editor", headers=BROWSER)).json()

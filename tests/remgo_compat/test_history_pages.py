@@ -58,7 +58,7 @@ async def test_pages_newest_first_with_fooocus_metadata(tmp_path) -> None:
         for query, field in (("limit=ten", "limit"), ("page=0", "page"), ("offset=-1", "offset"),
                              ("page=1&offset=0", "offset"), ("sort=asc", "sort")):
             r = await srv.client.get(f"/history?{query}")
-            assert r.status_code == 400 and r.json()["field"] == field, query
+            assert r.status_code == 422 and r.json()["field"] == field, query
             assert isinstance(r.json()["error"], str)
 
 
@@ -84,7 +84,7 @@ async def test_images_are_served_safely(tmp_path) -> None:
             r = await srv.client.get(f"/images/{bad}")
             assert r.status_code == 404, bad  # (a client may fold "../" before sending: still nothing served)
         assert (await srv.client.get("/images/%2E%2E/secret.png")).json()["error"] == "no such image"  # reached us
-        assert (await srv.client.get(f"/images/{relpath}?size=big")).status_code == 400
+        assert (await srv.client.get(f"/images/{relpath}?size=big")).status_code == 422
 
 
 async def test_images_indexed_in_place_elsewhere(tmp_path) -> None:

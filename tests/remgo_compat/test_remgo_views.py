@@ -8,10 +8,11 @@ import pytest
 from contract.request import GenerateRequest
 from orchestrator.api_views import ImageView, JobEvent, JobProgress
 from orchestrator.jobs import JobError, JobStatus
+from orchestrator.query_params import QueryError, parse_query
 from orchestrator.remgo_progress import event_message, percentage, stage_text
 from orchestrator.remgo_views import (
     DEFAULT_MODEL,
-    PageError,
+    HistoryPageQuery,
     decode_generate,
     gpus_payload,
     history_page,
@@ -54,16 +55,21 @@ def test_settings_lists_come_from_the_catalog(tmp_path) -> None:
     assert payload["output_formats"] == ["png", "jpeg", "webp"]
 
 
+def _page(**params: str):
+    return history_page(parse_query(HistoryPageQuery, params.items()))
+
+
 def test_history_page_parameters() -> None:
-    assert (history_page({}).limit, history_page({}).offset) == (30, 0)
-    page = history_page({"limit": "10", "page": "3"})
+    assert (_page().limit, _page().offset) == (30, 0)
+    page = _page(limit="10", page="3")
     assert (page.limit, page.offset, page.number) == (10, 20, 3)
-    assert history_page({"limit": "7", "offset": "15"}).number == 3
-    assert history_page({"limit": "-4"}).limit == 1 and history_page({"limit": "31"}).limit == 30
+    assert _page(limit="7", offset="15").number == 3
+    assert _page(limit="-4").limit == 1 and _page(limit="31").limit == 30
     for params, field in (({"page": "0"}, "page"), ({"offset": "x"}, "offset"), ({"page": "1", "offset": "0"},
-                                                                                   "offset")):
-        with pytest.raises(PageError) as bad:
-            history_page(params)
+                                                                                   "offset"),
+                          ({"page": str(2**60)}, "page")):
+        with pytest.raises(QueryError) as bad:
+            _page(**params)
         assert bad.value.field == field
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.server_harness import server_settings
+from tests.integration.server_harness import make_catalog, server_settings
 from tests.orchestrator.server_thread import ServerThread
 from tests.ui.ui_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 DESKTOP = {"width": 1360, "height": 900}
 PHONE = {"width": 390, "height": 844}
 STEP_DELAY = 0.05  # seconds per step of the test kernel: a 40-step job runs about 2 s
+LORA = "film-grain.safetensors"  # the colour server's one LoRA
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,9 @@ def browser():
 def color_server(tmp_path_factory):
     """The orchestrator on the fast colour test kernel, one worker."""
     tmp = tmp_path_factory.mktemp("ui-server")
+    lora = make_catalog(tmp) / "models" / "loras" / LORA  # one to pick (the default preset's is not here)
+    lora.parent.mkdir(parents=True, exist_ok=True)
+    lora.write_bytes(b"placeholder")
     with ServerThread(server_settings(tmp, step_delay=STEP_DELAY)) as srv:
         yield srv
 

@@ -25,7 +25,7 @@ def gallery_server(tmp_path_factory):
             body = {**SMALL, "prompt": "filler", "image_number": n, "overwrite_step": 1}
             assert client.post("/v1/jobs?wait=true", json=body).json()["status"] == "succeeded"
         for i, prompt in enumerate(PROMPTS):
-            body = {**SMALL, "prompt": prompt, "image_seed": 500 + i, "style_selections": ["SAI Anime"],
+            body = {**SMALL, "prompt": prompt, "image_seed": 500 + i, "style_selections": ["Remgo Anime"],
                     "sampler_name": "euler", "guidance_scale": 5.5, "overwrite_step": 7}
             assert client.post("/v1/jobs?wait=true", json=body).json()["status"] == "succeeded"
         yield srv
@@ -57,8 +57,13 @@ def test_search_and_filters(gallery) -> None:
     gallery.fill("#g-search", "fox")
     expect(tiles(gallery)).to_have_count(1)
     expect(tiles(gallery).first.locator("figcaption")).to_have_text("a red fox in snow")
+    gallery.fill("#g-search", "fox OR lighthouse")
+    expect(tiles(gallery)).to_have_count(2)
+    gallery.fill("#g-search", "fox OR")  # half-typed: said, not a blank page
+    expect(gallery.locator("#g-error")).to_contain_text("q: cannot be searched (syntax error at the end)")
     gallery.fill("#g-search", "zebra")
     expect(gallery.locator("#g-empty")).to_be_visible()
+    expect(gallery.locator("#g-error")).to_be_hidden()
     gallery.fill("#g-search", "")
     gallery.select_option("#g-model", "tiny.safetensors")
     expect(tiles(gallery)).to_have_count(40)
@@ -93,7 +98,7 @@ def test_viewer_shows_metadata_and_reuses_the_settings(gallery) -> None:
     expect(form.locator("[name=guidance_scale]")).to_have_value("5.5")
     expect(form.locator("[name=overwrite_step]")).to_have_value("7")
     expect(form.locator("[name=overwrite_width]")).to_have_value("256")
-    assert gallery.locator("#style-list .style-item.on").all_inner_texts() == ["SAI Anime"]
+    assert gallery.locator("#style-list .style-item.on").all_inner_texts() == ["Remgo Anime"]
 
 
 def test_star_then_filter_starred(gallery, gallery_server) -> None:
