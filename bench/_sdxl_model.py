@@ -13,8 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def build_model(folder: str, width: int) -> tuple[str, str]:
     """A single-file SDXL checkpoint of UNet base width `width` → (checkpoint path, skeleton folder)."""
-    from inference_worker.diffusers_kernel.demo_model import save_single_file
-    from inference_worker.diffusers_kernel.small_pipelines import (
+    from inference_worker.model_builders.demo_model import save_single_file
+    from inference_worker.model_builders.small_pipelines import (
         build_pipeline,
         small_skeleton_files,
         write_files,

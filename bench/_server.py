@@ -88,7 +88,7 @@ class Server:
             "REMGO_QUEUE_LIMIT": "100000", **(env or {}),
         }
         run = run_dir or workdir / f"run-{self.port}"  # one state folder per server
-        cmd = [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(self.port),
+        cmd = [sys.executable, "-m", "orchestrator.cli.main", "serve", "--port", str(self.port),
                "--state-dir", str(run / "state"), "--outputs-dir", str(run / "outputs")]
         self.proc = subprocess.Popen(cmd, env=full_env, cwd=workdir, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)

@@ -25,8 +25,8 @@ def main() -> int:
     import torch
 
     from contract.task import GenerateTask
-    from inference_worker.diffusers_kernel.guidance import anisotropic_filter
     from inference_worker.diffusers_kernel.kernel import DiffusersKernel
+    from inference_worker.diffusers_kernel.sampling.guidance import anisotropic_filter
     from inference_worker.kernel import KernelOptions
     from inference_worker.task_run import TaskRun
 

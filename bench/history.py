@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.history import History  # noqa: E402
-from orchestrator.history_query import HistoryQuery, encode_cursor, micros  # noqa: E402
-from orchestrator.history_rows import params_columns  # noqa: E402
-from orchestrator.metadata import ImageParams, LoraUse, log_fields  # noqa: E402
-from orchestrator.outputs import OutputStore  # noqa: E402
+from orchestrator.store.history.index import History  # noqa: E402
+from orchestrator.store.history.query import HistoryQuery, encode_cursor, micros  # noqa: E402
+from orchestrator.store.history.rows import params_columns  # noqa: E402
+from orchestrator.store.metadata.fooocus import ImageParams, LoraUse, log_fields  # noqa: E402
+from orchestrator.store.outputs import OutputStore  # noqa: E402
 
 PER_DAY = 1000
 LIMIT = 50

@@ -10,18 +10,15 @@ first image (which includes loading the model).
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from _sdxl_model import REPO, build_model, parse_args
+from _sdxl_model import build_model, parse_args  # puts the repository on sys.path
 
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-from worker_client import WorkerClient, default_worker_cmd  # noqa: E402
+from inference_worker.process_client import WorkerClient, default_worker_cmd
 
 
 def main() -> int:

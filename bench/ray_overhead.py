@@ -75,7 +75,7 @@ def _task(model: Path, i: int, steps: int, size: int):
 
 
 async def _measure(settings, model: Path, stamps: Path, jobs: int, steps: int, size: int) -> dict[str, float]:
-    from orchestrator.workers import WorkerPool
+    from orchestrator.pool.worker_pool import WorkerPool
 
     arrivals: dict[tuple[str, int], float] = {}
     pool = WorkerPool(settings)

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s",
     )
     if args.make_demo_model:
-        from inference_worker.diffusers_kernel.demo_model import make_demo_model
+        from inference_worker.model_builders.demo_model import make_demo_model
 
         make_demo_model(args.make_demo_model)
         return 0

@@ -26,27 +26,27 @@ from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.api.request_guard import JsonBodyGuard, RequestGuard
+from orchestrator.api.responses import API_KEY_COOKIE, error_response
+from orchestrator.api.routes import catalog as catalog_routes
+from orchestrator.api.routes import events as events_routes
+from orchestrator.api.routes import history as history_routes
+from orchestrator.api.routes import jobs as jobs_routes
+from orchestrator.api.routes import outputs as outputs_routes
+from orchestrator.api.routes import system as system_routes
+from orchestrator.api.routes import ui as ui_routes
 from orchestrator.catalog import Catalog
-from orchestrator.daily_log import DailyLog
-from orchestrator.dispatcher import Dispatcher
-from orchestrator.events import EventHub
-from orchestrator.history import History, default_db_path
-from orchestrator.jobs import JobStore
-from orchestrator.outputs import OutputStore
-from orchestrator.request_guard import JsonBodyGuard, RequestGuard
-from orchestrator.routes import catalog as catalog_routes
-from orchestrator.routes import events as events_routes
-from orchestrator.routes import history as history_routes
-from orchestrator.routes import jobs as jobs_routes
-from orchestrator.routes import outputs as outputs_routes
-from orchestrator.routes import remgo_compat as remgo_routes
-from orchestrator.routes import system as system_routes
-from orchestrator.routes import ui as ui_routes
-from orchestrator.routes.responses import API_KEY_COOKIE, error_response
+from orchestrator.compat.remgo import routes as remgo_routes
+from orchestrator.jobs.dispatcher import Dispatcher
+from orchestrator.jobs.events import EventHub
+from orchestrator.jobs.state_lock import StateLock
+from orchestrator.jobs.store import JobStore
+from orchestrator.jobs.webhooks import WebhookSender
+from orchestrator.pool.worker_pool import WorkerPool
 from orchestrator.settings import Settings
-from orchestrator.state_lock import StateLock
-from orchestrator.webhooks import WebhookSender
-from orchestrator.workers import WorkerPool
+from orchestrator.store.daily_log import DailyLog
+from orchestrator.store.history.index import History, default_db_path
+from orchestrator.store.outputs import OutputStore
 
 log = logging.getLogger("remgo")
 OPEN_PATHS = frozenset({"/health", *ui_routes.PUBLIC_PATHS})  # the web page holds no data

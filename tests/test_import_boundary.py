@@ -50,7 +50,7 @@ def _probe() -> dict:
 def test_contract_and_orchestrator_never_import_torch():
     result = _probe()
     assert "contract.task" in result["imported"] and "contract.legacy" in result["imported"]
-    assert "orchestrator.metadata" in result["imported"]
+    assert "orchestrator.store.metadata.fooocus" in result["imported"]
     assert result["culprits"] == {}, f"heavy modules loaded (module → first importer): {result['culprits']}"
 
 

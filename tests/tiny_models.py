@@ -41,7 +41,7 @@ def kohya_lora(pipe, rank: int = 4, seed: int = 7) -> dict:
     """A LoRA on every attention projection of the UNet and the first text encoder, kohya names."""
     import torch
 
-    from inference_worker.diffusers_kernel.checkpoint_keys import unet_key
+    from inference_worker.model_builders.checkpoint_keys import unet_key
 
     gen = torch.Generator().manual_seed(seed)
     config = pipe.unet.config
@@ -71,9 +71,9 @@ def build_tiny_models(root: str) -> TinyModels:
     import torch
     from safetensors.torch import save_file
 
-    from inference_worker.diffusers_kernel.checkpoint_keys import VAE_PREFIX, pipeline_state_dict
-    from inference_worker.diffusers_kernel.demo_model import save_single_file
-    from inference_worker.diffusers_kernel.small_pipelines import (
+    from inference_worker.model_builders.checkpoint_keys import VAE_PREFIX, pipeline_state_dict
+    from inference_worker.model_builders.demo_model import save_single_file
+    from inference_worker.model_builders.small_pipelines import (
         build_pipeline,
         small_skeleton_files,
         write_files,

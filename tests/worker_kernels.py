@@ -29,6 +29,8 @@ from PIL import Image
 from contract.events import Stage
 from contract.task import GenerateTask, Sampler, Scheduler
 
+WORKER_KERNELS = os.path.abspath(__file__)  # for `--kernel {WORKER_KERNELS}:ColorKernel`
+
 HOLD = "hold-until-stopped"
 HOLD_AFTER_FIRST = "hold-after-the-first-image"
 

@@ -1,7 +1,7 @@
 """The diffusers kernel: SDXL / SD 1.5 text-to-image with Fooocus's sampling knobs.
 
 diffusers provides the model classes and checkpoint loading; the sampling loop is remgo's own
-(samplers.py, sigmas.py, denoiser.py, guidance.py, refiner.py) so that Fooocus's sampler and scheduler
+(sampling/: samplers, sigmas, denoiser, guidance, refiner) so that Fooocus's sampler and scheduler
 names mean what they mean there, every step can report and be stopped, and noise comes from a
 per-image CPU generator.
 """
@@ -18,15 +18,21 @@ from PIL import Image
 
 from contract.events import FailureKind, Stage
 from contract.task import GenerateTask
-from inference_worker.diffusers_kernel import prompts, refiner
-from inference_worker.diffusers_kernel.denoiser import Denoiser, ModelPass, SizeConditioning
-from inference_worker.diffusers_kernel.guidance import Guidance
-from inference_worker.diffusers_kernel.model_set import ModelSet, load_models
-from inference_worker.diffusers_kernel.noise import NoiseSource
-from inference_worker.diffusers_kernel.pipeline_cache import PipelineCache
+from inference_worker.diffusers_kernel.conditioning import prompts
+from inference_worker.diffusers_kernel.loading.model_set import ModelSet, load_models
+from inference_worker.diffusers_kernel.loading.pipeline_cache import PipelineCache
 from inference_worker.diffusers_kernel.previews import latent_preview
-from inference_worker.diffusers_kernel.samplers import REFUSED_SAMPLERS, SAMPLERS
-from inference_worker.diffusers_kernel.sigmas import REFUSED_SCHEDULES, SCHEDULES, model_sigmas, schedule
+from inference_worker.diffusers_kernel.sampling import refiner
+from inference_worker.diffusers_kernel.sampling.denoiser import Denoiser, ModelPass, SizeConditioning
+from inference_worker.diffusers_kernel.sampling.guidance import Guidance
+from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
+from inference_worker.diffusers_kernel.sampling.samplers import REFUSED_SAMPLERS, SAMPLERS
+from inference_worker.diffusers_kernel.sampling.sigmas import (
+    REFUSED_SCHEDULES,
+    SCHEDULES,
+    model_sigmas,
+    schedule,
+)
 from inference_worker.kernel import KernelError, KernelOptions, StepSink
 
 log = logging.getLogger("remgo.worker.diffusers")

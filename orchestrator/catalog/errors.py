@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from orchestrator.field_error import FieldError
+from orchestrator.common.field_error import FieldError
 
 
 def close_matches(name: str, known: Iterable[str], limit: int = 5) -> list[str]:

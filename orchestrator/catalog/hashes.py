@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from orchestrator.background import lower_thread_priority
+from orchestrator.common.background import lower_thread_priority
 
 if TYPE_CHECKING:
     from orchestrator.catalog.models import ModelFile

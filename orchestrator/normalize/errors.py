@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.field_error import FieldError
+from orchestrator.common.field_error import FieldError
 
 
 class NormalizeError(FieldError):

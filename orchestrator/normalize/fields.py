@@ -18,8 +18,8 @@ from orchestrator.catalog import Catalog, CatalogSnapshot, ModelFile, ModelKind,
 from orchestrator.catalog.tables import FAST_MODE_FORCED, PERFORMANCE, PerformanceMode
 from orchestrator.normalize.architecture import ADM_NEUTRAL, lora_fits, neutralize_sdxl_only, refiner_fits
 from orchestrator.normalize.errors import NormalizeError
+from orchestrator.normalize.prompts import extract_lora_tags, split_lines, tidy_commas
 from orchestrator.normalize.sources import Sources
-from orchestrator.prompts import extract_lora_tags, split_lines, tidy_commas
 
 
 @dataclass

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import msgspec
 
+from orchestrator.pool.handle import WorkerHandle, WorkerState
 from orchestrator.settings import Settings
-from orchestrator.worker_handle import WorkerHandle, WorkerState
 from tests.integration.server_harness import SMALL, Running, server_settings, until
 
 # A lost actor or node must surface within a few seconds; the heartbeat is a quarter of this.

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from contract.task import GenerateTask, ModelRef
-from orchestrator.rpc_client import WorkerGone
-from orchestrator.worker_handle import WorkerState
-from orchestrator.workers import WorkerPool
+from orchestrator.pool.handle import WorkerState
+from orchestrator.pool.rpc_client import WorkerGone
+from orchestrator.pool.worker_pool import WorkerPool
 from tests.cluster.ray_harness import ray_settings
 from tests.integration.server_harness import until
 

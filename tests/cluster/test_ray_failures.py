@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from orchestrator.worker_handle import WorkerState
+from orchestrator.pool.handle import WorkerState
 from tests.cluster.ray_harness import SLOW, busy, pid_alive, ray_settings, started
 from tests.integration.server_harness import SMALL, poll, running, until
 

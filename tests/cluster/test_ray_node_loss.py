@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.worker_handle import WorkerState
+from orchestrator.pool.handle import WorkerState
 from tests.cluster.ray_harness import SLOW, STREAM_TIMEOUT, busy, ray_settings, started
 from tests.integration.server_harness import poll, running, until
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from contract.task import OutputFormat
 from inference_worker.encode import encode_image
-from orchestrator.image_metadata_io import read_embedded as read_metadata
+from orchestrator.store.metadata.image_io import read_embedded as read_metadata
 
 IMAGE = Image.linear_gradient("L").convert("RGB").resize((64, 48))
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from worker_client import REPO, WORKER_KERNELS, WorkerClient, default_worker_cmd, worker_env
-from worker_kernels import HOLD
+from inference_worker.process_client import REPO, WorkerClient, default_worker_cmd, worker_env
+from tests.worker_kernels import HOLD, WORKER_KERNELS
 
 TASK = {
     "task_id": "t",

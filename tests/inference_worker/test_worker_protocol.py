@@ -7,10 +7,10 @@ import io
 
 import pytest
 from PIL import Image
-from worker_harness import Harness, task
 
 from contract import rpc
 from contract.task import CONTRACT_VERSION
+from tests.inference_worker.worker_harness import Harness, task
 
 
 @pytest.fixture

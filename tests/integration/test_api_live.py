@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from orchestrator.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from orchestrator.jobs.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.integration.server_harness import SMALL, poll, running, serve_app, server_settings
 
 pytestmark = pytest.mark.anyio

@@ -27,7 +27,7 @@ def _serve(tmp_path, state: str = "state", *args: str, **env: str) -> tuple[subp
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
-    cmd = [sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port),
+    cmd = [sys.executable, "-m", "orchestrator.cli.main", "serve", "--port", str(port),
            "--state-dir", str(tmp_path / state), "--outputs-dir", str(tmp_path / "out"), *args]
     proc = subprocess.Popen(cmd, env={**_serve_env(tmp_path), **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=tmp_path)

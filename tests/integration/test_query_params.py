@@ -11,9 +11,9 @@ import pytest
 import websockets
 from starlette.routing import Route, WebSocketRoute
 
+from orchestrator.api.query import query_of
+from orchestrator.api.query_params import names
 from orchestrator.app import QUERY_KEY_PATHS
-from orchestrator.query_params import names
-from orchestrator.routes.query import query_of
 from tests.integration.server_harness import SMALL, running, server_settings
 
 pytestmark = pytest.mark.anyio

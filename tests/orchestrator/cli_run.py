@@ -17,7 +17,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def remgo_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "orchestrator.cli", *args]
+    return [sys.executable, "-m", "orchestrator.cli.main", *args]
 
 
 def remgo(*args: str, timeout: float = 90, **env: str) -> subprocess.CompletedProcess:

@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.dispatcher import Dispatcher
-from orchestrator.events import EventHub
-from orchestrator.history import History, default_db_path
-from orchestrator.jobs import JobStore
-from orchestrator.outputs import OutputStore
-from orchestrator.webhooks import WebhookSender
-from orchestrator.workers import WorkerPool
+from orchestrator.jobs.dispatcher import Dispatcher
+from orchestrator.jobs.events import EventHub
+from orchestrator.jobs.store import JobStore
+from orchestrator.jobs.webhooks import WebhookSender
+from orchestrator.pool.worker_pool import WorkerPool
+from orchestrator.store.history.index import History, default_db_path
+from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.pool_settings import pool_settings
 
 

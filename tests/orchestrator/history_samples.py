@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 
 from inference_worker.encode import encode_image
-from orchestrator.metadata import ImageParams, LoraUse, embedded_text
+from orchestrator.store.metadata.fooocus import ImageParams, LoraUse, embedded_text
 
 
 def sample_params(**changes) -> ImageParams:

@@ -8,8 +8,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from orchestrator.api.routes.catalog import routes
 from orchestrator.catalog import Catalog
-from orchestrator.routes.catalog import routes
 from tests.orchestrator.catalog_samples import catalog_dir, write_models
 
 

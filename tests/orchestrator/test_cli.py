@@ -3,7 +3,7 @@
 import stat
 import sys
 
-from orchestrator import cli
+from orchestrator.cli import main as cli
 from orchestrator.settings import Settings
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orchestrator import cli
+from orchestrator.cli import main as cli
 from tests.integration.server_harness import SMALL, server_settings
 from tests.orchestrator.cli_run import remgo
 from tests.orchestrator.server_thread import ServerThread, wait_job

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from orchestrator import cli_generate
-from orchestrator.cli_generate import UsageError, build_request
+from orchestrator.cli import generate as cli_generate
+from orchestrator.cli.generate import UsageError, build_request
 from tests.integration.server_harness import free_socket, server_settings
 from tests.orchestrator.cli_run import cli_env, remgo, remgo_cmd
 from tests.orchestrator.pool_settings import REPO_ROOT

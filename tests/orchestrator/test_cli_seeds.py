@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from orchestrator.history import DB_NAME
+from orchestrator.store.history.index import DB_NAME
 from tests.integration.server_harness import server_settings
 from tests.orchestrator.cli_run import remgo
 from tests.orchestrator.server_thread import ServerThread

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from contract.rpc import BUSY
-from orchestrator.dispatcher import QueueFull
-from orchestrator.jobs import ImageRecord, JobStatus, JobStore
-from orchestrator.rpc_client import RpcCallError
+from orchestrator.jobs.dispatcher import QueueFull
+from orchestrator.jobs.store import ImageRecord, JobStatus, JobStore
+from orchestrator.pool.rpc_client import RpcCallError
 from tests.orchestrator.dispatch_harness import rig, until
 from tests.orchestrator.job_samples import make_job
 from tests.worker_kernels import HOLD

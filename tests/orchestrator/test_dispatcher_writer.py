@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from orchestrator.jobs import JobStatus
+from orchestrator.jobs.store import JobStatus
 from tests.orchestrator.dispatch_harness import rig, until
 from tests.orchestrator.job_samples import make_job
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from orchestrator.api_views import JobEvent, JobProgress
-from orchestrator.events import EventHub
+from orchestrator.api.views import JobEvent, JobProgress
+from orchestrator.jobs.events import EventHub
 
 pytestmark = pytest.mark.anyio
 
@@ -86,7 +86,7 @@ async def test_a_full_queue_gives_up_progress_snapshots_before_anything_else() -
 
 
 async def test_events_lost_from_a_full_queue_are_counted_and_told() -> None:
-    from orchestrator.routes.events import _stream
+    from orchestrator.api.routes.events import _stream
 
     hub = EventHub(queue_size=8)
     sub = hub.subscribe(["a"])

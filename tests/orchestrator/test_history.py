@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.history import History, HistoryError
-from orchestrator.history_query import HistoryQuery, QueryError
-from orchestrator.history_schema import LATEST, schema_version
-from orchestrator.history_search import fts_expression
-from orchestrator.metadata import LoraUse
-from orchestrator.outputs import OutputStore
+from orchestrator.store.history.index import History, HistoryError
+from orchestrator.store.history.query import HistoryQuery, QueryError
+from orchestrator.store.history.schema import LATEST, schema_version
+from orchestrator.store.history.search import fts_expression
+from orchestrator.store.metadata.fooocus import LoraUse
+from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import image_bytes, sample_params
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)

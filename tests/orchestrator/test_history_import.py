@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.history import History
-from orchestrator.history_cli import add_parser
-from orchestrator.history_import import HistoryImportError, import_folder, read_remgo_db
-from orchestrator.history_query import HistoryQuery
-from orchestrator.metadata import log_fields
-from orchestrator.outputs import OutputStore
+from orchestrator.cli.history import add_parser
+from orchestrator.store.history.importer import HistoryImportError, import_folder, read_remgo_db
+from orchestrator.store.history.index import History
+from orchestrator.store.history.query import HistoryQuery
+from orchestrator.store.metadata.fooocus import log_fields
+from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import sample_params, write_image
 
 FOX = sample_params(prompt="fooocus fox", seed=1)

@@ -8,10 +8,10 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.history import History
-from orchestrator.history_query import HistoryQuery
-from orchestrator.history_schema import LATEST, MIGRATIONS, schema_version
-from orchestrator.outputs import OutputStore
+from orchestrator.store.history.index import History
+from orchestrator.store.history.query import HistoryQuery
+from orchestrator.store.history.schema import LATEST, MIGRATIONS, schema_version
+from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import image_bytes, sample_params
 
 

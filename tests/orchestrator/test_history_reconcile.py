@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.history import History
-from orchestrator.history_query import HistoryQuery
-from orchestrator.metadata import embedded_text
-from orchestrator.outputs import OutputStore
+from orchestrator.store.history.index import History
+from orchestrator.store.history.query import HistoryQuery
+from orchestrator.store.metadata.fooocus import embedded_text
+from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import image_bytes, sample_params, write_image
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from orchestrator.jobs import ImageRecord, JobError, JobStatus, JobStore
+from orchestrator.jobs.store import ImageRecord, JobError, JobStatus, JobStore
 from tests.orchestrator.job_samples import make_job
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.metadata import ImageParams, LoraUse, embedded_text, log_fields, parse, stem
+from orchestrator.store.metadata.fooocus import ImageParams, LoraUse, embedded_text, log_fields, parse, stem
 
 BASE = ImageParams(
     prompt="a lighthouse at dusk",

@@ -1,7 +1,7 @@
 """Dispatch counters and their Prometheus rendering."""
 
-from orchestrator.jobs import JobStatus
-from orchestrator.metrics import DispatchStats, render
+from orchestrator.jobs.metrics import DispatchStats, render
+from orchestrator.jobs.store import JobStatus
 
 
 def test_step_rate_uses_a_sliding_window() -> None:

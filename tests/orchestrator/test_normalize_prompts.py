@@ -10,7 +10,7 @@ import pytest
 from contract.request import GenerateRequest
 from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizeError, normalize
-from orchestrator.prompts import (
+from orchestrator.normalize.prompts import (
     expand_arrays,
     expand_wildcards,
     extract_lora_tags,

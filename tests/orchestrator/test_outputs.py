@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from contract.task import OutputFormat
-from orchestrator.outputs import OutputError, OutputStore
+from orchestrator.store.outputs import OutputError, OutputStore
 from tests.orchestrator.history_samples import image_bytes
 
 NAME = re.compile(r"^2024-05-06/2024-05-06_07-08-09_job1[0-9a-f]{4}\.(png|jpeg|webp)$")

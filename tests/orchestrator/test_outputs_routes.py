@@ -12,8 +12,8 @@ from PIL import Image
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from orchestrator.outputs import OutputStore
-from orchestrator.routes import outputs as output_routes
+from orchestrator.api.routes import outputs as output_routes
+from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import image_bytes
 
 

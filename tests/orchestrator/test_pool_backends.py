@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main as cli_main
+from orchestrator.cli.main import main as cli_main
+from orchestrator.pool.transport import SubprocessTransport
+from orchestrator.pool.worker_pool import WorkerPool, worker_command
 from orchestrator.settings import Settings, SettingsError, load_settings
-from orchestrator.worker_transport import SubprocessTransport
-from orchestrator.workers import WorkerPool, worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_RAY = importlib.util.find_spec("ray") is not None
@@ -77,8 +77,8 @@ def test_the_ray_backend_leaves_the_device_to_the_actor() -> None:
 PROBE = r"""
 import json, sys
 from orchestrator.settings import Settings, SettingsError
-from orchestrator.workers import WorkerPool
-import orchestrator.ray_backend, orchestrator.ray_actor
+from orchestrator.pool.worker_pool import WorkerPool
+import orchestrator.pool.ray.backend, orchestrator.pool.ray.actor
 try:
     pool = WorkerPool(Settings(backend="ray", workers=2))
     built = [type(w.transport).__name__ for w in pool.workers]

@@ -5,7 +5,7 @@ import pytest
 
 from contract.legacy import to_legacy_payload
 from contract.request import GenerateRequest
-from orchestrator.request_body import BodyError, decode_request
+from orchestrator.api.request_body import BodyError, decode_request
 
 
 def test_v2_and_v1_bodies() -> None:

@@ -12,11 +12,11 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from orchestrator.history import History
-from orchestrator.history_import import import_folder
-from orchestrator.outputs import OutputStore
-from orchestrator.routes import history as history_routes
-from orchestrator.routes import outputs as output_routes
+from orchestrator.api.routes import history as history_routes
+from orchestrator.api.routes import outputs as output_routes
+from orchestrator.store.history.importer import import_folder
+from orchestrator.store.history.index import History
+from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import image_bytes, sample_params, write_image
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -138,7 +138,7 @@ def test_export_streams_a_zip_of_the_chosen_images(api) -> None:
 
 
 def test_export_is_streamed_in_chunks(api, monkeypatch) -> None:
-    from orchestrator import history_export
+    from orchestrator.store.history import export as history_export
 
     client, history = api
     big = [add(history, n) for n in range(3)]

@@ -12,10 +12,10 @@ from PIL import Image
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from orchestrator.api_views import JobProgress, job_view
-from orchestrator.jobs import ImageRecord, JobStatus
-from orchestrator.outputs import OutputStore
-from orchestrator.routes import jobs as jobs_routes
+from orchestrator.api.routes import jobs as jobs_routes
+from orchestrator.api.views import JobProgress, job_view
+from orchestrator.jobs.store import ImageRecord, JobStatus
+from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.job_samples import make_job
 
 

@@ -7,8 +7,8 @@ import re
 from starlette.testclient import TestClient
 
 from contract.request import GenerateRequest
+from orchestrator.api.routes.ui import ASSETS, PUBLIC_PATHS, UI_DIR
 from orchestrator.app import create_app
-from orchestrator.routes.ui import ASSETS, PUBLIC_PATHS, UI_DIR
 from tests.orchestrator.pool_settings import pool_settings
 
 

@@ -9,7 +9,7 @@ import pytest
 from contract.events import Progress, TaskResult
 from contract.rpc import METHOD_NOT_FOUND, UNKNOWN_TASK, Health, StopMode, StopParams
 from contract.task import GenerateTask, ModelRef
-from orchestrator.rpc_client import RpcCallError, RpcClient, WorkerGone
+from orchestrator.pool.rpc_client import RpcCallError, RpcClient, WorkerGone
 from tests.orchestrator.pool_settings import REPO_ROOT, kernel_spec, worker_cmd
 
 pytestmark = pytest.mark.anyio

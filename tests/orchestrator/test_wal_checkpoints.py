@@ -4,8 +4,8 @@
 import sqlite3
 import time
 
-from orchestrator.jobs import JobStore
-from orchestrator.wal_checkpoints import WAL_SIZE_LIMIT, Checkpointer, no_auto_checkpoints
+from orchestrator.jobs.store import JobStore
+from orchestrator.jobs.wal_checkpoints import WAL_SIZE_LIMIT, Checkpointer, no_auto_checkpoints
 from tests.orchestrator.job_samples import make_job
 
 ROW = "x" * 3000  # about one page a row

@@ -5,8 +5,8 @@ import asyncio
 import httpx
 import pytest
 
-from orchestrator.jobs import JobStore
-from orchestrator.webhooks import (
+from orchestrator.jobs.store import JobStore
+from orchestrator.jobs.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WebhookSender,

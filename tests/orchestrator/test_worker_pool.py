@@ -9,10 +9,10 @@ import time
 import pytest
 
 from contract.task import GenerateTask, ModelRef
-from orchestrator.rpc_client import WorkerGone
+from orchestrator.pool.handle import WorkerState
+from orchestrator.pool.rpc_client import WorkerGone
+from orchestrator.pool.worker_pool import WorkerPool, worker_command
 from orchestrator.settings import Settings
-from orchestrator.worker_handle import WorkerState
-from orchestrator.workers import WorkerPool, worker_command
 from tests.orchestrator.pool_settings import pool_settings
 
 pytestmark = pytest.mark.anyio

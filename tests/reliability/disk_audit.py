@@ -12,9 +12,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.history import DB_NAME
-from orchestrator.history_schema import OUTPUTS_ROOT
-from orchestrator.outputs import is_image_name
+from orchestrator.store.history.index import DB_NAME
+from orchestrator.store.history.schema import OUTPUTS_ROOT
+from orchestrator.store.outputs import is_image_name
 
 ACTIVE = ("queued", "running")
 

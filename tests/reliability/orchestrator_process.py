@@ -65,7 +65,7 @@ class OrchestratorProcess:
     def start(self, *, workers_ready: bool = True) -> OrchestratorProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "serve", "--config",
+            self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", "serve", "--config",
                                           str(self.config)], cwd=REPO, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + self.ready_timeout
         while True:

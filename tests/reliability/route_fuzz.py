@@ -20,7 +20,7 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from orchestrator.routes.ui import ASSETS
+from orchestrator.api.routes.ui import ASSETS
 from tests.integration.server_harness import SMALL, server_settings
 from tests.reliability.orchestrator_process import OrchestratorProcess
 

@@ -9,8 +9,8 @@ from starlette.routing import Route, WebSocketRoute
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from orchestrator.api.routes.ui import ASSETS
 from orchestrator.app import OPEN_PATHS
-from orchestrator.routes.ui import ASSETS
 from tests.integration.server_harness import SMALL
 from tests.orchestrator.server_thread import ServerThread
 from tests.reliability.route_fuzz import fuzz_settings

@@ -92,7 +92,7 @@ async def test_deep_json_in_every_body_route(tmp_path) -> None:
 
 
 async def test_numbers_beyond_sqlite_integers_in_queries(tmp_path) -> None:
-    from orchestrator.history_query import encode_cursor
+    from orchestrator.store.history.query import encode_cursor
 
     huge = str(10**22)
     async with running(fuzz_settings(tmp_path)) as srv:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import config_editor
-from orchestrator.config_editor import EditorError, dumps, payload, save
+from orchestrator.compat.remgo import config_editor
+from orchestrator.compat.remgo.config_editor import EditorError, dumps, payload, save
 from orchestrator.settings import Settings, load_settings
 from tests.orchestrator.test_settings import gpus_on_path
 

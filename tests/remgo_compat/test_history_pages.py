@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
-from orchestrator.history_import import import_folder
+from orchestrator.store.history.importer import import_folder
 from tests.integration.server_harness import poll, running
 from tests.remgo_compat.frontend import LORA, compat_settings, default_body
 

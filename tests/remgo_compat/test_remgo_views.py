@@ -6,11 +6,11 @@ import msgspec
 import pytest
 
 from contract.request import GenerateRequest
-from orchestrator.api_views import ImageView, JobEvent, JobProgress
-from orchestrator.jobs import JobError, JobStatus
-from orchestrator.query_params import QueryError, parse_query
-from orchestrator.remgo_progress import event_message, percentage, stage_text
-from orchestrator.remgo_views import (
+from orchestrator.api.query_params import QueryError, parse_query
+from orchestrator.api.request_body import BodyError
+from orchestrator.api.views import ImageView, JobEvent, JobProgress
+from orchestrator.compat.remgo.progress import event_message, percentage, stage_text
+from orchestrator.compat.remgo.views import (
     DEFAULT_MODEL,
     HistoryPageQuery,
     decode_generate,
@@ -18,8 +18,8 @@ from orchestrator.remgo_views import (
     history_page,
     settings_payload,
 )
-from orchestrator.request_body import BodyError
-from orchestrator.worker_handle import WorkerHandle, WorkerState
+from orchestrator.jobs.store import JobError, JobStatus
+from orchestrator.pool.handle import WorkerHandle, WorkerState
 from tests.orchestrator.catalog_samples import standard_catalog
 from tests.remgo_compat.frontend import default_body
 

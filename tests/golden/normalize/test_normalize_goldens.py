@@ -18,9 +18,9 @@ import pytest
 
 from contract.legacy import from_legacy
 from contract.request import GenerateRequest
-from orchestrator import metadata
 from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizedJob, normalize
+from orchestrator.store.metadata import fooocus as metadata
 from tests.orchestrator.catalog_samples import catalog_dir
 
 HERE = Path(__file__).parent

@@ -1,0 +1,1 @@
+"""Opening models: single-file checkpoints and diffusers folders, their skeletons, LoRAs, the pipeline cache."""

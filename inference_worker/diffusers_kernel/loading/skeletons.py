@@ -1,0 +1,115 @@
+"""Pipeline skeletons: the weightless diffusers folders single-file checkpoints are loaded with.
+
+Two sources:
+- shipped: `catalog/model_configs/{sdxl,sd15}` describe the real Stable Diffusion XL 1.0 and 1.5
+  architectures. They are written by `python -m inference_worker.model_builders.shipped_skeletons`.
+- embedded: a checkpoint written by remgo (the demo model, the test models) carries its own small
+  skeleton in its safetensors metadata under EMBED_KEY. Only config and tokenizer files are taken
+  from it, and the pipeline index is always the project's own (SDXL_INDEX / SD15_INDEX below).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+
+EMBED_KEY = "remgo.pipeline_skeleton"
+ARCH_KEY = "remgo.architecture"
+ARCHITECTURES = ("sdxl", "sd15")
+_EMBEDDABLE_FILES = {"config.json", "scheduler_config.json", "vocab.json", "merges.txt"} | {
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+}
+_EMBEDDABLE_DIRS = {"unet", "vae", "text_encoder", "text_encoder_2", "scheduler", "tokenizer", "tokenizer_2"}
+
+# The pipeline index of every skeleton (model_index.json), shipped or embedded.
+SDXL_INDEX = {
+    "_class_name": "StableDiffusionXLPipeline",
+    "force_zeros_for_empty_prompt": True,
+    "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModel"],
+    "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "tokenizer_2": ["transformers", "CLIPTokenizer"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+    "feature_extractor": [None, None],
+    "image_encoder": [None, None],
+}
+
+SD15_INDEX = {
+    "_class_name": "StableDiffusionPipeline",
+    "requires_safety_checker": False,
+    "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModel"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+    "safety_checker": [None, None],
+    "feature_extractor": [None, None],
+    "image_encoder": [None, None],
+}
+
+
+def configs_root() -> str:
+    """`REMGO_MODEL_CONFIGS`, else the repository's `catalog/model_configs`."""
+    env = os.environ.get("REMGO_MODEL_CONFIGS")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.normpath(os.path.join(here, "..", "..", "..", "catalog", "model_configs"))
+
+
+def shipped_skeleton(arch: str) -> str:
+    return os.path.join(configs_root(), arch)
+
+
+# ----- skeletons embedded in a checkpoint -----------------------------------------------------------
+
+
+def embed(files: dict[str, str], arch: str) -> dict[str, str]:
+    """safetensors metadata carrying a skeleton (model_index.json is left out: it is always ours)."""
+    kept = {k: v for k, v in files.items() if k != "model_index.json"}
+    return {EMBED_KEY: json.dumps(kept, sort_keys=True), ARCH_KEY: arch}
+
+
+def embedded(metadata: dict[str, str]) -> tuple[str, dict[str, str]] | None:
+    """(arch, files) of a checkpoint's own skeleton, or None; raises ValueError on a malformed one."""
+    if EMBED_KEY not in metadata:
+        return None
+    arch = metadata.get(ARCH_KEY)
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"embedded skeleton names architecture {arch!r}; expected one of {ARCHITECTURES}")
+    files = json.loads(metadata[EMBED_KEY])
+    if not isinstance(files, dict):
+        raise ValueError("embedded skeleton is not a mapping of files")
+    for rel, text in files.items():
+        parts = rel.split("/")
+        if len(parts) != 2 or parts[0] not in _EMBEDDABLE_DIRS or parts[1] not in _EMBEDDABLE_FILES:
+            raise ValueError(f"embedded skeleton holds a file remgo does not take: {rel!r}")
+        if not isinstance(text, str):
+            raise ValueError(f"embedded skeleton file {rel!r} is not text")
+    index = SDXL_INDEX if arch == "sdxl" else SD15_INDEX
+    return arch, {**files, "model_index.json": json.dumps(index)}
+
+
+_materialized: dict[str, str] = {}
+_lock = threading.Lock()
+
+
+def materialize(files: dict[str, str]) -> str:
+    """Write a skeleton to a private temporary folder once per content; returns the folder."""
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    with _lock:
+        if digest not in _materialized:
+            folder = tempfile.mkdtemp(prefix=f"remgo-skeleton-{digest}-")
+            for rel, text in files.items():
+                path = os.path.join(folder, rel)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            _materialized[digest] = folder
+        return _materialized[digest]

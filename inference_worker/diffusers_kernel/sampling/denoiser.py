@@ -1,0 +1,160 @@
+"""The model as a denoiser: x (at noise level sigma) → estimate of the clean latent x0, with guidance.
+
+The UNet sees x_in = x / sqrt(sigma² + 1) at the training timestep t of sigma; an epsilon-prediction
+model gives x0 = x − sigma·eps, a v-prediction model x0 = (x_in − sigma·v) / sqrt(sigma² + 1). With `boundary` (the `lcm` scheduler) the estimate gets LCM's boundary condition,
+c_skip(t)·x_t + c_out(t)·x0, as a consistency model expects. The conditional and unconditional
+predictions go through one batched call when both prompts have the same length; guidance 1 has no
+unconditional pass. `Guidance` then combines them (CFG, sharpness, adaptive CFG) with progress
+1 − t/999.
+
+SDXL size conditioning follows Fooocus's ADM scaling: while t > 999·(1 − adm.end), the positive and
+negative "original size" are the output size × their scalers (truncated to whole pixels); afterwards
+both use the plain size. The target size is the output size rounded to a multiple of 64, crop (0, 0).
+
+A `Denoiser` holds one `ModelPass` per model: with a refiner in `joint` mode the refiner's pass takes
+over from step `switch` on, inside the same sampler run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from inference_worker.diffusers_kernel.conditioning.prompts import Conditioning
+from inference_worker.diffusers_kernel.sampling.guidance import Guidance
+from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas
+
+LAST_TIMESTEP = 999.0
+_SIGMA_DATA, _TIMESTEP_SCALING = 0.5, 10.0
+
+
+def round_to_64(value: float) -> int:
+    return int(round(value / 64.0)) * 64
+
+
+@dataclass
+class SizeConditioning:
+    width: int
+    height: int
+    positive: float = 1.0
+    negative: float = 1.0
+    end: float = 0.0
+
+    def scaled_until(self) -> float:
+        """ADM-scaled sizes apply while the timestep is above this."""
+        return LAST_TIMESTEP * (1.0 - self.end)
+
+    def time_ids(self, scale: float | None) -> list[float]:
+        """None: the plain conditioning; else the original size scaled by `scale`."""
+        th, tw = round_to_64(self.height), round_to_64(self.width)
+        if scale is None:
+            return [th, tw, 0.0, 0.0, th, tw]
+        return [int(self.height * scale), int(self.width * scale), 0.0, 0.0, th, tw]
+
+
+@dataclass
+class ModelPass:
+    """One model's prediction: its UNet, noise table, prompts and size conditioning."""
+
+    unet: object
+    sigmas: ModelSigmas
+    cond: Conditioning
+    uncond: Conditioning | None
+    size: SizeConditioning | None = None
+    boundary: bool = False
+    prediction: str = "epsilon"  # or v_prediction
+
+    def __post_init__(self) -> None:
+        self.dtype = self.unet.dtype
+        self.device = self.unet.device
+        self.batched = self.uncond is not None and self.uncond.embeds.shape[1] == self.cond.embeds.shape[1]
+        self.evaluations = 0
+
+    def _added(self, conds: list[Conditioning], scales: list[float | None]) -> dict | None:
+        if self.size is None:
+            return None
+        ids = torch.tensor([self.size.time_ids(s) for s in scales], device=self.device, dtype=self.dtype)
+        pooled = torch.cat([c.pooled for c in conds]).to(self.device, self.dtype)
+        return {"text_embeds": pooled, "time_ids": ids}
+
+    def _x0(self, x, x_in, sigma, t, conds, scales) -> torch.Tensor:
+        embeds = torch.cat([c.embeds for c in conds]).to(self.device, self.dtype)
+        self.evaluations += 1
+        out = self.unet(
+            x_in.to(self.dtype), t, encoder_hidden_states=embeds,
+            added_cond_kwargs=self._added(conds, scales), return_dict=False,
+        )[0].float()  # fmt: skip
+        if self.prediction == "v_prediction":
+            return (x_in - out * sigma) / (sigma**2 + 1) ** 0.5
+        return x - out * sigma
+
+    def predict(self, x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+        """(positive x0, negative x0 or None, timestep)."""
+        t = self.sigmas.timestep(sigma).to(self.device, torch.float32).reshape(())
+        timestep = float(t)
+        x_in = x / (sigma**2 + 1) ** 0.5
+        scaled = self.size is not None and timestep > self.size.scaled_until()
+        pos_scale = self.size.positive if scaled else None
+        neg_scale = self.size.negative if scaled else None
+        if self.uncond is None:
+            pos, neg = self._x0(x, x_in, sigma, t, [self.cond], [pos_scale]), None
+        elif self.batched:
+            both = self._x0(
+                torch.cat([x, x]),
+                torch.cat([x_in, x_in]),
+                sigma,
+                t,
+                [self.cond, self.uncond],
+                [pos_scale, neg_scale],
+            )
+            pos, neg = both.chunk(2)
+        else:
+            pos = self._x0(x, x_in, sigma, t, [self.cond], [pos_scale])
+            neg = self._x0(x, x_in, sigma, t, [self.uncond], [neg_scale])
+        if self.boundary:
+            pos, neg = (
+                self._boundary(pos, x_in, timestep),
+                (self._boundary(neg, x_in, timestep) if neg is not None else None),
+            )
+        return pos, neg, timestep
+
+    @staticmethod
+    def _boundary(x0: torch.Tensor, x_in: torch.Tensor, timestep: float) -> torch.Tensor:
+        scaled = timestep * _TIMESTEP_SCALING
+        c_skip = _SIGMA_DATA**2 / (scaled**2 + _SIGMA_DATA**2)
+        c_out = scaled / (scaled**2 + _SIGMA_DATA**2) ** 0.5
+        return c_out * x0 + c_skip * x_in
+
+
+class Denoiser:
+    """denoise(x, sigma, step) → guided x0; the pass in use is chosen by step (joint refiner)."""
+
+    def __init__(self, passes: list[ModelPass], guidance: Guidance, switch: int | None = None) -> None:
+        self.passes = passes
+        self.guidance = guidance
+        self.switch = switch
+        self.last_eps: torch.Tensor | None = None  # (x − x0)/sigma of the latest call
+        self.last_step = -1
+
+    def pass_for(self, step: int) -> ModelPass:
+        if self.switch is not None and step >= self.switch and len(self.passes) > 1:
+            return self.passes[1]
+        return self.passes[0]
+
+    @property
+    def model_sigmas(self) -> ModelSigmas:
+        return self.pass_for(max(self.last_step, 0)).sigmas
+
+    @property
+    def evaluations(self) -> int:
+        return sum(p.evaluations for p in self.passes)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, sigma: float, step: int) -> torch.Tensor:
+        self.last_step = step
+        pos, neg, timestep = self.pass_for(step).predict(x, sigma)
+        progress = min(1.0, max(0.0, 1.0 - timestep / LAST_TIMESTEP))
+        x0 = self.guidance.combine(x, pos, neg, progress)
+        self.last_eps = (x - x0) / sigma
+        return x0

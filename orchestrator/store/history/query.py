@@ -1,0 +1,142 @@
+"""One page of history: the filters a client may give, their validation, and the keyset SQL.
+
+Pages are cut by `seq` (the creation time in µs, unique, see history_schema), newest first: the next
+page starts strictly after the last row of this one, so there is no OFFSET scan, and images added
+meanwhile (all newer) never shift a later page. With a search, the full-text index walks its matches
+newest first and stops as soon as the page is full.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+import msgspec
+
+from orchestrator.api.query_params import Query, QueryError, names, parse_query
+from orchestrator.store.history.schema import model_key
+from orchestrator.store.history.search import fts_expression
+
+__all__ = ["HistoryParams", "HistoryQuery", "QueryError"]
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class HistoryParams(Query):
+    """The query string of `GET /v1/history` (and the filters of `remgo history list`)."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT
+    cursor: Annotated[str, msgspec.Meta(description="next_cursor of the previous page")] | None = None
+    q: Annotated[str, msgspec.Meta(description=(
+        "full-text search of prompts, negative prompts, styles and model names, in FTS5 syntax: every word "
+        'must occur, word* a prefix, "a phrase", AND, OR, NOT, (groups), styles:anime'))] | None = None
+    model: Annotated[str, msgspec.Meta(description=(
+        "base model: its file name or the name its metadata shows (the file name without folder and "
+        "extension), any case"))] | None = None
+    since: Annotated[str, msgspec.Meta(description="ISO 8601 date or datetime (no zone: UTC), inclusive")] | None = None
+    until: Annotated[str, msgspec.Meta(description="ISO 8601 date (the whole day) or datetime, inclusive")] | None = None
+    starred: Annotated[bool, msgspec.Meta(description="only starred (true) or unstarred (false) images")] | None = None
+
+
+PARAMS = names(HistoryParams)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """A moment as µs since the Unix epoch (naive means local time, as file names are)."""
+    return (moment.astimezone(UTC) - _EPOCH) // _MICRO
+
+
+def iso(us: int) -> str:
+    """µs since the epoch → UTC ISO 8601 text, fixed width."""
+    return (_EPOCH + us * _MICRO).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_bound(field: str, text: str, *, end_of_day: bool) -> int:
+    """An ISO date or datetime from a query (naive means UTC) → µs. A bare date `until` covers that day."""
+    try:
+        if len(text) == 10:
+            moment = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+            return micros(moment + timedelta(days=1)) - 1 if end_of_day else micros(moment)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise QueryError(field, f"{text!r} is not an ISO 8601 date or datetime") from None
+    return micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        if raw[:1] != "s" or not 0 <= int(raw[1:]) < 2**63:  # sqlite integers are 64-bit
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise QueryError("cursor", "not a cursor this server gave out") from None
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    limit: int = DEFAULT_LIMIT
+    cursor: int | None = None  # seq of the last row of the previous page
+    q: str | None = None  # an FTS5 expression (history_search)
+    model: str | None = None  # a model_key
+    since: int | None = None  # µs, inclusive
+    until: int | None = None  # µs, inclusive
+    starred: bool | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> HistoryQuery:
+        """Validate query-string parameters; unknown ones are refused, not ignored."""
+        return cls.of(parse_query(HistoryParams, params.items()))
+
+    @classmethod
+    def of(cls, params: HistoryParams) -> HistoryQuery:
+        query = cls(
+            limit=params.limit,
+            cursor=decode_cursor(params.cursor) if params.cursor else None,
+            q=fts_expression(params.q) if params.q else None,
+            model=model_key(params.model) if params.model else None,
+            since=parse_bound("since", params.since, end_of_day=False) if params.since else None,
+            until=parse_bound("until", params.until, end_of_day=True) if params.until else None,
+            starred=params.starred,
+        )
+        if query.since is not None and query.until is not None and query.since > query.until:
+            raise QueryError("until", f"{params.until!r} is before since {params.since!r}: nothing can match")
+        return query
+
+    def sql(self) -> tuple[str, list[object]]:
+        """SELECT for this page, one row more than `limit` (its presence means there is a next page)."""
+        # With a search the full-text index drives (CROSS JOIN keeps it the outer loop), newest first.
+        key = "images_fts.rowid" if self.q is not None else "seq"
+        where: list[str] = []
+        args: list[object] = []
+        if self.q is not None:
+            where.append("images_fts MATCH ?")
+            args.append(self.q)
+        if self.model is not None:
+            where.append("images.model_key = ?")
+            args.append(self.model)
+        if self.starred is not None:
+            where.append("images.starred = ?")
+            args.append(int(self.starred))
+        for clause, value in ((f"{key} >= ?", self.since), (f"{key} <= ?", self.until),
+                              (f"{key} < ?", self.cursor)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        source = "images_fts CROSS JOIN images ON images.seq = images_fts.rowid" if self.q else "images"
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        args.append(self.limit + 1)
+        return f"SELECT images.* FROM {source} {clause}ORDER BY {key} DESC LIMIT ?", args
