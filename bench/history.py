@@ -30,10 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from orchestrator.common.image_params import ImageParams, LoraUse
 from orchestrator.store.history.index import History  # noqa: E402
 from orchestrator.store.history.query import HistoryQuery, encode_cursor, micros  # noqa: E402
 from orchestrator.store.history.rows import params_columns  # noqa: E402
-from orchestrator.store.metadata.fooocus import ImageParams, LoraUse, log_fields  # noqa: E402
+from orchestrator.store.history.scan import reconcile
+from orchestrator.store.metadata.fooocus import log_fields  # noqa: E402
 from orchestrator.store.outputs import OutputStore  # noqa: E402
 
 PER_DAY = 1000
@@ -209,7 +211,7 @@ def run(root: Path, rows: int, repeat: int) -> None:
         print(f"{label:<28}{ours:>8.2f}ms{dated:>12.1f}ms{flat_ms:>11.1f}ms{dated / ours:>9.0f}x   "
               f"{'yes' if ours <= 10 else 'NO'}")
     t = time.perf_counter()
-    result = history.reconcile()
+    result = reconcile(history)
     print(f"\nreconcile of {rows:,} indexed files (nothing to do: {result}): {time.perf_counter() - t:.2f} s")
     if shutil.which("sqlite3"):
         cli = median_ms(lambda: remgo_page(flat, db, 0, cli=True), slow_repeat)

@@ -45,6 +45,7 @@ from orchestrator.jobs.webhooks import WebhookSender
 from orchestrator.pool.worker_pool import WorkerPool
 from orchestrator.settings import Settings
 from orchestrator.store.daily_log import DailyLog
+from orchestrator.store.history import scan as history_scan
 from orchestrator.store.history.index import History, default_db_path
 from orchestrator.store.outputs import OutputStore
 
@@ -229,7 +230,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         svc.pool.start()
         svc.dispatcher.start()
         svc.webhooks.resume()  # deliveries a previous run did not finish
-        reconcile: asyncio.Future[Any] = asyncio.ensure_future(asyncio.to_thread(svc.history.reconcile))
+        reconcile: asyncio.Future[Any] = asyncio.ensure_future(asyncio.to_thread(history_scan.reconcile, svc.history))
         try:
             yield
         finally:

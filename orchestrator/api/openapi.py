@@ -16,18 +16,9 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from contract.legacy_slots import ARGS_LENGTH
 from contract.request import GenerateRequest
 from orchestrator.api.query import query_of
-from orchestrator.api.query_params import Query, names
-from orchestrator.api.routes.events import WsCommand
-from orchestrator.api.views import (
-    ActionResult,
-    ErrorBody,
-    HealthView,
-    JobAccepted,
-    JobEvent,
-    JobList,
-    JobView,
-    WorkerList,
-)
+from orchestrator.api.views import ErrorBody, HealthView, JobAccepted, JobList, WorkerList, WsCommand
+from orchestrator.common.query_params import Query, names
+from orchestrator.jobs.model import ActionResult, JobEvent, JobView
 
 TITLE = "remgo"
 VERSION = "1"

@@ -16,8 +16,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from orchestrator.api.query_params import Query, QueryError, parse_query
 from orchestrator.api.responses import error_response
+from orchestrator.common.query_params import Query, QueryError, parse_query
 
 QUERY_STATUS = 422  # as for a bad body: the request is well-formed, its values are not
 Refusal = Callable[[QueryError], Response]

@@ -10,7 +10,7 @@ import msgspec
 
 from contract.legacy import LegacyError, from_legacy, is_legacy_payload
 from contract.request import GenerateRequest
-from orchestrator.api.validation_wording import NOT_GIVEN, explain, json_kind
+from orchestrator.common.validation_wording import NOT_GIVEN, explain, json_kind
 
 _decoder = msgspec.json.Decoder(GenerateRequest)
 # Only the top level, to tell v1 from v2: values stay raw, so a bad number deeper is named by the typed decode.

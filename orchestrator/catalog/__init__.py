@@ -1,7 +1,8 @@
 """What remgo can generate with: models on disk, styles, presets, wildcards, sizes, performance modes."""
 
-from orchestrator.catalog.catalog import Catalog, CatalogSnapshot
-from orchestrator.catalog.errors import CatalogError, close_matches
+from orchestrator.catalog.catalog import Catalog
+from orchestrator.catalog.snapshot import CatalogSnapshot
+from orchestrator.catalog.errors import CatalogError
 from orchestrator.catalog.models import ModelFile, ModelKind
 from orchestrator.catalog.presets import Preset
 from orchestrator.catalog.styles import PROMPT_EXPANSION, RANDOM_STYLE, Style, normalize_style_name
@@ -16,6 +17,5 @@ __all__ = [
     "ModelKind",
     "Preset",
     "Style",
-    "close_matches",
     "normalize_style_name",
 ]

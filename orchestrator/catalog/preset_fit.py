@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -20,15 +20,13 @@ from contract.request import LoraEntry
 from orchestrator.catalog.model_info import lora_fits
 from orchestrator.catalog.models import ModelFile, ModelKind
 from orchestrator.catalog.presets import FOOOCUS_KEYS, Preset
+from orchestrator.catalog.snapshot import CatalogSnapshot
 from orchestrator.catalog.styles import (
     PROMPT_EXPANSION,
     PROMPT_EXPANSION_AVAILABLE,
     RANDOM_STYLE,
     normalize_style_name,
 )
-
-if TYPE_CHECKING:
-    from orchestrator.catalog.catalog import CatalogSnapshot
 
 NONE = "None"  # Fooocus's name for no refiner and for an empty LoRA slot
 MODEL_VAE = "Default (model)"

@@ -19,6 +19,7 @@ from orchestrator.store.daily_log import DailyLog
 from orchestrator.store.history.importer import HistoryImportError, import_folder
 from orchestrator.store.history.index import History, default_db_path
 from orchestrator.store.history.query import MAX_LIMIT, HistoryQuery, QueryError
+from orchestrator.store.history.scan import reconcile
 from orchestrator.store.outputs import OutputStore
 
 
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if args.history_command == "import":
             result = import_folder(history, Path(args.path), copy=args.copy)
         elif args.history_command == "reconcile":
-            result = history.reconcile()
+            result = reconcile(history)
         else:
             params = {"limit": str(args.limit)}
             params.update({k: v for k, v in (("q", args.q), ("model", args.model)) if v})

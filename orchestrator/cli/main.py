@@ -13,20 +13,18 @@ Each serve flag is also a `REMGO_*` env var and a key of the TOML file; flags wi
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import subprocess
 import sys
 from pathlib import Path
 
+from orchestrator.cli import catalog, generate, history, history_search, jobs
 from orchestrator.settings import Settings, SettingsError, load_settings
 
 DEMO_MODEL = Path("models") / "checkpoints" / "remgo-demo-sdxl.safetensors"
-# Sub-commands other modules provide: module → its `add_parser(subparsers)`.
-PLUGGED_COMMANDS = ("orchestrator.cli.history",
-                    # clients of a running server's /v1 API (history search joins `history` above)
-                    "orchestrator.cli.generate", "orchestrator.cli.jobs", "orchestrator.cli.history_search",
-                    "orchestrator.cli.catalog")
+# Sub-commands other modules provide, each with its `add_parser(subparsers)`: `history` works on the index
+# itself; the others are clients of a running server's /v1 API (history search joins `history`).
+COMMAND_MODULES = (history, generate, jobs, history_search, catalog)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,14 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="how many workers; needed with --backend ray, one per GPU "
                        "(REMGO_WORKERS)")
     serve.set_defaults(func=serve_command)
-    for module in PLUGGED_COMMANDS:
-        try:
-            plugin = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        plugin.add_parser(commands)
+    for module in COMMAND_MODULES:
+        module.add_parser(commands)
     return parser
 
 
@@ -65,9 +57,9 @@ def ensure_demo_model(settings: Settings) -> Path | None:
     """With no checkpoint in the catalog, have the worker write a small demo model; returns its path."""
     from orchestrator.catalog import Catalog
 
-    catalog = Catalog(Path(settings.catalog_dir), [Path(r) for r in settings.model_roots],
-                      allow_unsafe_pickles=settings.allow_unsafe_pickles)
-    if catalog.has_checkpoint():
+    found = Catalog(Path(settings.catalog_dir), [Path(r) for r in settings.model_roots],
+                    allow_unsafe_pickles=settings.allow_unsafe_pickles)
+    if found.has_checkpoint():
         return None
     path = Path(settings.catalog_dir) / DEMO_MODEL
     print(f"remgo: no checkpoint in {Path(settings.catalog_dir) / 'models' / 'checkpoints'}; making a small "

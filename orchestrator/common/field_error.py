@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 
@@ -19,3 +20,12 @@ class FieldError(ValueError):
 
     def to_dict(self) -> dict:
         return {"field": self.field, "message": self.message, "suggestions": self.suggestions}
+
+
+def close_matches(name: str, known: Iterable[str], limit: int = 5) -> list[str]:
+    """Closest known names, case-insensitively, in their real spelling."""
+    by_folded: dict[str, str] = {}
+    for k in known:
+        by_folded.setdefault(k.casefold(), k)
+    hits = difflib.get_close_matches(name.casefold(), list(by_folded), n=limit, cutoff=0.6)
+    return [by_folded[h] for h in hits]

@@ -20,11 +20,12 @@ import msgspec
 from contract.events import FailureKind, ImageResult, Progress, TaskResult
 from contract.rpc import BUSY, StopMode
 from contract.task import PreviewSettings
-from orchestrator.api.views import TERMINAL_EVENTS, ActionResult, JobEvent, JobProgress, image_view, job_view
 from orchestrator.common.background import lower_thread_priority
+from orchestrator.common.image_params import ImageParams
 from orchestrator.jobs import terminal_log as job_log
 from orchestrator.jobs.events import EventHub
 from orchestrator.jobs.metrics import DispatchStats
+from orchestrator.jobs.model import TERMINAL_EVENTS, ActionResult, JobEvent, JobProgress, image_view, job_view
 from orchestrator.jobs.run import MAX_RETRIES, JobRun, Unit, stored_progress
 from orchestrator.jobs.store import TERMINAL, ImageRecord, Job, JobError, JobStatus, JobStore
 from orchestrator.jobs.webhooks import WebhookSender
@@ -32,7 +33,6 @@ from orchestrator.pool.handle import WorkerHandle, WorkerState
 from orchestrator.pool.rpc_client import RpcCallError, WorkerGone
 from orchestrator.pool.worker_pool import WorkerPool
 from orchestrator.settings import Settings
-from orchestrator.store.metadata.fooocus import ImageParams
 
 log = logging.getLogger("remgo.dispatcher")
 _enc = msgspec.json.Encoder()

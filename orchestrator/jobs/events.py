@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 
 import msgspec
 
-from orchestrator.api.views import JobEvent
+from orchestrator.jobs.model import JobEvent
 
 _enc = msgspec.json.Encoder()
 SUPERSEDED = frozenset({"progress"})  # event types a later event of the same job makes stale

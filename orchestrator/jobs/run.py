@@ -16,7 +16,7 @@ import msgspec
 
 from contract.events import Progress
 from contract.task import GenerateTask, PreviewSettings
-from orchestrator.api.views import JobProgress
+from orchestrator.jobs.model import JobProgress
 from orchestrator.jobs.store import Job, JobError
 from orchestrator.pool.handle import WorkerHandle
 

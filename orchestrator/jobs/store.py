@@ -18,8 +18,8 @@ import msgspec
 
 from contract.request import GenerateRequest
 from contract.task import GenerateTask
+from orchestrator.common.image_params import ImageParams
 from orchestrator.jobs.wal_checkpoints import Checkpointer, no_auto_checkpoints
-from orchestrator.store.metadata.fooocus import ImageParams
 
 
 class JobStatus(enum.StrEnum):

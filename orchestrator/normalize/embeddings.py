@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from contract.task import ModelRef
 from orchestrator.catalog import CatalogSnapshot, ModelFile, ModelKind
-from orchestrator.catalog.errors import close_matches
+from orchestrator.common.field_error import close_matches
 from orchestrator.normalize.errors import NormalizeError
 
 EMBEDDING_RE = re.compile(r"embedding:(\S+)")

@@ -24,12 +24,12 @@ from contract.task import (
 )
 from orchestrator.catalog import Catalog, ModelFile, Style
 from orchestrator.catalog.styles import PROMPT_EXPANSION
+from orchestrator.common.image_params import ImageParams, LoraUse
 from orchestrator.normalize.embeddings import task_embeddings
 from orchestrator.normalize.errors import NormalizeError
 from orchestrator.normalize.fields import Settled, settle
 from orchestrator.normalize.prompts import build_chunks, expand_arrays, expand_wildcards, pick_random_style
-from orchestrator.store.metadata import fooocus as metadata
-from orchestrator.store.metadata.fooocus import ImageParams, LoraUse
+from orchestrator.store.metadata import text as metadata
 
 
 class NormalizedJob(msgspec.Struct, frozen=True, kw_only=True):

@@ -7,7 +7,7 @@ name gets the pair to send instead (the labels are the ones the a1111 metadata s
 
 from __future__ import annotations
 
-from orchestrator.catalog import close_matches
+from orchestrator.common.field_error import close_matches
 from orchestrator.store.metadata.a1111 import SAMPLER_BY_LABEL
 
 # A1111's scheduler suffixes → Fooocus's scheduler names.

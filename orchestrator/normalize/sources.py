@@ -14,7 +14,7 @@ from typing import Any
 
 from contract.request import GenerateRequest, LoraEntry
 from contract.task import MAX_SEED
-from orchestrator.catalog import Catalog, CatalogError, ModelFile, ModelKind, Preset, Style, close_matches
+from orchestrator.catalog import Catalog, CatalogError, ModelFile, ModelKind, Preset, Style
 from orchestrator.catalog.preset_fit import IMPORT_HINT, NONE_NAMES
 from orchestrator.catalog.styles import (
     ORIGIN_FOOOCUS,
@@ -24,6 +24,7 @@ from orchestrator.catalog.styles import (
     normalize_style_name,
 )
 from orchestrator.catalog.tables import BUILTIN, SDXL_SIZES, aspect_value, parse_size, size_problem
+from orchestrator.common.field_error import close_matches
 from orchestrator.normalize.architecture import lora_fits
 from orchestrator.normalize.errors import NormalizeError
 from orchestrator.normalize.kernel_names import not_offered

@@ -16,79 +16,17 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from contract.events import Progress
 from contract.rpc import Health
+from orchestrator.pool.backend import make_backend
 from orchestrator.pool.handle import StartError, WorkerHandle, WorkerState
-from orchestrator.pool.transport import SubprocessTransport, WorkerTransport
-from orchestrator.settings import Settings, resolve_devices
+from orchestrator.settings import Settings
 
 log = logging.getLogger("remgo.workers")
 
 _STABLE_SECONDS = 60.0
 _FIRST_BACKOFF = 0.5
-
-
-def worker_command(settings: Settings, device: str | None, model_roots: list[str]) -> list[str]:
-    """The worker's command line; without `--device` when the backend picks it where the worker runs.
-
-    `model_roots` are the folders the catalog scanned (Catalog.worker_roots): the worker accepts a model
-    path only inside one of them, so they must be the same folders, given by their real paths."""
-    cmd = [*settings.worker_cmd] + (["--device", device] if device is not None else [])
-    if settings.worker_kernel:
-        cmd += ["--kernel", settings.worker_kernel]
-    if settings.worker_threads:
-        cmd += ["--threads", str(settings.worker_threads)]
-    for root in model_roots:
-        cmd += ["--model-root", root]
-    if settings.allow_unsafe_pickles:
-        cmd.append("--allow-pickle")
-    return cmd
-
-
-class PoolBackend(Protocol):
-    name: str
-    devices: list[str]  # one entry per worker: its device, or what the backend resolves it from
-
-    def command(self, device: str, model_roots: list[str]) -> list[str]: ...
-
-    def transport(self, index: int) -> WorkerTransport: ...
-
-    async def close(self) -> None: ...
-
-
-class LocalBackend:
-    """Each worker a child process of the orchestrator: one per device, or `workers` of them on the cpu."""
-
-    name = "local"
-
-    def __init__(self, settings: Settings, devices: list[str] | None = None) -> None:
-        self.settings = settings
-        self.devices = devices if devices is not None else resolve_devices(settings.devices)
-        if devices is None and settings.workers is not None and settings.devices == ["cpu"]:
-            self.devices = ["cpu"] * settings.workers
-
-    def command(self, device: str, model_roots: list[str]) -> list[str]:
-        return worker_command(self.settings, device, model_roots)
-
-    def transport(self, index: int) -> WorkerTransport:
-        return SubprocessTransport()
-
-    async def close(self) -> None:
-        return None
-
-
-def make_backend(settings: Settings, devices: list[str] | None = None) -> PoolBackend:
-    if settings.backend == "ray":
-        if devices is not None:
-            raise ValueError("devices: the ray backend places its workers itself")
-        from orchestrator.pool.ray.backend import (
-            RayBackend,  # only here: `import orchestrator.*` stays ray-free
-        )
-
-        return RayBackend(settings)
-    return LocalBackend(settings, devices)
 
 
 class WorkerPool:

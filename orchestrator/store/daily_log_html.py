@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 import msgspec
 
-from orchestrator.store.metadata.fooocus import ImageParams, fooocus_json, log_fields
+from orchestrator.common.image_params import ImageParams
+from orchestrator.store.metadata.fooocus import fooocus_json, log_fields
 
 # Marks a page this module wrote; a log.html without it (Fooocus's own) is never overwritten.
 GENERATOR = "remgo daily log"

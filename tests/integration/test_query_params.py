@@ -12,8 +12,8 @@ import websockets
 from starlette.routing import Route, WebSocketRoute
 
 from orchestrator.api.query import query_of
-from orchestrator.api.query_params import names
 from orchestrator.app import QUERY_KEY_PATHS
+from orchestrator.common.query_params import names
 from tests.integration.server_harness import SMALL, running, server_settings
 
 pytestmark = pytest.mark.anyio

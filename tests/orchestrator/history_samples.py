@@ -7,7 +7,8 @@ from pathlib import Path
 from PIL import Image
 
 from inference_worker.encode import encode_image
-from orchestrator.store.metadata.fooocus import ImageParams, LoraUse, embedded_text
+from orchestrator.common.image_params import ImageParams, LoraUse
+from orchestrator.store.metadata.text import embedded_text
 
 
 def sample_params(**changes) -> ImageParams:

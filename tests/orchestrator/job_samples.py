@@ -6,8 +6,8 @@ import msgspec
 
 from contract.request import GenerateRequest
 from contract.task import GenerateTask, ModelRef
+from orchestrator.common.image_params import ImageParams
 from orchestrator.jobs.store import Job, JobStatus, Normalized
-from orchestrator.store.metadata.fooocus import ImageParams
 
 
 def image_params(seed: int, steps: int, size: int) -> ImageParams:

@@ -22,7 +22,7 @@ from orchestrator.catalog import Catalog, ModelKind
 from orchestrator.catalog import hashes as hashes_module
 from orchestrator.catalog.hashes import HashCache
 from orchestrator.normalize import normalize
-from orchestrator.store.metadata import fooocus as metadata
+from orchestrator.store.metadata import text as metadata
 from tests.orchestrator.catalog_samples import STANDARD_MODELS, catalog_dir
 
 BIG = "juggernautXL_v8Rundiffusion.safetensors"  # the default preset's checkpoint, hashed first

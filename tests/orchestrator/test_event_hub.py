@@ -2,8 +2,8 @@
 
 import pytest
 
-from orchestrator.api.views import JobEvent, JobProgress
 from orchestrator.jobs.events import EventHub
+from orchestrator.jobs.model import JobEvent, JobProgress
 
 pytestmark = pytest.mark.anyio
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.common.image_params import LoraUse
 from orchestrator.store.history.index import History, HistoryError
 from orchestrator.store.history.query import HistoryQuery, QueryError
 from orchestrator.store.history.schema import LATEST, schema_version
 from orchestrator.store.history.search import fts_expression
-from orchestrator.store.metadata.fooocus import LoraUse
 from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import image_bytes, sample_params
 

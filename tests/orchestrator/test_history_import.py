@@ -13,6 +13,7 @@ from orchestrator.cli.history import add_parser
 from orchestrator.store.history.importer import HistoryImportError, import_folder, read_remgo_db
 from orchestrator.store.history.index import History
 from orchestrator.store.history.query import HistoryQuery
+from orchestrator.store.history.scan import reconcile
 from orchestrator.store.metadata.fooocus import log_fields
 from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import sample_params, write_image
@@ -100,9 +101,9 @@ def test_reconcile_drops_rows_of_vanished_imported_files_but_not_of_a_missing_fo
     old = make_fooocus_folder(tmp_path / "old")
     import_folder(history, old)
     (old / "2024-01-02" / "2024-01-02_10-00-00_1111.png").unlink()
-    assert history.reconcile()["removed"] == 1
+    assert reconcile(history)["removed"] == 1
     old.rename(tmp_path / "unplugged")
-    assert history.reconcile() == {"added": 0, "removed": 0, "unreadable": 0, "missing_roots": 1}
+    assert reconcile(history) == {"added": 0, "removed": 0, "unreadable": 0, "missing_roots": 1}
     assert history.count() == 3
 
 

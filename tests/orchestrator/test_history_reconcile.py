@@ -8,7 +8,8 @@ import pytest
 
 from orchestrator.store.history.index import History
 from orchestrator.store.history.query import HistoryQuery
-from orchestrator.store.metadata.fooocus import embedded_text
+from orchestrator.store.history.scan import reconcile
+from orchestrator.store.metadata.text import embedded_text
 from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.history_samples import image_bytes, sample_params, write_image
 
@@ -30,17 +31,17 @@ def test_file_saved_but_not_indexed_is_indexed_from_its_metadata(history: Histor
     params = sample_params(prompt=f"crash test {fmt} {scheme}", seed=777)
     rel = history.outputs.save(image_bytes(fmt, embedded_text(params, scheme)), fmt, job_id="lost")
     # ... the process died here, before History.add.
-    assert history.reconcile() == {"added": 1, "removed": 0, "unreadable": 0, "missing_roots": 0}
+    assert reconcile(history) == {"added": 1, "removed": 0, "unreadable": 0, "missing_roots": 0}
     [item] = history.page(HistoryQuery()).items
     assert (item.path, item.prompt, item.seed, item.format, item.source) == (rel, params.prompt, 777, fmt, "reconciled")
     assert item.model == params.base_model and item.scheme == scheme
     assert item.params is not None and item.raw_metadata is None
-    assert history.reconcile()["added"] == 0  # idempotent
+    assert reconcile(history)["added"] == 0  # idempotent
 
 
 def test_created_comes_from_the_file_name(history: History) -> None:
     write_image(history.outputs.root / "2023-07-08" / "2023-07-08_09-10-11_1234.png", "png", sample_params())
-    history.reconcile()
+    reconcile(history)
     [item] = history.page(HistoryQuery()).items
     assert item.created.startswith("2023-07-0")  # local time of the name, stored as UTC
 
@@ -57,7 +58,7 @@ def test_rows_without_files_are_removed_and_files_never_deleted(history: History
     stray = history.outputs.root / "notes.txt"
     stray.write_text("keep me")
     before = files(history.outputs.root)
-    result = history.reconcile()
+    result = reconcile(history)
     assert result == {"added": 0, "removed": 1, "unreadable": 1, "missing_roots": 0}
     assert [i.path for i in history.page(HistoryQuery()).items] == [keep_rel]
     assert files(history.outputs.root) == before
@@ -65,14 +66,14 @@ def test_rows_without_files_are_removed_and_files_never_deleted(history: History
 
 def test_file_without_metadata_is_still_indexed(history: History) -> None:
     rel = history.outputs.save(image_bytes("jpeg"), "jpeg", job_id="j")
-    assert history.reconcile()["added"] == 1
+    assert reconcile(history)["added"] == 1
     [item] = history.page(HistoryQuery()).items
     assert item.path == rel and item.prompt is None and item.params is None and item.width == 64
 
 
 def test_unparseable_metadata_is_kept_raw(history: History) -> None:
     rel = history.outputs.save(image_bytes("png", {"parameters": "just some words"}), "png", job_id="j")
-    history.reconcile()
+    reconcile(history)
     [item] = history.page(HistoryQuery()).items
     assert item.path == rel and item.raw_metadata == "just some words" and item.params is None
 
@@ -83,7 +84,7 @@ def test_a_missing_outputs_folder_keeps_its_rows(tmp_path: Path) -> None:
     rel = hist.outputs.save(image_bytes("png"), "png", job_id="j")
     hist.add(relpath=rel, job_id="j", params=sample_params(), width=64, height=48, fmt="png")
     root.rename(tmp_path / "unmounted")
-    assert hist.reconcile() == {"added": 0, "removed": 0, "unreadable": 0, "missing_roots": 1}
+    assert reconcile(hist) == {"added": 0, "removed": 0, "unreadable": 0, "missing_roots": 1}
     assert hist.count() == 1
     hist.close()
 
@@ -93,5 +94,5 @@ def test_hidden_temp_files_and_thumbnails_are_not_indexed(history: History) -> N
     history.outputs.thumbnail(rel)
     (history.outputs.root / rel).with_name(".half-written.png.tmp").write_bytes(b"")
     (history.outputs.root / rel).with_name(".hidden.png").write_bytes(image_bytes("png"))
-    assert history.reconcile()["added"] == 1
+    assert reconcile(history)["added"] == 1
     assert history.count() == 1

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.store.metadata.fooocus import ImageParams, LoraUse, embedded_text, log_fields, parse, stem
+from orchestrator.common.image_params import ImageParams, LoraUse
+from orchestrator.store.metadata.fooocus import log_fields, stem
+from orchestrator.store.metadata.text import embedded_text, parse
 
 BASE = ImageParams(
     prompt="a lighthouse at dusk",

@@ -13,7 +13,7 @@ from contract.request import GenerateRequest
 from contract.task import MAX_SEED, GenerateTask
 from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizeError, normalize
-from orchestrator.store.metadata import fooocus as metadata
+from orchestrator.store.metadata import text as metadata
 from tests.orchestrator.catalog_samples import (
     SD15_LORA_SHAPES,
     SD15_SHAPES,

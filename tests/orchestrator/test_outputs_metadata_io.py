@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from orchestrator.store.metadata.fooocus import embedded_text, parse
 from orchestrator.store.metadata.image_io import decode_user_comment, probe, read_embedded
+from orchestrator.store.metadata.text import embedded_text, parse
 from tests.orchestrator.history_samples import image_bytes, sample_params
 
 FORMATS = ["png", "jpeg", "webp"]

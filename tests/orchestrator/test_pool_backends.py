@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli.main import main as cli_main
+from orchestrator.pool.command import worker_command
 from orchestrator.pool.transport import SubprocessTransport
-from orchestrator.pool.worker_pool import WorkerPool, worker_command
+from orchestrator.pool.worker_pool import WorkerPool
 from orchestrator.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from orchestrator.api.routes import jobs as jobs_routes
-from orchestrator.api.views import JobProgress, job_view
+from orchestrator.jobs.model import JobProgress, job_view
 from orchestrator.jobs.store import ImageRecord, JobStatus
 from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.job_samples import make_job

@@ -9,9 +9,10 @@ import time
 import pytest
 
 from contract.task import GenerateTask, ModelRef
+from orchestrator.pool.command import worker_command
 from orchestrator.pool.handle import WorkerState
 from orchestrator.pool.rpc_client import WorkerGone
-from orchestrator.pool.worker_pool import WorkerPool, worker_command
+from orchestrator.pool.worker_pool import WorkerPool
 from orchestrator.settings import Settings
 from tests.orchestrator.pool_settings import pool_settings
 

@@ -6,9 +6,8 @@ import msgspec
 import pytest
 
 from contract.request import GenerateRequest
-from orchestrator.api.query_params import QueryError, parse_query
 from orchestrator.api.request_body import BodyError
-from orchestrator.api.views import ImageView, JobEvent, JobProgress
+from orchestrator.common.query_params import QueryError, parse_query
 from orchestrator.compat.remgo.progress import event_message, percentage, stage_text
 from orchestrator.compat.remgo.views import (
     DEFAULT_MODEL,
@@ -18,6 +17,7 @@ from orchestrator.compat.remgo.views import (
     history_page,
     settings_payload,
 )
+from orchestrator.jobs.model import ImageView, JobEvent, JobProgress
 from orchestrator.jobs.store import JobError, JobStatus
 from orchestrator.pool.handle import WorkerHandle, WorkerState
 from tests.orchestrator.catalog_samples import standard_catalog

@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from orchestrator.api.query import takes
-from orchestrator.api.query_params import NoQuery, Query
 from orchestrator.catalog import Catalog, CatalogError, ModelKind
+from orchestrator.common.query_params import NoQuery, Query
 
 
 class ModelsQuery(Query):

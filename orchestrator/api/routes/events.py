@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Literal
 
 import msgspec
 from starlette.requests import Request
@@ -22,26 +21,17 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orchestrator.api.query import takes
-from orchestrator.api.query_params import NoQuery
 from orchestrator.api.request_body import NESTED_TOO_DEEPLY, validation_error
 from orchestrator.api.responses import error_response, services
-from orchestrator.api.views import TERMINAL_EVENTS, ErrorDetail, JobEvent
+from orchestrator.api.views import ErrorDetail, WsCommand, WsError
+from orchestrator.common.query_params import NoQuery
 from orchestrator.jobs.events import Subscription
+from orchestrator.jobs.model import TERMINAL_EVENTS, JobEvent
 from orchestrator.jobs.store import TERMINAL, Job
 
 KEEPALIVE_SECONDS = 15.0
 _TERMINAL_TYPE = {"succeeded": "finished", "failed": "failed", "cancelled": "cancelled"}
 _enc = msgspec.json.Encoder()
-
-
-class WsCommand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    op: Literal["subscribe", "unsubscribe"]
-    job_id: str  # a job id, or "*" for every job
-
-
-class WsError(msgspec.Struct, frozen=True):
-    error: ErrorDetail
-    type: str = "error"
 
 
 _command = msgspec.json.Decoder(WsCommand)

@@ -19,9 +19,10 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from orchestrator.api.query import takes, v1_refusal
-from orchestrator.api.query_params import KeyQuery, NoQuery, QueryError
 from orchestrator.api.request_body import NESTED_TOO_DEEPLY, BodyError, validation_error
 from orchestrator.api.responses import error_response, json_response
+from orchestrator.common.query_params import KeyQuery, NoQuery, QueryError
+from orchestrator.store.history import scan as history_scan
 from orchestrator.store.history.export import MAX_EXPORT, export_entries, zip_stream
 from orchestrator.store.history.query import HistoryParams, HistoryQuery
 
@@ -118,7 +119,7 @@ async def export_zip(request: Request) -> Response:
 
 @takes(NoQuery)
 async def reconcile(request: Request) -> Response:
-    return _json(await run_in_threadpool(_history(request).reconcile))
+    return _json(await run_in_threadpool(history_scan.reconcile, _history(request)))
 
 
 @takes(KeyQuery)

@@ -22,10 +22,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from orchestrator.api.query import takes
-from orchestrator.api.query_params import NoQuery, Query, QueryError
 from orchestrator.api.request_body import BodyError, decode_request
 from orchestrator.api.responses import error_response, json_response, services
 from orchestrator.api.views import JobAccepted, JobList, job_summary
+from orchestrator.common.query_params import NoQuery, Query, QueryError
 from orchestrator.jobs.dispatcher import QueueFull
 from orchestrator.jobs.store import Job, JobStatus, Normalized
 from orchestrator.jobs.webhooks import url_problem

@@ -12,8 +12,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from orchestrator.api.query import takes
-from orchestrator.api.query_params import KeyQuery
 from orchestrator.api.responses import error_response as _error
+from orchestrator.common.query_params import KeyQuery
 
 # Images are written once and never change under the same name.
 _CACHE = "public, max-age=31536000, immutable"

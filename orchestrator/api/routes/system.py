@@ -17,7 +17,6 @@ from starlette.routing import BaseRoute, Route
 
 from orchestrator.api.openapi import build_openapi, render_docs
 from orchestrator.api.query import takes
-from orchestrator.api.query_params import NoQuery
 from orchestrator.api.responses import (
     API_KEY_COOKIE,
     COOKIE_SECONDS,
@@ -27,6 +26,7 @@ from orchestrator.api.responses import (
     with_key_cookie,
 )
 from orchestrator.api.views import HealthView, WorkerList, WorkerView
+from orchestrator.common.query_params import NoQuery
 from orchestrator.jobs import metrics
 from orchestrator.pool.handle import WorkerHandle, WorkerState
 

@@ -17,8 +17,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from orchestrator.api.query import takes
-from orchestrator.api.query_params import NoQuery
 from orchestrator.api.responses import error_response, json_response, services
+from orchestrator.common.query_params import NoQuery
 
 UI_DIR = Path(__file__).resolve().parents[2] / "ui"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",

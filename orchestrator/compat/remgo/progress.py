@@ -12,7 +12,7 @@ import base64
 
 import msgspec
 
-from orchestrator.api.views import TERMINAL_EVENTS, JobEvent, JobProgress
+from orchestrator.jobs.model import TERMINAL_EVENTS, JobEvent, JobProgress
 from orchestrator.jobs.store import TERMINAL, Job, JobError, JobStatus
 
 

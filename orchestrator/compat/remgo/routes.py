@@ -38,7 +38,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from orchestrator.api.query import QUERY_STATUS, takes
-from orchestrator.api.query_params import KeyQuery, NoQuery, QueryError
 from orchestrator.api.request_body import BodyError
 from orchestrator.api.responses import (
     API_KEY_COOKIE,
@@ -47,8 +46,8 @@ from orchestrator.api.responses import (
     services,
     with_key_cookie,
 )
-from orchestrator.api.views import TERMINAL_EVENTS
 from orchestrator.catalog import CatalogError
+from orchestrator.common.query_params import KeyQuery, NoQuery, QueryError
 from orchestrator.compat.remgo import config_editor
 from orchestrator.compat.remgo.progress import event_message, job_status, results_of
 from orchestrator.compat.remgo.views import (
@@ -63,6 +62,7 @@ from orchestrator.compat.remgo.views import (
     settings_payload,
 )
 from orchestrator.jobs.dispatcher import QueueFull
+from orchestrator.jobs.model import TERMINAL_EVENTS
 from orchestrator.jobs.store import Job, JobStatus, Normalized
 from orchestrator.normalize import NormalizeError, normalize
 

@@ -19,14 +19,15 @@ import msgspec
 
 from contract.request import GenerateRequest, MetadataScheme, Performance
 from contract.task import OutputFormat, RefinerSwapMethod
-from orchestrator.api.query_params import Query, QueryError
 from orchestrator.api.request_body import NESTED_TOO_DEEPLY, BodyError, validation_error
 from orchestrator.catalog import Catalog, ModelKind
 from orchestrator.catalog.tables import MAX_IMAGE_NUMBER, SDXL_SIZES, aspect_label
+from orchestrator.common.image_params import ImageParams
+from orchestrator.common.query_params import Query, QueryError
 from orchestrator.pool.handle import WorkerHandle, WorkerState
 from orchestrator.store.history.query import HistoryQuery
 from orchestrator.store.history.rows import HistoryItem
-from orchestrator.store.metadata.fooocus import DEFAULT_VAE, ImageParams, log_fields
+from orchestrator.store.metadata.fooocus import DEFAULT_VAE, log_fields
 
 # RemGo's frontend sends this base model name for "whatever the preset or settings say".
 DEFAULT_MODEL = "Default"

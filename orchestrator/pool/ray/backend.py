@@ -17,10 +17,10 @@ import logging
 import signal
 from typing import Any
 
+from orchestrator.pool.command import worker_command
 from orchestrator.pool.ray import actor as ray_actor
 from orchestrator.pool.ray.actor import ActorGone, RemotePipe
 from orchestrator.pool.transport import LINE_LIMIT, StartError, StderrSink, WorkerPlacement
-from orchestrator.pool.worker_pool import worker_command
 from orchestrator.settings import Settings, SettingsError
 
 log = logging.getLogger("remgo.workers")

@@ -18,11 +18,10 @@ from typing import Any
 
 import sqlite_utils
 
-from orchestrator.store.history import scan as history_scan
+from orchestrator.common.image_params import ImageParams
 from orchestrator.store.history.query import HistoryQuery, encode_cursor, iso, micros
 from orchestrator.store.history.rows import HistoryItem, new_image_id, params_columns, to_item
 from orchestrator.store.history.schema import OUTPUTS_ROOT, migrate
-from orchestrator.store.metadata.fooocus import ImageParams
 from orchestrator.store.outputs import OutputStore, format_of, resolve_inside
 
 DB_NAME = "history.db"
@@ -272,10 +271,6 @@ class History:
         return to_item(row, url, thumb)
 
     # -- upkeep ---------------------------------------------------------------------------------
-
-    def reconcile(self) -> dict:
-        """Index files without rows, drop rows without files; never deletes a file."""
-        return history_scan.reconcile(self)
 
     def close(self) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from orchestrator.api.query_params import Query, QueryError, names, parse_query
+from orchestrator.common.query_params import Query, QueryError, names, parse_query
 from orchestrator.store.history.schema import model_key
 from orchestrator.store.history.search import fts_expression
 

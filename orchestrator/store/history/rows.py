@@ -12,10 +12,10 @@ from typing import Any
 
 import msgspec
 
+from orchestrator.common.image_params import ImageParams
 from orchestrator.store.history.query import micros
 from orchestrator.store.history.schema import model_key
-from orchestrator.store.metadata import fooocus as metadata
-from orchestrator.store.metadata.fooocus import ImageParams
+from orchestrator.store.metadata import text as metadata_text
 from orchestrator.store.metadata.image_io import probe
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def parse_text(text: str | None) -> ImageParams | None:
     if not text:
         return None
     try:
-        return metadata.parse(text)
+        return metadata_text.parse(text)
     except Exception as exc:  # one odd file must not stop a reconcile or an import
         log.warning("unreadable image metadata (%s): %.80r", exc, text)
         return None

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-from orchestrator.api.query_params import QueryError
+from orchestrator.common.query_params import QueryError
 from orchestrator.store.history.schema import FTS_COLUMNS
 
 OPERATORS = frozenset({"AND", "OR", "NOT"})

@@ -13,13 +13,12 @@ import json
 import re
 from typing import Any
 
+from orchestrator.common.image_params import ImageParams, LoraUse
 from orchestrator.store.metadata.fooocus import (
     DEFAULT_ADAPTIVE_CFG,
     DEFAULT_SWAP_METHOD,
     DEFAULT_VAE,
     STEPS_BY_PERFORMANCE,
-    ImageParams,
-    LoraUse,
     as_float,
     as_int,
     float_tuple,

@@ -1,4 +1,4 @@
-"""Per-image generation parameters, as Fooocus logs them, and the metadata text embedded in images.
+"""The metadata text embedded in images, as Fooocus logs per-image parameters (common/image_params.py).
 
 The normalizer fills one ImageParams per image; this module turns it into the embedded text of either
 scheme and reads such text back (history import and reconcile). The text is laid out the way Fooocus 2.5
@@ -16,7 +16,7 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-import msgspec
+from orchestrator.common.image_params import ImageParams, LoraUse
 
 FOOOCUS_EXPANSION = "Fooocus V2"  # the style name that stands for prompt expansion
 DEFAULT_VAE = "Default (model)"  # Fooocus's name for "the checkpoint's own VAE"
@@ -24,7 +24,6 @@ DEFAULT_ADAPTIVE_CFG = 7.0  # Fooocus logs adaptive_cfg only when it differs fro
 DEFAULT_SWAP_METHOD = "joint"  # … and refiner_swap_method only when it differs from this
 # A model hash not computed yet when the job was made (hashing runs in the background); read back as None.
 UNKNOWN_HASH = "unknown"
-SCHEMES = ("fooocus", "a1111")
 # Fooocus's step count per performance (texts that omit `steps` meant these).
 STEPS_BY_PERFORMANCE = {"Quality": 60, "Speed": 30, "Extreme Speed": 8, "Lightning": 4, "Hyper-SD": 4}
 # Fooocus 2.1 logged display labels instead of keys; read them as the keys they became.
@@ -47,51 +46,6 @@ _LABEL_KEYS = {
     "Seed": "seed",
     "Version": "version",
 }
-
-
-class LoraUse(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    weight: float
-    hash: str | None = None
-
-
-class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
-    """What was asked for one image, in the orchestrator's terms (catalog names, not paths)."""
-
-    prompt: str
-    negative_prompt: str
-    styles: list[str]
-    performance: str
-    steps: int
-    width: int
-    height: int
-    guidance_scale: float
-    sharpness: float
-    adm_guidance: tuple[float, float, float]
-    base_model: str
-    sampler: str
-    scheduler: str
-    seed: int
-    clip_skip: int
-    adaptive_cfg: float
-    refiner_switch: float
-    base_model_hash: str | None = None
-    refiner_model: str | None = None
-    refiner_model_hash: str | None = None
-    refiner_swap_method: str = "joint"
-    vae: str | None = None
-    loras: list[LoraUse] = []
-    # Prompt chunks after styles and wildcards, as sent to the worker.
-    full_prompt: list[str] = []
-    full_negative_prompt: list[str] = []
-    prompt_expansion: str = ""
-    freeu: tuple[float, float, float, float] | None = None
-    metadata_scheme: str = "fooocus"
-    version: str = "remgo"
-    # Fooocus's forced refiner switch (logged only with a refiner and when > 0).
-    overwrite_switch: float | None = None
-    # Fooocus's `metadata_created_by` setting: logged as `created_by` / a1111 `User` when set.
-    created_by: str | None = None
 
 
 # Model file extensions; only these are cut, so a stem read back from metadata stays as it is.
@@ -219,34 +173,13 @@ def fooocus_json(params: ImageParams) -> str:
     return json.dumps(dict(sorted(data.items())))
 
 
-def embedded_text(params: ImageParams, scheme: str) -> dict[str, str]:
-    """Key → text to embed in the image file (what GenerateTask.image_metadata carries for it)."""
-    scheme = str(getattr(scheme, "value", scheme))
-    if scheme == "fooocus":
-        text = fooocus_json(params)
-    elif scheme == "a1111":
-        from orchestrator.store.metadata import a1111 as metadata_a1111  # it builds on this module's structs
-
-        text = metadata_a1111.render(params, log_fields(params))
-    else:
-        raise ValueError(f"metadata_scheme: unknown scheme {scheme!r} (known: {', '.join(SCHEMES)})")
-    return {"parameters": text, "fooocus_scheme": scheme}
-
-
-def parse(text: str) -> ImageParams | None:
-    """Embedded `parameters` text of either scheme → ImageParams; None when it is neither (or unreadable)."""
-    if not isinstance(text, str) or not text.strip():
+def parse_json(text: str) -> ImageParams | None:
+    """The `parameters` text of the fooocus scheme (a JSON object) → ImageParams; None when unreadable."""
+    try:
+        data = json.loads(text)
+    except ValueError:
         return None
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(stripped)
-        except ValueError:
-            return None
-        return _from_fooocus(data) if isinstance(data, dict) else None
-    from orchestrator.store.metadata import a1111 as metadata_a1111
-
-    return metadata_a1111.parse(stripped)
+    return _from_fooocus(data) if isinstance(data, dict) else None
 
 
 def _from_fooocus(data: dict[str, Any]) -> ImageParams | None:

@@ -20,7 +20,7 @@ from contract.legacy import from_legacy
 from contract.request import GenerateRequest
 from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizedJob, normalize
-from orchestrator.store.metadata import fooocus as metadata
+from orchestrator.store.metadata import text as metadata
 from tests.orchestrator.catalog_samples import catalog_dir
 
 HERE = Path(__file__).parent

@@ -14,9 +14,8 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 import msgspec.inspect as mi
 
-from orchestrator.api.validation_wording import explain
-from orchestrator.catalog.errors import close_matches
-from orchestrator.common.field_error import FieldError
+from orchestrator.common.field_error import FieldError, close_matches
+from orchestrator.common.validation_wording import explain
 
 # Booleans in a URL: msgspec takes true/false/1/0 (any case); these words mean the same.
 _BOOL_WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false"}

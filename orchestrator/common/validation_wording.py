@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
-from orchestrator.catalog.errors import close_matches
+from orchestrator.common.field_error import close_matches
 
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")  # `[...]`: a value of a dict, its key untold

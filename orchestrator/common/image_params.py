@@ -1,0 +1,51 @@
+"""The per-image parameter record: what was asked for one image, in the orchestrator's terms. Neutral: the
+normalizer fills it, the job store keeps it, the metadata module renders and parses it, the views show it."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class LoraUse(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    weight: float
+    hash: str | None = None
+
+
+class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
+    """What was asked for one image, in the orchestrator's terms (catalog names, not paths)."""
+
+    prompt: str
+    negative_prompt: str
+    styles: list[str]
+    performance: str
+    steps: int
+    width: int
+    height: int
+    guidance_scale: float
+    sharpness: float
+    adm_guidance: tuple[float, float, float]
+    base_model: str
+    sampler: str
+    scheduler: str
+    seed: int
+    clip_skip: int
+    adaptive_cfg: float
+    refiner_switch: float
+    base_model_hash: str | None = None
+    refiner_model: str | None = None
+    refiner_model_hash: str | None = None
+    refiner_swap_method: str = "joint"
+    vae: str | None = None
+    loras: list[LoraUse] = []
+    # Prompt chunks after styles and wildcards, as sent to the worker.
+    full_prompt: list[str] = []
+    full_negative_prompt: list[str] = []
+    prompt_expansion: str = ""
+    freeu: tuple[float, float, float, float] | None = None
+    metadata_scheme: str = "fooocus"
+    version: str = "remgo"
+    # Fooocus's forced refiner switch (logged only with a refiner and when > 0).
+    overwrite_switch: float | None = None
+    # Fooocus's `metadata_created_by` setting: logged as `created_by` / a1111 `User` when set.
+    created_by: str | None = None
