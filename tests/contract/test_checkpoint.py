@@ -16,7 +16,7 @@ from contract.checkpoint import (
     header_length,
     parse_header,
 )
-from tests.orchestrator.catalog_samples import (
+from tests.orchestrator.catalog.catalog_samples import (
     SD15_LORA_SHAPES,
     SD15_SHAPES,
     SDXL_LORA_SHAPES,

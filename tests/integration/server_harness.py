@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 
 from orchestrator.app import Services, create_app
 from orchestrator.settings import Settings
-from tests.orchestrator.pool_settings import pool_settings
+from tests.orchestrator.pool.pool_settings import pool_settings
 
 REPO_CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 CHECKPOINT = "tiny.safetensors"

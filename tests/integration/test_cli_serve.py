@@ -9,7 +9,7 @@ import time
 import httpx
 
 from tests.integration.server_harness import SMALL, free_socket, make_catalog
-from tests.orchestrator.pool_settings import REPO_ROOT, kernel_spec
+from tests.orchestrator.pool.pool_settings import REPO_ROOT, kernel_spec
 
 
 def _serve_env(tmp_path) -> dict:

@@ -11,8 +11,8 @@ import pytest
 
 from tests.integration.daily_log_page import LogPage, read_page, target_file
 from tests.integration.server_harness import SMALL, make_catalog, running, server_settings, until
-from tests.orchestrator.cli_run import remgo
-from tests.orchestrator.history_samples import sample_params, write_image
+from tests.orchestrator.cli.cli_run import remgo
+from tests.orchestrator.store.history_samples import sample_params, write_image
 
 PROMPT = 'a fox <script>document.title="pwned"</script> & "quoted" <img src=x onerror=alert(1)>\nsecond line'
 NEGATIVE = "</td></table><b>not bold</b>"

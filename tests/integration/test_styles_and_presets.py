@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from tests.integration.server_harness import free_socket, make_catalog, server_settings
-from tests.orchestrator.cli_run import cli_env, remgo, remgo_cmd
-from tests.orchestrator.pool_settings import kernel_spec
+from tests.orchestrator.cli.cli_run import cli_env, remgo, remgo_cmd
+from tests.orchestrator.pool.pool_settings import kernel_spec
 from tests.orchestrator.server_thread import ServerThread, wait_job
 
 FRESH_NOTES = [

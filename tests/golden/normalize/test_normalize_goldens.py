@@ -21,7 +21,7 @@ from contract.request import GenerateRequest
 from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizedJob, normalize
 from orchestrator.store.metadata import text as metadata
-from tests.orchestrator.catalog_samples import catalog_dir
+from tests.orchestrator.catalog.catalog_samples import catalog_dir
 
 HERE = Path(__file__).parent
 CASES = sorted(HERE.glob("*.request.json"))

@@ -1,0 +1,182 @@
+"""`remgo generate` run as a real process against a real server: progress, files, --json, Ctrl-C, errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from orchestrator.cli import generate as cli_generate
+from orchestrator.cli.generate import UsageError, build_request
+from tests.integration.server_harness import free_socket, server_settings
+from tests.orchestrator.cli.cli_run import cli_env, remgo, remgo_cmd
+from tests.orchestrator.pool.pool_settings import REPO_ROOT
+from tests.orchestrator.server_thread import ServerThread, wait_job
+from tests.worker_kernels import HOLD
+
+FAST = ["--model", "tiny.safetensors", "--size", "256x256", "--style", "none"]
+
+
+@pytest.fixture(scope="module")
+def color_server(tmp_path_factory):
+    with ServerThread(server_settings(tmp_path_factory.mktemp("cli-gen"), step_delay=0.02)) as srv:
+        yield srv
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli_generate.add_parser(parser.add_subparsers())
+    return parser.parse_args(["generate", *argv])
+
+
+def test_flags_become_a_request_with_only_what_was_given() -> None:
+    assert build_request(_args("a fox")) == {"prompt": "a fox"}
+    body = build_request(_args("a fox", "-n", "3", "--size", "1152x896", "--style", "SAI Anime", "--style", "Fooocus Sharp",
+                               "--seed", "7", "--model", "m.safetensors", "--steps", "4", "--preset", "anime",
+                               "--negative", "blur", "--performance", "Speed",
+                               "--set", "guidance_scale=5.5", "--set", "sampler_name=euler", "--set", 'loras=[["x", 1]]'))
+    assert body == {"prompt": "a fox", "image_number": 3, "aspect_ratios_selection": "1152*896",
+                    "style_selections": ["SAI Anime", "Fooocus Sharp"], "image_seed": 7, "base_model_name": "m.safetensors",
+                    "overwrite_step": 4, "preset": "anime", "negative_prompt": "blur", "performance_selection": "Speed",
+                    "guidance_scale": 5.5, "sampler_name": "euler", "loras": [["x", 1]]}
+    assert build_request(_args("a fox", "--style", "none"))["style_selections"] == []
+    with pytest.raises(UsageError, match="--size"):
+        build_request(_args("a fox", "--size", "big"))
+    with pytest.raises(UsageError, match="--set"):
+        build_request(_args("a fox", "--set", "novalue"))
+
+
+def test_generate_two_images_on_the_tiny_model(tmp_path, tiny_models) -> None:
+    settings = server_settings(tmp_path, worker_kernel=None, model_roots=[tiny_models.root])
+    out = tmp_path / "out"
+    with ServerThread(settings, ready_timeout=120) as srv:
+        done = remgo("generate", "a lighthouse at dusk", "-n", "2", "--seed", "42", "--model", "tiny-sdxl.safetensors",
+                     "--size", "256x256", "--steps", "2", "--style", "none", "--set", "sampler_name=euler",
+                     "--set", "image_sharpness=0", "--out", str(out), "--server", srv.url, timeout=180)
+        assert done.returncode == 0, done.stderr
+        paths = [Path(line) for line in done.stdout.split()]
+        assert len(paths) == 2 and all(p.parent == out for p in paths)
+        for path in paths:
+            with Image.open(path) as image:
+                assert image.size == (256, 256) and image.format == "PNG"
+        assert paths[0].read_bytes() != paths[1].read_bytes()
+        # The progress display, fed by the event stream: steps over the whole job, images done, the end state.
+        assert "step 4/4 · 2/2 images · succeeded" in done.stderr, done.stderr
+        assert "ETA" in done.stderr and f"saved {paths[0]}" in done.stderr
+        history = srv.client().get("/v1/history").json()["items"]
+        assert {i["seed"] for i in history} == {42, 43}
+
+
+def test_json_output_lists_the_saved_files(color_server, tmp_path) -> None:
+    done = remgo("generate", "a blue boat", "-n", "2", "--seed", "7", "--steps", "3", *FAST, "--out", str(tmp_path),
+                 "--server", color_server.url, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded"
+    assert [i["seed"] for i in result["images"]] == [7, 8]
+    assert [Path(f).exists() for f in result["files"]] == [True, True]
+    assert result["images"][0]["file"] == result["files"][0]
+
+
+def test_ctrl_c_cancels_the_job_on_the_server(color_server, tmp_path) -> None:
+    # As from a terminal: Ctrl-C's signal in its default state (a test run started in the background
+    # inherits it ignored, and Python then never turns it into KeyboardInterrupt).
+    proc = subprocess.Popen(remgo_cmd("generate", f"a slow one {HOLD}", "--steps", "20", *FAST, "--out", str(tmp_path),
+                                      "--server", color_server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=cli_env(), cwd=REPO_ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    job_id = None
+    try:
+        while True:
+            line = proc.stderr.readline()
+            assert line, "the command ended before showing progress"
+            if line.startswith("job ") and " queued" in line:
+                job_id = line.split()[1]
+            if job_id and "step " in line and "step 0/" not in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+        rest = proc.stderr.read()
+        assert f"cancelled job {job_id} on the server" in rest, rest
+        assert "Traceback" not in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if job_id is not None:  # whatever failed above, the held job must not keep the shared worker
+            with color_server.client() as client:
+                client.post(f"/v1/jobs/{job_id}/cancel")
+    with color_server.client() as client:
+        job = wait_job(client, job_id, {"cancelled", "succeeded", "failed"})
+    assert job["status"] == "cancelled"
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_progress_bar_on_a_terminal(color_server, tmp_path) -> None:
+    """On a terminal the display is a rich bar: step count, images done, time left; the paths go to stdout,
+    as they are: the digits of a relative path are not coloured."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(remgo_cmd("generate", "a red kite", "-n", "1", "--steps", "20", *FAST, "--out", "run-12",
+                                      "--server", color_server.url),
+                            stdin=follower, stdout=follower, stderr=follower, env=cli_env(COLUMNS="120", TERM="xterm"),
+                            cwd=tmp_path)
+    os.close(follower)
+    output = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    assert proc.wait(10) == 0, output.decode(errors="replace")
+    text = output.decode(errors="replace")
+    assert "━" in text and "20/20" in text and "1/1 images" in text, text
+    [saved] = (tmp_path / "run-12").iterdir()
+    assert f"saved run-12/{saved.name}\r\n" in text, text
+
+
+def test_server_down_says_how_to_start_one(tmp_path) -> None:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    done = remgo("generate", "a fox", "--out", str(tmp_path), REMGO_PORT=str(port))
+    assert done.returncode == 3
+    assert f"no remgo server answers at http://127.0.0.1:{port}" in done.stderr
+    assert "remgo serve" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_refused_request_names_the_field(color_server, tmp_path) -> None:
+    done = remgo("generate", "a fox", "--set", "guidance_scale=99", "--out", str(tmp_path), "--server", color_server.url)
+    assert done.returncode == 2
+    assert "the server refused (422): $.guidance_scale:" in done.stderr
+    done = remgo("generate", "a fox", "--model", "tiny.safetensor", "--out", str(tmp_path), "--server", color_server.url)
+    assert done.returncode == 2
+    assert "$.base_model_name" in done.stderr and "did you mean tiny.safetensors" in done.stderr
+
+
+def test_a_failed_job_exits_1_with_its_error(tmp_path) -> None:
+    settings = server_settings(tmp_path, kernel="RaisingKernel")
+    with ServerThread(settings) as srv:
+        done = remgo("generate", "a fox", "--steps", "2", *FAST, "--out", str(tmp_path / "o"), "--server", srv.url)
+        assert done.returncode == 1, done.stderr
+        assert "failed" in done.stderr and "kernel exploded" in done.stderr
+        assert done.stdout == ""
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{srv.url}/health", timeout=2)

@@ -1,0 +1,35 @@
+"""Settings that run real worker processes on the fast test kernels of tests/worker_kernels.py."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from orchestrator.settings import Settings
+
+KERNELS_FILE = Path(__file__).resolve().parents[2] / "worker_kernels.py"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def kernel_spec(name: str = "ColorKernel") -> str:
+    return f"{KERNELS_FILE}:{name}"
+
+
+def worker_cmd() -> list[str]:
+    return [sys.executable, "-m", "inference_worker"]
+
+
+def pool_settings(tmp_path: Path, *, kernel: str = "ColorKernel", devices: int = 1, step_delay: float = 0.0,
+                  **overrides) -> Settings:
+    env = {"REMGO_TEST_STEP_DELAY": str(step_delay), "PYTHONPATH": str(REPO_ROOT)}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
+    values = dict(
+        state_dir=str(tmp_path / "state"), outputs_dir=str(tmp_path / "outputs"),
+        catalog_dir=str(tmp_path / "catalog"), devices=["cpu"] * devices, worker_cmd=worker_cmd(),
+        worker_kernel=kernel_spec(kernel), worker_threads=1, worker_env=env, worker_start_timeout=60.0,
+        respawn_backoff_max=0.5, webhook_backoff=0.05,
+    )
+    values.update(overrides)
+    return Settings(**values)

@@ -1,0 +1,93 @@
+"""RpcClient against a real worker: concurrent calls matched by id, notifications, errors, a dying pipe."""
+
+import asyncio
+import os
+
+import msgspec
+import pytest
+
+from contract.events import Progress, TaskResult
+from contract.rpc import METHOD_NOT_FOUND, UNKNOWN_TASK, Health, StopMode, StopParams
+from contract.task import GenerateTask, ModelRef
+from orchestrator.pool.rpc_client import RpcCallError, RpcClient, WorkerGone
+from tests.orchestrator.pool.pool_settings import REPO_ROOT, kernel_spec, worker_cmd
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+async def spawn(step_delay: float = 0.0):
+    env = {**os.environ, "REMGO_TEST_STEP_DELAY": str(step_delay), "PYTHONPATH": str(REPO_ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        *worker_cmd(), "--kernel", kernel_spec(), "--threads", "1", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env, limit=1 << 26)
+    notes: list[Progress] = []
+
+    def on_note(method, params):
+        if method == "progress":
+            notes.append(msgspec.json.decode(params, type=Progress))
+
+    client = RpcClient(proc.stdout, proc.stdin, on_notification=on_note, name="t")
+    client.start()
+    while msgspec.json.decode(await client.call("health", timeout=10), type=Health).kernel_state != "ready":
+        await asyncio.sleep(0.05)
+    return proc, client, notes
+
+
+def task(task_id: str, steps: int = 4, seeds=(1,)) -> GenerateTask:
+    return GenerateTask(task_id=task_id, base_model=ModelRef(name="m", path="/m.safetensors"), width=64,
+                        height=64, seeds=list(seeds), steps=steps)
+
+
+async def test_calls_overlap_and_match_by_id() -> None:
+    proc, client, notes = await spawn(step_delay=0.05)
+    try:
+        gen = asyncio.create_task(client.call("generate", task("t1", steps=20, seeds=(1, 2))))
+        while not notes:
+            await asyncio.sleep(0.01)
+        # progress and stop are answered while generate is still in flight on the same pipe
+        snapshot = msgspec.json.decode(await client.call("progress", {"task_id": "t1"}, timeout=5), type=Progress)
+        assert snapshot.task_id == "t1"
+        assert client.in_flight == 1 and not gen.done()
+        await client.call("stop", StopParams(task_id="t1", mode=StopMode.stop), timeout=5)
+        result = msgspec.json.decode(await asyncio.wait_for(gen, 10), type=TaskResult)
+        assert result.stopped and result.task_id == "t1"
+        assert all(n.task_id == "t1" for n in notes)
+        assert max(n.step for n in notes) < 20
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_errors_carry_code_and_failure() -> None:
+    proc, client, _ = await spawn()
+    try:
+        with pytest.raises(RpcCallError) as err:
+            await client.call("no_such_method", timeout=5)
+        assert err.value.code == METHOD_NOT_FOUND and err.value.failure.field == "method"
+        with pytest.raises(RpcCallError) as err:
+            await client.call("stop", {"task_id": "ghost"}, timeout=5)
+        assert err.value.code == UNKNOWN_TASK
+        raw = await client.call("generate", task("ok", steps=2), timeout=10)
+        assert len(msgspec.json.decode(raw, type=TaskResult).images) == 1
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_a_dead_worker_fails_pending_calls() -> None:
+    proc, client, notes = await spawn(step_delay=0.2)
+    gen = asyncio.create_task(client.call("generate", task("t", steps=50)))
+    while not notes:
+        await asyncio.sleep(0.01)
+    proc.kill()
+    with pytest.raises(WorkerGone):
+        await asyncio.wait_for(gen, 10)
+    await proc.wait()
+    with pytest.raises(WorkerGone):
+        await client.call("health")
+    await client.close()

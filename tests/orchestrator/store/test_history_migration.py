@@ -1,0 +1,82 @@
+"""A history.db written by an earlier remgo (schema 1: search over prompts only, model filter by exact name)
+opens with its full-text index rebuilt over styles and model names, and stays consistent as it changes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestrator.store.history.index import History
+from orchestrator.store.history.query import HistoryQuery
+from orchestrator.store.history.schema import LATEST, MIGRATIONS, schema_version
+from orchestrator.store.outputs import OutputStore
+from tests.orchestrator.store.history_samples import image_bytes, sample_params
+
+
+def _old_database(path: Path, store: OutputStore) -> dict[str, str]:
+    """Schema 1 as earlier versions created it, with rows as they wrote them; {name: image id}."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(f"BEGIN;\n{MIGRATIONS[0]}\nPRAGMA user_version = 1;\nCOMMIT;")
+    rows = {
+        "fox": ("a red fox", '["SAI Anime"]', "sdxl/juggernautXL_v8Rundiffusion.safetensors",
+                '[{"name": "detail-tweaker.safetensors", "weight": 0.5, "hash": null}]'),
+        "owl": ("an owl at night", '["Fooocus Sharp"]', "juggernautXL_v8Rundiffusion", "[]"),  # imported: a stem
+        "bridge": ("a stone bridge", "[]", "ponyDiffusion.safetensors", None),
+    }
+    ids = {}
+    for n, (name, (prompt, styles, model, loras)) in enumerate(rows.items()):
+        rel = store.save(image_bytes("png"), "png", job_id=name)
+        seq = 1_700_000_000_000_000 + n
+        conn.execute(
+            "INSERT INTO images (seq, id, root, path, created, prompt, negative, styles, model, loras, source) "
+            "VALUES (?, ?, 0, ?, ?, ?, '', ?, ?, ?, 'generated')",
+            [seq, f"id-{name}", rel, datetime.fromtimestamp(seq / 1e6, UTC).isoformat(), prompt, styles, model,
+             loras])
+        ids[name] = f"id-{name}"
+    conn.commit()
+    assert [r[0] for r in conn.execute("SELECT rowid FROM images_fts WHERE images_fts MATCH 'anime'")] == []
+    conn.close()
+    return ids
+
+
+def _ids(history: History, **params: str) -> list[str]:
+    return [item.id for item in history.page(HistoryQuery.from_params(params)).items]
+
+
+def test_an_old_database_is_migrated_and_its_index_rebuilt(tmp_path: Path) -> None:
+    store = OutputStore(tmp_path / "outputs")
+    db = tmp_path / "outputs" / "history.db"
+    ids = _old_database(db, store)
+
+    history = History(db, store)
+    try:
+        assert schema_version(history.db) == LATEST == 2
+        assert _ids(history, q="anime") == [ids["fox"]]
+        assert _ids(history, q="sharp OR anime") == [ids["owl"], ids["fox"]]
+        assert _ids(history, q="tweaker") == [ids["fox"]]
+        assert _ids(history, q="juggernautXL") == [ids["owl"], ids["fox"]]
+        assert _ids(history, q="night") == [ids["owl"]]  # prompts are still there
+        assert _ids(history, model="juggernautXL_v8Rundiffusion") == [ids["owl"], ids["fox"]]
+        assert _ids(history, model="ponyDiffusion") == [ids["bridge"]]
+
+        # New rows, changed rows and deleted rows keep the rebuilt index consistent.
+        rel = store.save(image_bytes("png"), "png", job_id="new")
+        new = history.add(relpath=rel, job_id="new", params=sample_params(styles=["SAI Anime"]), width=64,
+                          height=48, fmt="png")
+        assert _ids(history, q="anime") == [new, ids["fox"]]
+        history.db.execute("UPDATE images SET styles = ? WHERE id = ?", [json.dumps(["Fooocus Sharp"]), new])
+        assert _ids(history, q="anime") == [ids["fox"]]
+        history.delete([ids["fox"]])
+        assert _ids(history, q="anime") == []
+        history.db.execute("INSERT INTO images_fts(images_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        history.close()
+
+    again = History(db, store)  # a migrated database opens as it is
+    try:
+        assert _ids(again, q="sharp") == [new, ids["owl"]]
+    finally:
+        again.close()
