@@ -41,6 +41,7 @@ from orchestrator.jobs.dispatcher import Dispatcher
 from orchestrator.jobs.events import EventHub
 from orchestrator.jobs.state_lock import StateLock
 from orchestrator.jobs.store import JobStore
+from orchestrator.jobs.submit import Submitter
 from orchestrator.jobs.webhooks import WebhookSender
 from orchestrator.pool.worker_pool import WorkerPool
 from orchestrator.settings import Settings
@@ -64,6 +65,7 @@ class Services:
     outputs: OutputStore
     history: History
     webhooks: WebhookSender
+    submitter: Submitter
     state_lock: StateLock
     daily_log: DailyLog | None = None  # None when the `daily_log` setting is off
 
@@ -87,9 +89,12 @@ def build_services(settings: Settings) -> Services:
                       model_roots=catalog.worker_roots())
     dispatcher = Dispatcher(settings=settings, store=jobs, pool=pool, events=events, outputs=outputs,
                             history=history, webhooks=webhooks)
+    submitter = Submitter(catalog=catalog, dispatcher=dispatcher, webhooks=webhooks,
+                          default_preset=settings.default_preset,
+                          webhook_allow_private=settings.webhook_allow_private)
     return Services(settings=settings, catalog=catalog, jobs=jobs, dispatcher=dispatcher, pool=pool,
-                    events=events, outputs=outputs, history=history, webhooks=webhooks, state_lock=state_lock,
-                    daily_log=daily_log)
+                    events=events, outputs=outputs, history=history, webhooks=webhooks, submitter=submitter,
+                    state_lock=state_lock, daily_log=daily_log)
 
 
 # Where `?api_key=` is taken: GETs of image bytes (an <img> tag cannot send a header or, cross-origin, a

@@ -48,6 +48,9 @@ async def test_wait_and_idempotent_ids(tmp_path) -> None:
         again = await srv.client.post("/v1/jobs?id=my-job.1", json={**SMALL, "image_number": 4})
         assert again.status_code == 200 and again.json() == {"id": "my-job.1", "status": "succeeded",
                                                               "position": None, "created": False}
+        # A retry is answered from the stored job: its body is not read again (one submit path, every face).
+        retry = await srv.client.post("/v1/jobs?id=my-job.1", content=b"{not json", headers={"content-type": "application/json"})
+        assert retry.status_code == 200 and retry.json()["created"] is False
         listed = (await srv.client.get("/v1/jobs")).json()
         assert [j["id"] for j in listed["jobs"]] == ["my-job.1"] and listed["jobs"][0]["images_total"] == 1
 

@@ -11,7 +11,6 @@ POST /v1/jobs/{id}/cancel     idempotent                POST /v1/jobs/{id}/skip 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Annotated
 
@@ -27,9 +26,8 @@ from orchestrator.api.responses import error_response, json_response, services
 from orchestrator.api.views import JobAccepted, JobList, job_summary
 from orchestrator.common.query_params import NoQuery, Query, QueryError
 from orchestrator.jobs.dispatcher import QueueFull
-from orchestrator.jobs.store import Job, JobStatus, Normalized
-from orchestrator.jobs.webhooks import url_problem
-from orchestrator.normalize import NormalizeError, normalize
+from orchestrator.jobs.store import Job, JobStatus
+from orchestrator.jobs.submit import Decoded, Submission, SubmitRefused
 from orchestrator.store.outputs import OutputStore
 
 JOB_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -115,39 +113,22 @@ async def _inline_view(request: Request, job: Job) -> Response:
     return json_response(svc.dispatcher.view(job, read))
 
 
+def _decode(body: bytes) -> Decoded:
+    request, fmt = decode_request(body)
+    return Decoded(request=request, request_format=fmt)
+
+
 @takes(SubmitQuery)
 async def submit_job(request: Request, query: SubmitQuery) -> Response:
     svc = services(request)
-    job_id, webhook_url = query.id, query.webhook_url
-    if webhook_url is not None:
-        problem = await url_problem(webhook_url, svc.settings.webhook_allow_private)
-        if problem is None and not svc.webhooks.enabled:
-            problem = "this server has no webhook_secret configured, so it cannot sign webhooks"
-        if problem:
-            return error_response(422, problem, "webhook_url")
-    existing = svc.jobs.get(job_id) if job_id else None
-    if existing is None:
-        try:
-            body, fmt = decode_request(await request.body())
-        except BodyError as exc:
-            return error_response(422, exc.message, exc.field, exc.suggestions)
-        job_id = job_id or uuid.uuid4().hex
-        try:
-            result = await run_in_threadpool(normalize, body, svc.catalog, job_id=job_id,
-                                             default_preset=svc.settings.default_preset)
-        except NormalizeError as exc:
-            field = exc.field if exc.field.startswith("$") else f"$.{exc.field}"
-            return error_response(422, exc.message, field, exc.suggestions)
-        normalized = Normalized(tasks=result.tasks, images=result.images, warnings=list(result.warnings),
-                                request=result.request)
-        job = Job(id=job_id, status=JobStatus.queued, normalized=normalized, request=msgspec.Raw(await request.body()),
-                  request_format=fmt, priority=query.priority, webhook_url=webhook_url)
-        try:
-            existing, created = svc.dispatcher.submit(job)
-        except QueueFull as exc:
-            return error_response(429, str(exc), None, headers={"Retry-After": str(exc.retry_after)})
-    else:
-        created = False
+    try:
+        existing, created = await svc.submitter.submit(Submission(
+            body=await request.body(), decode=_decode, job_id=query.id, priority=query.priority,
+            webhook_url=query.webhook_url))
+    except (BodyError, SubmitRefused) as exc:
+        return error_response(422, exc.message, exc.field, exc.suggestions)
+    except QueueFull as exc:
+        return error_response(429, str(exc), None, headers={"Retry-After": str(exc.retry_after)})
     if query.wait:
         done = await svc.dispatcher.wait_done(existing.id)
         return await _inline_view(request, done) if query.inline else json_response(svc.dispatcher.view(done))

@@ -63,8 +63,8 @@ from orchestrator.compat.remgo.views import (
 )
 from orchestrator.jobs.dispatcher import QueueFull
 from orchestrator.jobs.model import TERMINAL_EVENTS
-from orchestrator.jobs.store import Job, JobStatus, Normalized
-from orchestrator.normalize import NormalizeError, normalize
+from orchestrator.jobs.store import JobStatus
+from orchestrator.jobs.submit import Decoded, Submission, SubmitRefused
 
 # Browsers' default for a frontend served from its own dev or preview server on this machine.
 LOCAL_ORIGIN = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
@@ -134,32 +134,24 @@ def _task_error(task_id: str, status: int, message: str, field: str | None, sugg
     return json_response(body, status, headers)
 
 
+def _decode(body: bytes) -> Decoded:
+    request, notes = decode_generate(body)
+    return Decoded(request=request, request_format="remgo", notes=tuple(notes))
+
+
 @takes(NoQuery, remgo_refusal)
 async def generate(request: Request) -> Response:
     """RemGo: start a generation; the job is the same as one sent to POST /v1/jobs."""
     svc = services(request)
     task_id = uuid.uuid4().hex
-    body = await request.body()
     try:
-        remgo_request, notes = decode_generate(body)
-    except BodyError as exc:
+        job, _ = await svc.submitter.submit(Submission(body=await request.body(), decode=_decode, job_id=task_id))
+    except (BodyError, SubmitRefused) as exc:
         return _task_error(task_id, 422, exc.message, exc.field, exc.suggestions)
-    try:
-        result = await run_in_threadpool(normalize, remgo_request, svc.catalog, job_id=task_id,
-                                         default_preset=svc.settings.default_preset)
-    except NormalizeError as exc:
-        field = exc.field if exc.field.startswith("$") else f"$.{exc.field}"
-        return _task_error(task_id, 422, exc.message, field, exc.suggestions)
-    normalized = Normalized(tasks=result.tasks, images=result.images, warnings=[*result.warnings, *notes],
-                            request=result.request)
-    job = Job(id=task_id, status=JobStatus.queued, normalized=normalized, request=msgspec.Raw(body),
-              request_format="remgo")
-    try:
-        svc.dispatcher.submit(job)
     except QueueFull as exc:
         return _task_error(task_id, 429, str(exc), None, headers={"Retry-After": str(exc.retry_after)})
-    return json_response({"task_id": task_id, "status": "Started", "total_images": len(result.images),
-                          "warnings": normalized.warnings})
+    return json_response({"task_id": task_id, "status": "Started", "total_images": job.images_total,
+                          "warnings": job.normalized.warnings})
 
 
 @takes(NoQuery, remgo_refusal)
