@@ -1,8 +1,7 @@
 """Which image runs on which worker: queue order, splitting, affinity, retries, cancel and skip.
 
 Everything here runs on the event loop; a sqlite write is short, so the store is called directly. Saving
-an image (write, fsync, rename) and adding its history row run on one writer thread instead, one image at
-a time in arrival order, so neither stalls the loop and outputs/ and history.db keep a single writer.
+an image and adding its history row run on the ImageWriter's thread instead (image_writer.py).
 Whenever a job is submitted or a worker frees up, `_assign` gives every idle worker the next image of the
 most urgent job (priority, then first come): a running job's remaining images before a new job. A worker
 that already ran the job's model is preferred. Images are saved and indexed the moment they arrive.
@@ -12,18 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
 
-from contract.events import FailureKind, ImageResult, Progress, TaskResult
+from contract.events import FailureKind, Progress, TaskResult
 from contract.rpc import BUSY, StopMode
 from contract.task import PreviewSettings
-from orchestrator.common.background import lower_thread_priority
-from orchestrator.common.image_params import ImageParams
 from orchestrator.jobs import terminal_log as job_log
 from orchestrator.jobs.events import EventHub
+from orchestrator.jobs.image_writer import ImageWriter, OutputFailed
 from orchestrator.jobs.metrics import DispatchStats
 from orchestrator.jobs.model import TERMINAL_EVENTS, ActionResult, JobEvent, JobProgress, image_view, job_view
 from orchestrator.jobs.run import MAX_RETRIES, JobRun, Unit, stored_progress
@@ -36,17 +33,7 @@ from orchestrator.settings import Settings
 
 log = logging.getLogger("remgo.dispatcher")
 _enc = msgspec.json.Encoder()
-WRITER_NICE = 5  # the writer thread yields the CPU to the event loop's thread (requests) when both want it
 _TERMINAL_EVENT = {JobStatus.succeeded: "finished", JobStatus.failed: "failed", JobStatus.cancelled: "cancelled"}
-
-
-class _OutputFailed(Exception):
-    """An image could not be saved or indexed (`what`); `cause` says why."""
-
-    def __init__(self, what: str, cause: Exception) -> None:
-        super().__init__(what)
-        self.what = what
-        self.cause = cause
 
 
 class QueueFull(Exception):
@@ -73,9 +60,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
-        # One thread: saves keep arrival order, and OutputStore's free-name check then rename never races.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remgo-writer",
-                                          initializer=lower_thread_priority, initargs=(WRITER_NICE,))
+        self.writer = ImageWriter(outputs, history)
         self._preview = PreviewSettings(
             enabled=settings.preview_enabled, every_n_steps=settings.preview_every_n_steps,
             max_side=settings.preview_max_side, quality=settings.preview_quality,
@@ -355,20 +340,17 @@ class Dispatcher:
         return failure.partial
 
     async def _keep(self, run: JobRun, unit: Unit, result: TaskResult) -> None:
-        """Save and index each image the worker returned (on the writer thread); record skipped ones."""
+        """Save and index each image the worker returned (on the writer's thread); record skipped ones."""
         job, worker = run.job, unit.worker
-        loop = asyncio.get_running_loop()
         for image in result.images:
-            fmt = image.format.value
             try:
-                relpath, history_id = await loop.run_in_executor(
-                    self._writer, self._save_and_index, job.id, job.normalized.images[unit.index], image, fmt)
-            except _OutputFailed as failed:
+                relpath, history_id = await self.writer.save(job.id, job.normalized.images[unit.index], image)
+            except OutputFailed as failed:
                 run.output_failed(unit.index, failed.what, failed.cause)
                 continue
             record = ImageRecord(index=unit.index, seed=image.seed, status="done", relpath=relpath,
                                  url=self.outputs.url_for(relpath), width=image.width, height=image.height,
-                                 format=fmt, history_id=history_id, worker=worker.name,
+                                 format=image.format.value, history_id=history_id, worker=worker.name,
                                  warnings=list(result.warnings), kernel_seconds=result.timings.total)
             self._record(run, record)
         for k in result.skipped:
@@ -377,21 +359,6 @@ class Dispatcher:
         if result.stopped and not result.images and not result.skipped and not run.cancel_requested:
             if not self._stopping and run.failure is None:
                 run.pending.appendleft(unit.index)  # stopped without being asked (worker shutdown): again
-
-    def _save_and_index(self, job_id: str, params: ImageParams, image: ImageResult,
-                        fmt: str) -> tuple[str, int | str]:
-        """On the writer thread: the file, then its history row; no file is left without its row."""
-        try:
-            relpath = self.outputs.save(image.data, fmt, job_id=job_id)
-        except Exception as exc:  # noqa: BLE001 - OutputError, OSError
-            raise _OutputFailed("saved", exc) from exc
-        try:
-            history_id = self.history.add(relpath=relpath, job_id=job_id, params=params, width=image.width,
-                                          height=image.height, fmt=fmt)
-        except Exception as exc:  # noqa: BLE001 - HistoryError, sqlite3.Error (disk full, read-only)
-            self.outputs.discard(relpath)  # the job says why
-            raise _OutputFailed("indexed", exc) from exc
-        return relpath, history_id
 
     def _record(self, run: JobRun, record: ImageRecord) -> None:
         self.store.add_image(run.job.id, record)

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.common.background import lower_thread_priority
+from orchestrator.common.background import BACKGROUND_NICE, lower_thread_priority
 from orchestrator.store.daily_log_html import GENERATOR, entry_html, page_html
 from orchestrator.store.history.schema import OUTPUTS_ROOT
 
@@ -41,7 +41,6 @@ SETTLE_SECONDS = 0.2  # changes arriving together (a job's images, a reconcile) 
 WRITE_RATE = 8 * 1024 * 1024
 MAX_GAP = 10.0  # however large a page, it is at most this many seconds behind the index
 CACHED_DAYS = 2  # today, and yesterday around midnight
-WRITER_NICE = 5
 
 
 def day_of(relpath: str) -> str | None:
@@ -119,7 +118,7 @@ class DailyLog:
         self._write_pending(only_due=False)
 
     def _run(self) -> None:
-        lower_thread_priority(WRITER_NICE)
+        lower_thread_priority(BACKGROUND_NICE)
         while True:
             with self._cond:
                 while not self._stopping:
