@@ -11,8 +11,9 @@ warning). What the header could not tell is left to the worker.
 
 from __future__ import annotations
 
-from typing import Any
+import msgspec
 
+from contract.request import GenerateRequest
 from orchestrator.catalog import ModelFile
 from orchestrator.catalog.model_info import lora_fits  # the catalog fits presets' LoRAs with it too
 from orchestrator.normalize.errors import NormalizeError
@@ -21,18 +22,18 @@ ADM_NEUTRAL = {"adm_scaler_positive": 1.0, "adm_scaler_negative": 1.0, "adm_scal
 __all__ = ["ADM_NEUTRAL", "lora_fits", "neutralize_sdxl_only", "refiner_fits"]
 
 
-def neutralize_sdxl_only(base: ModelFile, values: dict[str, Any], overridden: list[str], warn) -> None:
+def neutralize_sdxl_only(base: ModelFile, used: GenerateRequest, overridden: list[str], warn) -> GenerateRequest:
     """On an SD 1.5 base: the ADM scalers become neutral; ones the client set otherwise are an error."""
     if base.architecture != "sd15":
-        return
+        return used
     for field in overridden:
-        if values[field] != ADM_NEUTRAL[field]:
+        if getattr(used, field) != ADM_NEUTRAL[field]:
             raise NormalizeError(
                 field, f"ADM size conditioning exists only for SDXL; {base.name} is an SD 1.5 checkpoint "
                 f"(leave {field} out, or send {ADM_NEUTRAL[field]:g})")
-    if any(values[f] != v for f, v in ADM_NEUTRAL.items()):
+    if any(getattr(used, f) != v for f, v in ADM_NEUTRAL.items()):
         warn(f"{base.name} is an SD 1.5 checkpoint: the SDXL-only ADM scalers were set neutral (1, 1, 0)")
-    values.update(ADM_NEUTRAL)
+    return msgspec.structs.replace(used, **ADM_NEUTRAL)
 
 
 def refiner_fits(base: ModelFile, refiner: ModelFile) -> str | None:

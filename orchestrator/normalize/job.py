@@ -15,6 +15,7 @@ from contract.request import GenerateRequest
 from contract.task import (
     MAX_SEED,
     AdmScalers,
+    FreeU,
     GenerateTask,
     LoraSpec,
     ModelRef,
@@ -51,12 +52,13 @@ class _Image(msgspec.Struct, kw_only=True):
 
 
 def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) -> _Image:
-    seed = s.seed if s.disable_seed_increment else (s.seed + index) % (MAX_SEED + 1)
+    u = s.used
+    seed = u.image_seed if u.disable_seed_increment else (u.image_seed + index) % (MAX_SEED + 1)
     rng = random.Random(seed)
     snapshot = s.snapshot
 
     def expand(text: str) -> str:
-        return expand_wildcards(text, snapshot.wildcards, rng, index, s.read_wildcards_in_order, missing)
+        return expand_wildcards(text, snapshot.wildcards, rng, index, u.read_wildcards_in_order, missing)
 
     prompt = expand_arrays(expand(s.main_prompt), index)
     negative = expand(s.main_negative)
@@ -73,31 +75,34 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
             styles.append(style)
     positive_chunks, negative_chunks = build_chunks(prompt, negative, extra_positive, extra_negative, styles)
     logged_styles = ([PROMPT_EXPANSION] if s.expansion else []) + [st.name for st in styles]
+    adm = (u.adm_scaler_positive, u.adm_scaler_negative, u.adm_scaler_end)
+    freeu = FreeU(enabled=u.freeu_enabled, b1=u.freeu_b1, b2=u.freeu_b2, s1=u.freeu_s1, s2=u.freeu_s2)
+    forced_switch = u.overwrite_switch if s.refiner and u.overwrite_switch and u.overwrite_switch > 0 else None
 
     params = ImageParams(
         prompt="\n".join([prompt, *extra_positive]), negative_prompt="\n".join([negative, *extra_negative]),
-        styles=logged_styles, performance=s.performance.value, steps=s.steps, width=s.width, height=s.height,
-        guidance_scale=s.guidance_scale, sharpness=s.sharpness, adm_guidance=s.adm, base_model=s.base.name,
-        base_model_hash=hashes.get(s.base.path), sampler=s.sampler, scheduler=s.scheduler, seed=seed,
-        clip_skip=s.clip_skip, adaptive_cfg=s.adaptive_cfg, refiner_switch=s.refiner_switch,
-        refiner_model=s.refiner.name if s.refiner else None,
+        styles=logged_styles, performance=u.performance_selection.value, steps=s.steps, width=s.width,
+        height=s.height, guidance_scale=u.guidance_scale, sharpness=u.image_sharpness, adm_guidance=adm,
+        base_model=s.base.name, base_model_hash=hashes.get(s.base.path), sampler=u.sampler_name,
+        scheduler=u.scheduler_name, seed=seed, clip_skip=u.clip_skip, adaptive_cfg=u.adaptive_cfg,
+        refiner_switch=u.refiner_switch, refiner_model=s.refiner.name if s.refiner else None,
         refiner_model_hash=hashes.get(s.refiner.path) if s.refiner else None,
-        refiner_swap_method=s.refiner_swap_method.value, vae=s.vae.name if s.vae else None,
+        refiner_swap_method=u.refiner_swap_method.value, vae=s.vae.name if s.vae else None,
         loras=[LoraUse(name=m.name, weight=w, hash=hashes.get(m.path)) for m, w in s.loras],
         full_prompt=positive_chunks, full_negative_prompt=negative_chunks,
-        freeu=(s.freeu.b1, s.freeu.b2, s.freeu.s1, s.freeu.s2) if s.freeu.enabled else None,
-        metadata_scheme=s.metadata_scheme.value,
-        overwrite_switch=s.overwrite_switch if s.refiner else None)
+        freeu=(freeu.b1, freeu.b2, freeu.s1, freeu.s2) if freeu.enabled else None,
+        metadata_scheme=u.metadata_scheme.value, overwrite_switch=forced_switch)
     task = GenerateTask(
         task_id="-", base_model=_ref(s.base), width=s.width, height=s.height, seeds=[seed],
-        positive=positive_chunks, negative=negative_chunks, steps=s.steps, sampler=Sampler(s.sampler),
-        scheduler=Scheduler(s.scheduler), guidance_scale=s.guidance_scale, sharpness=s.sharpness,
-        adaptive_cfg=s.adaptive_cfg, adm=AdmScalers(positive=s.adm[0], negative=s.adm[1], end=s.adm[2]),
-        clip_skip=s.clip_skip, loras=[LoraSpec(name=m.name, path=m.path, weight=w) for m, w in s.loras],
-        embeddings=task_embeddings(snapshot, positive_chunks, negative_chunks), vae=_ref(s.vae), refiner=_ref(s.refiner), refiner_switch=s.refiner_switch,
-        refiner_swap_method=s.refiner_swap_method, freeu=s.freeu, output_format=s.output_format,
-        image_metadata=[metadata.embedded_text(params, s.metadata_scheme)] if s.save_metadata else [],
-        preview=PreviewSettings(enabled=s.preview))
+        positive=positive_chunks, negative=negative_chunks, steps=s.steps, sampler=Sampler(u.sampler_name),
+        scheduler=Scheduler(u.scheduler_name), guidance_scale=u.guidance_scale, sharpness=u.image_sharpness,
+        adaptive_cfg=u.adaptive_cfg, adm=AdmScalers(positive=adm[0], negative=adm[1], end=adm[2]),
+        clip_skip=u.clip_skip, loras=[LoraSpec(name=m.name, path=m.path, weight=w) for m, w in s.loras],
+        embeddings=task_embeddings(snapshot, positive_chunks, negative_chunks), vae=_ref(s.vae),
+        refiner=_ref(s.refiner), refiner_switch=u.refiner_switch, refiner_swap_method=u.refiner_swap_method,
+        freeu=freeu, output_format=u.output_format,
+        image_metadata=[metadata.embedded_text(params, u.metadata_scheme)] if u.save_metadata_to_images else [],
+        preview=PreviewSettings(enabled=not u.disable_preview))
     return _Image(params=params, task=task)
 
 
@@ -136,7 +141,7 @@ def normalize(request: GenerateRequest, catalog: Catalog, *, job_id: str, defaul
     # Never waits for a hash (a checkpoint takes seconds to read): one not computed yet is logged unknown.
     hashes = {m.path: h for m in models if (h := catalog.known_hash(m)) is not None}
     missing: set[str] = set()
-    images = [_image(s, i, hashes, missing) for i in range(s.image_number)]
+    images = [_image(s, i, hashes, missing) for i in range(s.used.image_number)]
     if missing:
         names = ", ".join(f"__{n}__" for n in sorted(missing))
         warnings.append(f"no wildcard file for {names}; the name was used as a plain word")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import msgspec
+
 from contract.request import GenerateRequest, LoraEntry
 from contract.task import MAX_SEED
 from orchestrator.catalog import Catalog, CatalogError, ModelFile, ModelKind, Preset, Style
@@ -34,6 +36,9 @@ class Sources:
     """The request's values, then the chosen preset's, then the default preset's, then built-in ones.
 
     A preset leaves out what it does not change, as in Fooocus, where a preset overlays the defaults.
+    `asked` is the request with every field so filled, built once; `origin[field]` says where each came
+    from ("request", "preset '<name>'" or "built-in default"), which decides whether a value that cannot
+    apply is the client's error or a warning.
     """
 
     def __init__(self, request: GenerateRequest, catalog: Catalog, default_preset: str, warnings: list[str]):
@@ -46,6 +51,11 @@ class Sources:
         self.layers = [p for p in (self.preset, base) if p is not None]
         if base is not None and base is self.preset:
             self.layers = [base]
+        self.origin: dict[str, str] = {}
+        filled = {}
+        for field in GenerateRequest.__struct_fields__:
+            filled[field], self.origin[field] = self._source(field)
+        self.asked: GenerateRequest = msgspec.structs.replace(request, **filled)
 
     def warn(self, text: str) -> None:
         if text not in self.warnings:
@@ -75,8 +85,8 @@ class Sources:
                 return value, preset
         return None, None
 
-    def pick(self, field: str) -> tuple[Any, str]:
-        """(value, origin): origin is "request", "preset '<name>'" or "built-in default"."""
+    def _source(self, field: str) -> tuple[Any, str]:
+        """(value, origin) of one field."""
         value = getattr(self.req, field)
         if value is not None and not (field == "prompt" and value == ""):
             return value, "request"
@@ -106,7 +116,7 @@ class Sources:
     # ----- models ---------------------------------------------------------------------------------
 
     def base_model(self) -> ModelFile:
-        name, origin = self.pick("base_model_name")
+        name, origin = self.asked.base_model_name, self.origin["base_model_name"]
         checkpoints = self.snap.models[ModelKind.checkpoints]
         if name is not None:
             try:
@@ -123,7 +133,7 @@ class Sources:
         return first
 
     def optional_model(self, field: str, kind: ModelKind) -> ModelFile | None:
-        name, origin = self.pick(field)
+        name, origin = getattr(self.asked, field), self.origin[field]
         if name is None or name.strip() in NONE_NAMES:
             return None
         try:
@@ -133,7 +143,7 @@ class Sources:
             return None
 
     def loras(self, base: ModelFile) -> list[tuple[ModelFile, float]]:
-        items, origin = self.pick("loras")
+        items, origin = self.asked.loras, self.origin["loras"]
         out = []
         for i, item in enumerate(items or []):
             if isinstance(item, LoraEntry):
@@ -174,7 +184,7 @@ class Sources:
     # ----- names the kernel runs ------------------------------------------------------------------
 
     def kernel_choice(self, field: str, offered: list[str], label: str) -> str:
-        name, origin = self.pick(field)
+        name, origin = getattr(self.asked, field), self.origin[field]
         if name in offered:
             return name
         if not offered:
@@ -188,7 +198,7 @@ class Sources:
 
     def styles(self) -> tuple[list[Style | None], bool, list[str]]:
         """(styles with None for Random Style, prompt expansion asked, the names as settled)."""
-        names, origin = self.pick("style_selections")
+        names, origin = self.asked.style_selections, self.origin["style_selections"]
         styles: list[Style | None] = []
         settled: list[str] = []
         expansion = False
@@ -217,7 +227,7 @@ class Sources:
     # ----- sizes, seeds ---------------------------------------------------------------------------
 
     def size(self) -> tuple[int, int, str]:
-        text, origin = self.pick("aspect_ratios_selection")
+        text, origin = self.asked.aspect_ratios_selection, self.origin["aspect_ratios_selection"]
         size = parse_size(text)
         problem = "not a size like 1152*896" if size is None else size_problem(*size)
         if problem:
@@ -227,7 +237,7 @@ class Sources:
             size = parse_size(BUILTIN.aspect_ratios_selection)
         width, height = size
         for field in ("overwrite_width", "overwrite_height"):
-            value, origin = self.pick(field)
+            value, origin = getattr(self.asked, field), self.origin[field]
             if value is None or value <= 0:
                 continue  # Fooocus's -1 (and 0): not overwritten
             w, h = (value, height) if field == "overwrite_width" else (width, value)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
-from contract.request import Performance
-from orchestrator.catalog.tables import PERFORMANCE, SDXL_SIZES, aspect_ratios, parse_size, size_problem
+from contract.request import GenerateRequest, Performance
+from orchestrator.catalog.tables import (
+    BUILTIN,
+    PERFORMANCE,
+    SDXL_SIZES,
+    BuiltinDefaults,
+    aspect_ratios,
+    parse_size,
+    size_problem,
+)
 
 
 def test_the_26_sdxl_sizes():
@@ -48,3 +57,12 @@ def test_performance_table():
         "euler", "sgm_uniform")
     assert (hyper.sampler, hyper.scheduler) == ("dpmpp_sde_gpu", "karras")
     assert not PERFORMANCE[Performance.quality].fast and not PERFORMANCE[Performance.speed].fast
+
+
+def test_every_builtin_default_is_a_request_value_the_boundary_accepts():
+    """Defaults fill request fields by name: one that names no field, or a value the request's own
+    constraints refuse, would be a default nothing uses or a job no client could ask for."""
+    defaults = msgspec.json.decode(msgspec.json.encode(BUILTIN))
+    assert set(defaults) == set(BuiltinDefaults.__struct_fields__) <= set(GenerateRequest.__struct_fields__)
+    as_request = msgspec.to_builtins(msgspec.convert(defaults, GenerateRequest))
+    assert {field: as_request.get(field) for field in defaults} == defaults
