@@ -11,6 +11,8 @@ export class LiveJobs {
   constructor({ onImageOpen, onImagesChanged }) {
     this.jobs = new Map(); // id → {id, status, position, progress, images, prompt, mine, error, warnings, preview}
     this.focus = null;
+    this.seq = 0; // events that set a status or position; a job's `seq` is that of its last one
+    this.round = 0; // queue refreshes started
     this.onImageOpen = onImageOpen;
     this.onImagesChanged = onImagesChanged;
     this.el = Object.fromEntries(["live-title", "live-eta", "live-progress", "live-progress-label", "live-preview",
@@ -37,22 +39,28 @@ export class LiveJobs {
     return this.jobs.get(id);
   }
 
-  // Positions move whenever a job starts or ends: read the queue again (debounced).
+  // Positions move whenever a job starts or ends: read the queue again (debounced). Answers can arrive after
+  // newer events: a refresh that a later one superseded is dropped, and an event that set a job's status or
+  // position while its state was being read wins over what was read (`seq` counts such events).
   refresh() {
     clearTimeout(this.refreshTimer);
     this.refreshTimer = setTimeout(async () => {
+      const round = ++this.round;
+      const since = this.seq;
       try {
         const [running, queued] = await Promise.all([get("/v1/jobs?status=running&limit=100"), get("/v1/jobs?status=queued&limit=200")]);
+        if (round !== this.round) return;
         const active = new Set();
         for (const s of [...running.jobs, ...queued.jobs]) {
           const j = this.job(s.id);
+          active.add(s.id);
+          if (j.seq > since) continue;
           Object.assign(j, { status: s.status, position: s.position });
           j.progress = j.progress || { step: 0, total: 0, images_done: s.images_done, images_total: s.images_total };
-          active.add(s.id);
         }
         for (const j of this.jobs.values()) if (ACTIVE.has(j.status) && !active.has(j.id)) await this.reload(j.id);
         if (this.focus) await this.reload(this.focus);
-        this.render();
+        if (round === this.round) this.render();
       } catch (err) {
         console.warn("queue refresh failed", err);
       }
@@ -60,9 +68,11 @@ export class LiveJobs {
   }
 
   async reload(id) {
+    const since = this.seq;
     const view = await get(`/v1/jobs/${encodeURIComponent(id)}`);
     const j = this.job(id);
-    Object.assign(j, { status: view.status, position: view.position, error: view.error, warnings: view.warnings });
+    if (!(j.seq > since)) Object.assign(j, { status: view.status, position: view.position });
+    Object.assign(j, { error: view.error, warnings: view.warnings });
     j.progress = { ...view.progress, preview: null };
     j.images = view.images;
     j.prompt = j.prompt ?? view.normalized?.request?.prompt;
@@ -70,6 +80,7 @@ export class LiveJobs {
 
   onEvent(type, ev) {
     const j = this.job(ev.job_id);
+    if (ev.status || ev.position !== undefined) j.seq = ++this.seq;
     if (ev.status) j.status = ev.status;
     if (ev.position !== undefined) j.position = ev.position;
     if (ev.progress) {
@@ -97,7 +108,8 @@ export class LiveJobs {
   // A job this page submitted: in focus at once unless the one in focus is still going.
   track(accepted, prompt) {
     const j = this.job(accepted.id);
-    Object.assign(j, { mine: true, prompt, status: accepted.status, position: accepted.position });
+    Object.assign(j, { mine: true, prompt });
+    if (!j.seq) Object.assign(j, { status: accepted.status, position: accepted.position }); // else events were first
     if (!this.focusBusy()) this.focus = j.id;
     this.render();
     this.refresh();
@@ -174,28 +186,46 @@ export class LiveJobs {
     return button;
   }
 
+  // Rows are kept and updated in place: progress re-renders the list many times a second, and a row rebuilt
+  // between a button's mousedown and mouseup would swallow the click.
   renderQueue() {
     const active = [...this.jobs.values()].filter((j) => ACTIVE.has(j.status))
       .sort((a, b) => (a.status === "running" ? -1 : b.status === "running" ? 1 : (a.position ?? 1e9) - (b.position ?? 1e9)));
     this.el["queue-count"].textContent = String(active.length);
     this.el["queue-empty"].hidden = active.length > 0;
-    this.el["queue-list"].replaceChildren(...active.map((j) => {
-      const p = j.progress || {};
-      const pct = p.total ? Math.round((100 * p.step) / p.total) : 0;
-      const li = document.createElement("li");
-      li.dataset.job = j.id;
-      li.dataset.status = j.status;
-      li.className = j.id === this.focus ? "focus" : "";
-      li.innerHTML = `<span class="pos"></span><span class="what"><span class="prompt"></span>` +
-        `<span class="mini" style="--pct:${pct}%"></span></span><span class="count muted"></span>` +
-        `<button type="button" class="cancel" aria-label="cancel job">✕</button>`;
-      li.querySelector(".pos").textContent = j.status === "running" ? "▶" : `#${j.position == null ? "?" : j.position + 1}`;
-      li.querySelector(".pos").title = j.status === "running" ? "running" : "place in the queue";
-      li.querySelector(".prompt").textContent = j.prompt || short(j.id);
-      li.querySelector(".count").textContent = p.images_total ? `${p.images_done ?? 0}/${p.images_total}` : "";
-      return li;
-    }));
+    const list = this.el["queue-list"];
+    const stale = new Map([...list.children].map((li) => [li.dataset.job, li]));
+    active.forEach((j, i) => {
+      const li = stale.get(j.id) ?? queueRow(j.id);
+      stale.delete(j.id);
+      this.fillRow(li, j);
+      if (list.children[i] !== li) list.insertBefore(li, list.children[i] ?? null);
+    });
+    for (const li of stale.values()) li.remove();
   }
+
+  fillRow(li, j) {
+    const p = j.progress || {};
+    const pct = p.total ? Math.round((100 * p.step) / p.total) : 0;
+    const running = j.status === "running";
+    li.dataset.status = j.status;
+    li.className = j.id === this.focus ? "focus" : "";
+    const pos = li.querySelector(".pos");
+    pos.textContent = running ? "▶" : `#${j.position == null ? "?" : j.position + 1}`;
+    pos.title = running ? "running" : "place in the queue";
+    li.querySelector(".prompt").textContent = j.prompt || short(j.id);
+    li.querySelector(".mini").style.setProperty("--pct", `${pct}%`);
+    li.querySelector(".count").textContent = p.images_total ? `${p.images_done ?? 0}/${p.images_total}` : "";
+  }
+}
+
+function queueRow(id) {
+  const li = document.createElement("li");
+  li.dataset.job = id;
+  li.innerHTML = `<span class="pos"></span><span class="what"><span class="prompt"></span>` +
+    `<span class="mini"></span></span><span class="count muted"></span>` +
+    `<button type="button" class="cancel" aria-label="cancel job">✕</button>`;
+  return li;
 }
 
 function short(id) {

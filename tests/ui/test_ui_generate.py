@@ -7,10 +7,10 @@ import re
 
 from playwright.sync_api import expect
 
+from bench.harness.worker_kernels import HOLD, HOLD_AFTER_FIRST
 from contract.request import GenerateRequest
 from tests.orchestrator.server_thread import wait_job
 from tests.ui.conftest import LORA, PHONE, newest_jobs, open_page, quick, set_fields, shot
-from tests.worker_kernels import HOLD, HOLD_AFTER_FIRST
 
 
 def test_every_request_field_has_a_control_filled_from_the_catalog(page) -> None:
@@ -91,6 +91,11 @@ def test_queue_panel_cancels_a_queued_job_and_stop_the_running_one(page, color_s
     shot(page, "queue")
     first, second = newest_jobs(color_server, 2)
     assert second["status"] == "queued"
+    # The running job reports a step every 20 ms and the list is drawn again each time: its rows must stay
+    # the same elements, or a click whose mousedown and mouseup straddle a redraw is lost.
+    row = waiting.element_handle()
+    page.wait_for_timeout(300)
+    assert row.evaluate("el => el.isConnected")
     waiting.locator(".cancel").click()
     expect(rows).to_have_count(1)
     # Stop acts on the job in focus (the running one) and nothing else.
@@ -102,6 +107,54 @@ def test_queue_panel_cancels_a_queued_job_and_stop_the_running_one(page, color_s
         assert wait_job(client, second["id"], {"cancelled"})["images"] == []
         assert wait_job(client, first["id"], {"cancelled"})["status"] == "cancelled"
 
+
+def test_a_queue_read_answered_after_a_cancel_does_not_bring_the_job_back(page, color_server) -> None:
+    """The queue list is read again on every start or end; an answer read before a cancel may land after the
+    `cancelled` event (a slow network, a busy server). Here the answer to the read that a new submission
+    starts is held back until the cancel has been shown: the cancelled job must stay gone."""
+    held = []
+
+    def hold_first(route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # read now, answered later
+
+    quick(page, f"first, running, {HOLD}", steps=20, images=1)
+    page.click("#generate")
+    expect(page.locator("#live-title")).to_contain_text("running")
+    page.fill("#gen-form [name=prompt]", "second, waiting")
+    page.click("#generate")
+    rows = page.locator("#queue-list li")
+    expect(rows).to_have_count(2)
+    page.route("**/v1/jobs?status=queued*", hold_first)
+    page.fill("#gen-form [name=prompt]", "third, waiting")
+    page.click("#generate")
+    expect(rows).to_have_count(3)
+    second = newest_jobs(color_server, 3)[1]
+    for _ in range(250):  # the page reads the queue 120 ms after a submission
+        if held:
+            break
+        page.wait_for_timeout(20)
+    rows.filter(has_text="second, waiting").locator(".cancel").click()
+    expect(rows).to_have_count(2)
+    route, stale = held[0]
+    assert second["id"] in stale.text()  # the held answer still lists the cancelled job as queued
+    page.evaluate("""() => {  // the most rows the list shows from now on, however briefly
+        const list = document.getElementById("queue-list");
+        window.mostRows = list.children.length;
+        new MutationObserver(() => { window.mostRows = Math.max(window.mostRows, list.children.length); })
+            .observe(list, { childList: true });
+    }""")
+    route.fulfill(response=stale)
+    page.wait_for_timeout(800)  # the answer lands, and the page's own reads that follow it
+    assert page.evaluate("window.mostRows") == 2
+    expect(rows.filter(has_text="second, waiting")).to_have_count(0)
+    page.unroute("**/v1/jobs?status=queued*")
+    page.click("#stop")
+    with color_server.client() as client:
+        for job in newest_jobs(color_server, 3):
+            wait_job(client, job["id"], {"cancelled", "succeeded"})
 
 def test_api_errors_appear_next_to_their_field(page) -> None:
     page.fill("#gen-form [name=prompt]", "a fox")
