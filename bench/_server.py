@@ -1,5 +1,6 @@
 """What the orchestrator benches share: a `remgo serve` subprocess on a throwaway catalog, and the base of
-their timing kernels (no model: the worker's part of a figure is kept out of it)."""
+their timing kernels (no model: the worker's part of a figure is kept out of it). bench/harness makes its
+catalogs and ports with the same helpers. Standard library only: a bench's worker imports this file."""
 
 from __future__ import annotations
 
@@ -49,6 +50,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def placeholder_catalog(workdir: Path, checkpoint: str) -> Path:
+    """`workdir/catalog`: the repository's presets and styles and one placeholder checkpoint (the kernels
+    of the benches and tests never open it); made once, reused by every later server on `workdir`."""
+    root = workdir / "catalog"
+    if not root.exists():
+        shutil.copytree(REPO / "catalog" / "presets", root / "presets")
+        shutil.copytree(REPO / "catalog" / "styles", root / "styles")
+        (root / "models" / "checkpoints").mkdir(parents=True)
+        (root / "models" / "checkpoints" / checkpoint).write_bytes(b"placeholder")
+    return root
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below `pid` (the workers of a server), read from /proc."""
     parents: dict[int, int] = {}
@@ -75,12 +88,7 @@ class Server:
                  env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.catalog = workdir / "catalog"
-        if not self.catalog.exists():
-            shutil.copytree(REPO / "catalog" / "presets", self.catalog / "presets")
-            shutil.copytree(REPO / "catalog" / "styles", self.catalog / "styles")
-            (self.catalog / "models" / "checkpoints").mkdir(parents=True)
-            (self.catalog / "models" / "checkpoints" / PLACEHOLDER).write_bytes(b"placeholder")
+        self.catalog = placeholder_catalog(workdir, PLACEHOLDER)
         full_env = {
             **os.environ, "PYTHONPATH": str(REPO), "REMGO_CATALOG_DIR": str(self.catalog),
             "REMGO_DEVICES": ",".join(["cpu"] * devices), "REMGO_WORKER_THREADS": "1",

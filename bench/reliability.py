@@ -26,17 +26,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.server_harness import SMALL, poll, running, server_settings  # noqa: E402
-from tests.reliability.crash_scenarios import kill_orchestrator_with_queue, kill_workers_mid_step  # noqa: E402
-from tests.reliability.load_scenario import measure_load  # noqa: E402
-from tests.reliability.protocol_scenario import (  # noqa: E402
-    SLOW_START_FAILURES,
-    START_FAILURES,
-    failed_start,
-)
-from tests.reliability.route_fuzz import fuzz_target, run_cases  # noqa: E402
+from bench.harness.in_process import poll, running  # noqa: E402
+from bench.harness.settings import SMALL, kernel_spec, server_settings  # noqa: E402
+from bench.scenarios.crash import kill_orchestrator_with_queue, kill_workers_mid_step  # noqa: E402
+from bench.scenarios.load import measure_load  # noqa: E402
+from bench.scenarios.protocol import SLOW_START_FAILURES, START_FAILURES, failed_start  # noqa: E402
+from bench.scenarios.route_fuzz import fuzz_target, run_cases  # noqa: E402
 
-KERNELS = REPO / "tests" / "reliability" / "kernels.py"
 STATUS_P99_TARGET_MS = 50.0
 ROWS: list[tuple[str, str, str, str]] = []
 
@@ -87,7 +83,7 @@ async def hung_worker() -> None:
         (tmp_path / "marks").mkdir()
         base = server_settings(tmp_path, watchdog_seconds=1.0, preview_enabled=False)
         fields = {f: getattr(base, f) for f in base.__struct_fields__}
-        settings = type(base)(**{**fields, "worker_kernel": f"{KERNELS}:HangOnceKernel",
+        settings = type(base)(**{**fields, "worker_kernel": kernel_spec("HangOnceKernel"),
                                  "worker_env": {**base.worker_env, "REMGO_TEST_MARK_DIR": str(tmp_path / "marks")}})
         async with running(settings) as srv:
             began = time.monotonic()

@@ -1,5 +1,6 @@
 """The import rule of the house (pyproject.toml's import-linter contracts): layers one way, the core never
-importing a face, no cycles. Checked by `lint-imports` itself, on this tree and on a copy broken on purpose."""
+importing a face, the benches never importing the tests, no cycles. Checked by `lint-imports` itself, on
+this tree and on a copy broken on purpose."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("contract", "orchestrator", "inference_worker")
+PACKAGES = ("contract", "orchestrator", "inference_worker", "bench", "tests")
 
 
 def lint(where: Path) -> subprocess.CompletedProcess:
@@ -48,6 +49,8 @@ def test_the_tree_keeps_every_contract() -> None:
     # the kernel reaching for a test-model builder
     ("inference_worker/diffusers_kernel/kernel.py", "import inference_worker.model_builders",
      "the model builders stay outside the kernel"),
+    # the benches' shared harness borrowing a helper from the tests
+    ("bench/harness/settings.py", "from tests.tiny_models import tiny_models", "the benches never import the tests"),
 ])
 def test_a_broken_rule_is_reported(copy, module, line, broken) -> None:
     path = copy / module

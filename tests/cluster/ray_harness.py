@@ -7,9 +7,10 @@ from pathlib import Path
 
 import msgspec
 
+from bench.harness.in_process import Running, until
+from bench.harness.settings import SMALL, server_settings
 from orchestrator.pool.handle import WorkerHandle, WorkerState
 from orchestrator.settings import Settings
-from tests.integration.server_harness import SMALL, Running, server_settings, until
 
 # A lost actor or node must surface within a few seconds; the heartbeat is a quarter of this.
 STREAM_TIMEOUT = 3.0

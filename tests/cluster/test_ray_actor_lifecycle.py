@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
+from bench.harness.in_process import until
 from contract.task import GenerateTask, ModelRef
 from orchestrator.pool.handle import WorkerState
 from orchestrator.pool.rpc_client import WorkerGone
 from orchestrator.pool.worker_pool import WorkerPool
 from tests.cluster.ray_harness import ray_settings
-from tests.integration.server_harness import until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 

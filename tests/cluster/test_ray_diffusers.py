@@ -8,8 +8,8 @@ import io
 import pytest
 from PIL import Image
 
+from bench.harness.in_process import running, sse_events, until
 from tests.cluster.ray_harness import ray_settings
-from tests.integration.server_harness import running, sse_events, until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 

@@ -7,9 +7,10 @@ import signal
 
 import pytest
 
+from bench.harness.in_process import poll, running, until
+from bench.harness.settings import SMALL
 from orchestrator.pool.handle import WorkerState
 from tests.cluster.ray_harness import SLOW, busy, pid_alive, ray_settings, started
-from tests.integration.server_harness import SMALL, poll, running, until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.harness.in_process import running, until
+from bench.harness.settings import SMALL
+from bench.harness.worker_kernels import HOLD
 from tests.cluster.ray_harness import ray_settings
-from tests.integration.server_harness import SMALL, running, until
-from tests.worker_kernels import HOLD
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 

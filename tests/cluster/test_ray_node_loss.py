@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from bench.harness.in_process import poll, running, until
 from orchestrator.pool.handle import WorkerState
 from tests.cluster.ray_harness import SLOW, STREAM_TIMEOUT, busy, ray_settings, started
-from tests.integration.server_harness import poll, running, until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
+from bench.harness.worker_kernels import HOLD, WORKER_KERNELS
 from inference_worker.process_client import REPO, WorkerClient, default_worker_cmd, worker_env
-from tests.worker_kernels import HOLD, WORKER_KERNELS
 
 TASK = {
     "task_id": "t",

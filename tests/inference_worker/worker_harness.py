@@ -7,10 +7,10 @@ import json
 import threading
 import time
 
+from bench.harness.worker_kernels import WORKER_KERNELS
 from inference_worker.kernel import KernelOptions
 from inference_worker.server import WorkerServer
 from inference_worker.stdio import FrameWriter
-from tests.worker_kernels import WORKER_KERNELS
 
 
 class Capture(io.RawIOBase):

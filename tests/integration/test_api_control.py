@@ -5,7 +5,8 @@ import signal
 
 import pytest
 
-from tests.integration.server_harness import SMALL, poll, running, server_settings, sse_events, until
+from bench.harness.in_process import poll, running, sse_events, until
+from bench.harness.settings import SMALL, server_settings
 
 pytestmark = pytest.mark.anyio
 SLOW = {**SMALL, "overwrite_step": 40}

@@ -5,9 +5,10 @@ import base64
 import msgspec
 import pytest
 
+from bench.harness.in_process import poll, running, sse_events, until
+from bench.harness.settings import SMALL, server_settings
 from contract.legacy import to_legacy_payload
 from contract.request import GenerateRequest
-from tests.integration.server_harness import SMALL, poll, running, server_settings, sse_events, until
 
 pytestmark = pytest.mark.anyio
 

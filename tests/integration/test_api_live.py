@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.harness.in_process import poll, running, serve_app
+from bench.harness.settings import SMALL, server_settings
 from orchestrator.jobs.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from tests.integration.server_harness import SMALL, poll, running, serve_app, server_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,8 @@ import json
 import pytest
 import websockets
 
-from tests.integration.server_harness import SMALL, running, server_settings
+from bench.harness.in_process import running
+from bench.harness.settings import SMALL, server_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,8 @@ import time
 
 import httpx
 
-from tests.integration.server_harness import SMALL, free_socket, make_catalog
-from tests.orchestrator.pool.pool_settings import REPO_ROOT, kernel_spec
+from bench.harness.in_process import free_socket
+from bench.harness.settings import REPO_ROOT, SMALL, kernel_spec, make_catalog
 
 
 def _serve_env(tmp_path) -> dict:

@@ -10,9 +10,10 @@ import time
 import httpx
 import pytest
 
-from tests.integration.server_harness import SMALL, running, server_settings
+from bench.harness.in_process import running
+from bench.harness.settings import SMALL, server_settings
+from bench.harness.worker_kernels import HOLD
 from tests.integration.test_cli_serve import _ready, _serve
-from tests.worker_kernels import HOLD
 
 
 def _wait_status(url: str, job_id: str, status: str) -> None:

@@ -11,7 +11,8 @@ import pytest
 import websockets
 from starlette.routing import Route, WebSocketRoute
 
-from tests.integration.server_harness import SMALL, running, server_settings
+from bench.harness.in_process import running
+from bench.harness.settings import SMALL, server_settings
 
 pytestmark = pytest.mark.anyio
 

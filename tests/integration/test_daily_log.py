@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness.in_process import running, until
+from bench.harness.settings import SMALL, make_catalog, server_settings
 from tests.integration.daily_log_page import LogPage, read_page, target_file
-from tests.integration.server_harness import SMALL, make_catalog, running, server_settings, until
 from tests.orchestrator.cli.cli_run import remgo
 from tests.orchestrator.store.history_samples import sample_params, write_image
 

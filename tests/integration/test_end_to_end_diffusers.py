@@ -5,7 +5,8 @@ import io
 import pytest
 from PIL import Image
 
-from tests.integration.server_harness import poll, running, server_settings, sse_events
+from bench.harness.in_process import poll, running, sse_events
+from bench.harness.settings import server_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.server_harness import SMALL, server_settings
+from bench.harness.settings import SMALL, server_settings
 from tests.orchestrator.cli.cli_run import remgo
 from tests.orchestrator.server_thread import ServerThread
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from PIL import Image
 
-from tests.integration.server_harness import SMALL, server_settings
+from bench.harness.settings import SMALL, server_settings
 from tests.orchestrator.cli.cli_run import remgo
 from tests.orchestrator.server_thread import ServerThread
 

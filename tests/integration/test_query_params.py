@@ -11,10 +11,11 @@ import pytest
 import websockets
 from starlette.routing import Route, WebSocketRoute
 
+from bench.harness.in_process import running
+from bench.harness.settings import SMALL, server_settings
 from orchestrator.api.query import query_of
 from orchestrator.app import QUERY_KEY_PATHS
 from orchestrator.common.query_params import names
-from tests.integration.server_harness import SMALL, running, server_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.server_harness import free_socket, make_catalog, server_settings
+from bench.harness.in_process import free_socket
+from bench.harness.settings import kernel_spec, make_catalog, server_settings
 from tests.orchestrator.cli.cli_run import cli_env, remgo, remgo_cmd
-from tests.orchestrator.pool.pool_settings import kernel_spec
 from tests.orchestrator.server_thread import ServerThread, wait_job
 
 FRESH_NOTES = [

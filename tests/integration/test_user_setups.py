@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.server_harness import make_catalog, poll, running, server_settings
+from bench.harness.in_process import poll, running
+from bench.harness.settings import make_catalog, server_settings
 
 pytestmark = pytest.mark.anyio
 

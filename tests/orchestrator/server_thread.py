@@ -28,8 +28,8 @@ class ServerThread:
     def _run(self) -> None:
         import uvicorn
 
+        from bench.harness.in_process import free_socket
         from orchestrator.app import create_app
-        from tests.integration.server_harness import free_socket
 
         try:
             sock = free_socket()

@@ -9,11 +9,11 @@ from starlette.routing import Route, WebSocketRoute
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from bench.harness.settings import SMALL
+from bench.scenarios.route_fuzz import fuzz_settings
 from orchestrator.api.routes.ui import ASSETS
 from orchestrator.app import OPEN_PATHS
-from tests.integration.server_harness import SMALL
 from tests.orchestrator.server_thread import ServerThread
-from tests.reliability.route_fuzz import fuzz_settings
 
 KEY = "k-7f3a"
 GOOD = {"Authorization": f"Bearer {KEY}"}

@@ -5,9 +5,10 @@ import json
 import pytest
 import websockets
 
+from bench.harness.in_process import running
+from bench.harness.settings import SMALL
+from bench.scenarios.route_fuzz import fuzz_settings, problem
 from contract.legacy_slots import ARGS_LENGTH
-from tests.integration.server_harness import SMALL, running
-from tests.reliability.route_fuzz import fuzz_settings, problem
 
 pytestmark = pytest.mark.anyio
 DEEP = b"[" * 5000 + b"]" * 5000

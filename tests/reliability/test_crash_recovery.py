@@ -2,10 +2,10 @@
 
 import time
 
-from tests.integration.server_harness import SMALL, server_settings
-from tests.reliability.crash_scenarios import kill_orchestrator_with_queue, kill_workers_mid_step
-from tests.reliability.orchestrator_process import OrchestratorProcess
-from tests.worker_kernels import HOLD
+from bench.harness.orchestrator_process import OrchestratorProcess
+from bench.harness.settings import SMALL, server_settings
+from bench.harness.worker_kernels import HOLD
+from bench.scenarios.crash import kill_orchestrator_with_queue, kill_workers_mid_step
 
 
 def test_workers_killed_at_random_steps(tmp_path) -> None:

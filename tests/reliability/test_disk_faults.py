@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.server_harness import SMALL, poll, running, server_settings
-from tests.reliability.disk_audit import audit
+from bench.harness.disk_audit import audit
+from bench.harness.in_process import poll, running
+from bench.harness.settings import SMALL, server_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ growing afterwards. Latency figures are printed, not asserted (bench/reliability
 and 100 subscribers and compares p99 with its target).
 """
 
-from tests.reliability.load_scenario import measure_load
+from bench.scenarios.load import measure_load
 
 
 def test_jobs_subscribers_and_pollers_together(tmp_path) -> None:

@@ -1,6 +1,6 @@
 """Workers that break the protocol: the orchestrator stays up, keeps the job, and names the reason.
 
-tests/reliability/fake_worker.py plays each broken worker; PrintingKernel is the real worker with a
+bench/harness/fake_worker.py plays each broken worker; PrintingKernel is the real worker with a
 library that prints to stdout (the stdout guard keeps frames clean).
 """
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.server_harness import SMALL, poll, running, server_settings
-from tests.reliability.disk_audit import audit
-from tests.reliability.protocol_scenario import FAKE, START_FAILURES, failed_start
+from bench.harness.disk_audit import audit
+from bench.harness.in_process import poll, running
+from bench.harness.settings import SMALL, server_settings
+from bench.scenarios.protocol import FAKE, START_FAILURES, failed_start
 
 pytestmark = pytest.mark.anyio
 

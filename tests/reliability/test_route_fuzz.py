@@ -5,7 +5,7 @@ import os
 
 from hypothesis import HealthCheck, given, settings
 
-from tests.reliability.route_fuzz import calls, fuzz_target, problem, send
+from bench.scenarios.route_fuzz import calls, fuzz_target, problem, send
 
 EXAMPLES = int(os.environ.get("REMGO_FUZZ_EXAMPLES", "1000"))
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.server_harness import SMALL, poll, running, server_settings
-from tests.reliability.disk_audit import audit
+from bench.harness.disk_audit import audit
+from bench.harness.in_process import poll, running
+from bench.harness.settings import SMALL, kernel_spec, server_settings
 
 pytestmark = pytest.mark.anyio
-KERNELS = Path(__file__).resolve().parent / "kernels.py"
 
 
 def _fields(settings) -> dict:
@@ -24,7 +24,7 @@ async def test_a_hung_kernel_is_killed_and_its_task_retried(tmp_path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
     base = server_settings(tmp_path, watchdog_seconds=1.0, preview_enabled=False)
-    settings = base.__class__(**{**_fields(base), "worker_kernel": f"{KERNELS}:HangOnceKernel",
+    settings = base.__class__(**{**_fields(base), "worker_kernel": kernel_spec("HangOnceKernel"),
                                  "worker_env": {**base.worker_env, "REMGO_TEST_MARK_DIR": str(marks)}})
     async with running(settings) as srv:
         first_pid = (await _worker(srv))["pid"]
@@ -55,7 +55,7 @@ async def test_a_kernel_hung_every_time_fails_the_job_with_the_reason(tmp_path) 
 
 async def test_a_raising_or_out_of_memory_kernel_fails_only_its_task(tmp_path) -> None:
     base = server_settings(tmp_path)
-    settings = base.__class__(**{**_fields(base), "worker_kernel": f"{KERNELS}:SelectiveFailureKernel"})
+    settings = base.__class__(**{**_fields(base), "worker_kernel": kernel_spec("SelectiveFailureKernel")})
     async with running(settings) as srv:
         pid = (await _worker(srv))["pid"]
         for job_id, prompt, kind, text in (("boom", "[raise] a fox", "internal", "kernel exploded"),

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import httpx
 from PIL import Image, PngImagePlugin
 
-from tests.integration.server_harness import SMALL
+from bench.harness.settings import SMALL
+from bench.scenarios.route_fuzz import fuzz_settings
 from tests.orchestrator.server_thread import ServerThread
-from tests.reliability.route_fuzz import fuzz_settings
 
 MARKER = b"TOPSECRET-7c1f"
 

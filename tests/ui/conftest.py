@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.server_harness import make_catalog, server_settings
+from bench.harness.settings import make_catalog, server_settings
 from tests.orchestrator.server_thread import ServerThread
 from tests.ui.ui_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.integration.server_harness import SMALL, server_settings
+from bench.harness.settings import SMALL, server_settings
 from tests.orchestrator.server_thread import ServerThread
 from tests.ui.conftest import open_page, shot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.integration.server_harness import server_settings
+from bench.harness.settings import server_settings
 from tests.orchestrator.server_thread import ServerThread
 from tests.ui.conftest import open_page, set_fields, shot
 

@@ -16,11 +16,11 @@ import msgspec
 import pytest
 from PIL import Image
 
+from bench.harness.worker_kernels import WORKER_KERNELS
 from contract import rpc
 from contract.events import Progress, TaskResult
 from contract.task import CONTRACT_VERSION
 from inference_worker.process_client import WorkerClient, default_worker_cmd
-from tests.worker_kernels import WORKER_KERNELS
 
 
 @pytest.fixture(scope="module")

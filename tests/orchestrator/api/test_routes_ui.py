@@ -6,10 +6,10 @@ import re
 
 from starlette.testclient import TestClient
 
+from bench.harness.settings import pool_settings
 from contract.request import GenerateRequest
 from orchestrator.api.routes.ui import ASSETS, PUBLIC_PATHS, UI_DIR
 from orchestrator.app import create_app
-from tests.orchestrator.pool.pool_settings import pool_settings
 
 
 def _client(tmp_path, **settings) -> TestClient:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.orchestrator.pool.pool_settings import REPO_ROOT
+from bench.harness.settings import REPO_ROOT
 
 
 def cli_env(**extra: str) -> dict[str, str]:

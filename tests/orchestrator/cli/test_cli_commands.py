@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from bench.harness.settings import SMALL, server_settings
+from bench.harness.worker_kernels import HOLD
 from orchestrator.cli import main as cli
-from tests.integration.server_harness import SMALL, server_settings
 from tests.orchestrator.cli.cli_run import remgo
 from tests.orchestrator.server_thread import ServerThread, wait_job
-from tests.worker_kernels import HOLD
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,13 @@ import httpx
 import pytest
 from PIL import Image
 
+from bench.harness.in_process import free_socket
+from bench.harness.settings import REPO_ROOT, server_settings
+from bench.harness.worker_kernels import HOLD
 from orchestrator.cli import generate as cli_generate
 from orchestrator.cli.generate import UsageError, build_request
-from tests.integration.server_harness import free_socket, server_settings
 from tests.orchestrator.cli.cli_run import cli_env, remgo, remgo_cmd
-from tests.orchestrator.pool.pool_settings import REPO_ROOT
 from tests.orchestrator.server_thread import ServerThread, wait_job
-from tests.worker_kernels import HOLD
 
 FAST = ["--model", "tiny.safetensors", "--size", "256x256", "--style", "none"]
 

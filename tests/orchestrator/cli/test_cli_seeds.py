@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
+from bench.harness.settings import server_settings
 from orchestrator.store.history.index import DB_NAME
-from tests.integration.server_harness import server_settings
 from tests.orchestrator.cli.cli_run import remgo
 from tests.orchestrator.server_thread import ServerThread
 

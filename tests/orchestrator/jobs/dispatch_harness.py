@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.harness.settings import pool_settings
 from orchestrator.jobs.dispatcher import Dispatcher
 from orchestrator.jobs.events import EventHub
 from orchestrator.jobs.store import JobStore
@@ -15,7 +16,6 @@ from orchestrator.jobs.webhooks import WebhookSender
 from orchestrator.pool.worker_pool import WorkerPool
 from orchestrator.store.history.index import History, default_db_path
 from orchestrator.store.outputs import OutputStore
-from tests.orchestrator.pool.pool_settings import pool_settings
 
 
 @dataclass

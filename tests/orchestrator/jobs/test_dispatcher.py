@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bench.harness.worker_kernels import HOLD
 from contract.rpc import BUSY
 from orchestrator.jobs.dispatcher import QueueFull
 from orchestrator.jobs.store import ImageRecord, JobStatus, JobStore
 from orchestrator.pool.rpc_client import RpcCallError
 from tests.orchestrator.jobs.dispatch_harness import rig, until
 from tests.orchestrator.jobs.job_samples import make_job
-from tests.worker_kernels import HOLD
 
 pytestmark = pytest.mark.anyio
 

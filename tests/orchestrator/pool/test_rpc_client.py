@@ -6,11 +6,11 @@ import os
 import msgspec
 import pytest
 
+from bench.harness.settings import REPO_ROOT, kernel_spec, worker_cmd
 from contract.events import Progress, TaskResult
 from contract.rpc import METHOD_NOT_FOUND, UNKNOWN_TASK, Health, StopMode, StopParams
 from contract.task import GenerateTask, ModelRef
 from orchestrator.pool.rpc_client import RpcCallError, RpcClient, WorkerGone
-from tests.orchestrator.pool.pool_settings import REPO_ROOT, kernel_spec, worker_cmd
 
 pytestmark = pytest.mark.anyio
 

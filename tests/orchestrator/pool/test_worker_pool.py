@@ -8,13 +8,13 @@ import time
 
 import pytest
 
+from bench.harness.settings import pool_settings
 from contract.task import GenerateTask, ModelRef
 from orchestrator.pool.command import worker_command
 from orchestrator.pool.handle import WorkerState
 from orchestrator.pool.rpc_client import WorkerGone
 from orchestrator.pool.worker_pool import WorkerPool
 from orchestrator.settings import Settings
-from tests.orchestrator.pool.pool_settings import pool_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.harness.settings import make_catalog, server_settings
 from orchestrator.settings import Settings
-from tests.integration.server_harness import make_catalog, server_settings
 
 FRONTEND_ORIGIN = "http://localhost:5173"  # the frontend's dev server
 WS_KEYS = ("type", "task_id", "percentage", "statusText", "finished", "results", "preview")

@@ -5,7 +5,9 @@ import asyncio
 import pytest
 import websockets
 
-from tests.integration.server_harness import SMALL, poll, running
+from bench.harness.in_process import poll, running
+from bench.harness.settings import SMALL
+from bench.harness.worker_kernels import HOLD
 from tests.orchestrator.compat.remgo.frontend import (
     FRONTEND_ORIGIN,
     check_status,
@@ -13,7 +15,6 @@ from tests.orchestrator.compat.remgo.frontend import (
     default_body,
     messages_until_finished,
 )
-from tests.worker_kernels import HOLD
 
 pytestmark = pytest.mark.anyio
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.integration.server_harness import running
+from bench.harness.in_process import running
 from tests.orchestrator.compat.remgo.frontend import compat_settings, default_body
 
 pytestmark = pytest.mark.anyio

@@ -3,8 +3,8 @@
 import pytest
 import websockets
 
+from bench.harness.in_process import running
 from orchestrator.settings import SettingsError, load_settings
-from tests.integration.server_harness import running
 from tests.orchestrator.compat.remgo.frontend import compat_settings
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import pytest
 import websockets
 from PIL import Image
 
+from bench.harness.in_process import running
 from orchestrator.settings import load_settings
-from tests.integration.server_harness import running
 from tests.orchestrator.compat.remgo.frontend import (
     FRONTEND_ORIGIN,
     LORA,

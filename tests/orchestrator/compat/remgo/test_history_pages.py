@@ -5,8 +5,8 @@ from urllib.parse import quote
 
 import pytest
 
+from bench.harness.in_process import poll, running
 from orchestrator.store.history.importer import import_folder
-from tests.integration.server_harness import poll, running
 from tests.orchestrator.compat.remgo.frontend import LORA, compat_settings, default_body
 
 pytestmark = pytest.mark.anyio

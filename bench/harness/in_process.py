@@ -1,14 +1,13 @@
-"""Run the orchestrator under uvicorn on a free loopback port inside the test's event loop."""
+"""The orchestrator under uvicorn on a free loopback port inside the caller's event loop, and the waits a
+client of it needs (a job's status, a condition, the events of an SSE stream)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import uvicorn
@@ -16,28 +15,6 @@ from starlette.applications import Starlette
 
 from orchestrator.app import Services, create_app
 from orchestrator.settings import Settings
-from tests.orchestrator.pool.pool_settings import pool_settings
-
-REPO_CATALOG = Path(__file__).resolve().parents[2] / "catalog"
-CHECKPOINT = "tiny.safetensors"
-SMALL = {"prompt": "a red fox", "base_model_name": CHECKPOINT, "overwrite_width": 256, "overwrite_height": 256,
-         "overwrite_step": 3, "image_number": 1, "image_seed": 1000}
-
-
-def make_catalog(tmp_path: Path) -> Path:
-    """Presets and styles of the repository, one placeholder checkpoint (the test kernels never open it)."""
-    root = tmp_path / "catalog"
-    if not root.exists():
-        shutil.copytree(REPO_CATALOG / "presets", root / "presets")
-        shutil.copytree(REPO_CATALOG / "styles", root / "styles")
-        (root / "models" / "checkpoints").mkdir(parents=True)
-        (root / "models" / "checkpoints" / CHECKPOINT).write_bytes(b"placeholder")
-    return root
-
-
-def server_settings(tmp_path: Path, **overrides) -> Settings:
-    overrides.setdefault("catalog_dir", str(make_catalog(tmp_path)))
-    return pool_settings(tmp_path, **overrides)
 
 
 @dataclass

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from bench._server import free_port
 from orchestrator.settings import Settings
-from tests.integration.server_harness import free_socket
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,9 +51,7 @@ class OrchestratorProcess:
     """`with OrchestratorProcess(settings, tmp) as orch:` — a running `remgo serve` on a free port."""
 
     def __init__(self, settings: Settings, workdir: Path, *, ready_timeout: float = 60.0) -> None:
-        sock = free_socket()  # a free port; closed just before the server binds it
-        self.port = sock.getsockname()[1]
-        sock.close()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = write_config(settings, Path(workdir) / f"remgo-{self.port}.toml", self.port)
         self.log = Path(workdir) / f"remgo-{self.port}.log"

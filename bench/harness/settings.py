@@ -1,4 +1,5 @@
-"""Settings that run real worker processes on the fast test kernels of tests/worker_kernels.py."""
+"""Orchestrator settings for the tests and the benches: real worker processes on the fast kernels of
+worker_kernels.py, a throwaway catalog, and a small request those kernels answer in milliseconds."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+from bench._server import placeholder_catalog
 from orchestrator.settings import Settings
 
-KERNELS_FILE = Path(__file__).resolve().parents[2] / "worker_kernels.py"
-REPO_ROOT = Path(__file__).resolve().parents[3]
+KERNELS_FILE = Path(__file__).resolve().with_name("worker_kernels.py")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT = "tiny.safetensors"
+SMALL = {"prompt": "a red fox", "base_model_name": CHECKPOINT, "overwrite_width": 256, "overwrite_height": 256,
+         "overwrite_step": 3, "image_number": 1, "image_seed": 1000}
 
 
 def kernel_spec(name: str = "ColorKernel") -> str:
@@ -33,3 +38,14 @@ def pool_settings(tmp_path: Path, *, kernel: str = "ColorKernel", devices: int =
     )
     values.update(overrides)
     return Settings(**values)
+
+
+def make_catalog(tmp_path: Path) -> Path:
+    """Presets and styles of the repository, one placeholder checkpoint named CHECKPOINT."""
+    return placeholder_catalog(tmp_path, CHECKPOINT)
+
+
+def server_settings(tmp_path: Path, **overrides) -> Settings:
+    """pool_settings on a catalog made by make_catalog (unless `catalog_dir` is given)."""
+    overrides.setdefault("catalog_dir", str(make_catalog(tmp_path)))
+    return pool_settings(tmp_path, **overrides)

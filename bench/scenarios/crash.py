@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from bench.harness.disk_audit import audit
+from bench.harness.orchestrator_process import OrchestratorProcess
+from bench.harness.settings import SMALL, server_settings
 from orchestrator.settings import Settings
-from tests.integration.server_harness import SMALL, server_settings
-from tests.reliability.disk_audit import audit
-from tests.reliability.orchestrator_process import OrchestratorProcess
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 

@@ -1,7 +1,7 @@
-"""Small kernels for testing the worker protocol and the orchestrator without torch.
+"""Small kernels for testing and benching the worker protocol and the orchestrator without torch.
 
-Run one with `python -m inference_worker --kernel tests/worker_kernels.py:ColorKernel` (a file path works
-from any directory; `tests.worker_kernels:ColorKernel` works from the repository root).
+Run one with `python -m inference_worker --kernel bench/harness/worker_kernels.py:ColorKernel` (a file path
+works from any directory; `bench.harness.worker_kernels:ColorKernel` works from the repository root).
 
 - ColorKernel: a deterministic image whose colours derive from the seed and every other sampling field;
   sleeps `REMGO_TEST_STEP_DELAY` seconds (default 0) per step, reports every step, honours stop/skip.
@@ -13,6 +13,10 @@ from any directory; `tests.worker_kernels:ColorKernel` works from the repository
 - OomKernel: fails with an out-of-memory error (as torch.cuda.OutOfMemoryError would).
 - HangingKernel: reports one step, then never reports again (until the process ends).
 - SlowStartKernel: ColorKernel whose construction takes REMGO_TEST_KERNEL_INIT_DELAY seconds.
+- HangOnceKernel: on the first attempt at each image it reports one step, then hangs; every later
+  attempt runs normally. Attempts are remembered as marker files in REMGO_TEST_MARK_DIR, so a
+  respawned worker (a new process) knows the image was tried.
+- SelectiveFailureKernel: raises, or runs out of memory, only for tasks whose prompt asks for it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import io
 import os
 import threading
 import time
+from pathlib import Path
 
 import msgspec
 from PIL import Image
@@ -163,3 +168,33 @@ class SlowStartKernel(ColorKernel):
     def __init__(self, options) -> None:
         time.sleep(float(os.environ.get("REMGO_TEST_KERNEL_INIT_DELAY", "3")))
         super().__init__(options)
+
+
+class HangOnceKernel(ColorKernel):
+    name = "hang-once"
+
+    def on_step(self, task, index: int, step: int) -> None:
+        if step < 2:
+            return
+        # task ids are "<job task>.i<image>.<attempt>": the image is the part before the attempt number.
+        image = task.task_id.rsplit(".", 1)[0]
+        marker = Path(os.environ["REMGO_TEST_MARK_DIR"]) / image
+        try:
+            marker.touch(exist_ok=False)
+        except FileExistsError:
+            return  # tried before: this attempt runs through
+        threading.Event().wait()
+
+
+class SelectiveFailureKernel(ColorKernel):
+    """Fails the tasks whose prompt says so: `[raise]` → a RuntimeError, `[oom]` → out of memory (named
+    like torch's error, which the worker recognises by name). Every other task succeeds."""
+
+    name = "selective-failure"
+
+    def on_step(self, task, index: int, step: int) -> None:
+        prompt = " ".join(task.positive)
+        if "[raise]" in prompt:
+            raise RuntimeError(f"kernel exploded at step {step}")
+        if "[oom]" in prompt:
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")

@@ -1,4 +1,4 @@
-"""Start an orchestrator on a worker that breaks the protocol (tests/reliability/fake_worker.py) and
+"""Start an orchestrator on a worker that breaks the protocol (bench/harness/fake_worker.py) and
 see what it reports: the test asserts it, bench/reliability.py times it."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.integration.server_harness import SMALL, running, server_settings
+from bench.harness.in_process import running
+from bench.harness.settings import SMALL, server_settings
 
-FAKE = Path(__file__).resolve().parent / "fake_worker.py"
+FAKE = Path(__file__).resolve().parents[1] / "harness" / "fake_worker.py"
 START_TIMEOUT = 2.0
 # mode → words the worker's `error` must contain once it is reported failed.
 START_FAILURES = {

@@ -20,11 +20,11 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from bench.harness.orchestrator_process import OrchestratorProcess
+from bench.harness.settings import SMALL, server_settings
 from orchestrator.api.routes.ui import ASSETS
-from tests.integration.server_harness import SMALL, server_settings
-from tests.reliability.orchestrator_process import OrchestratorProcess
 
-FAKE_WORKER = Path(__file__).resolve().parent / "fake_worker.py"
+FAKE_WORKER = Path(__file__).resolve().parents[1] / "harness" / "fake_worker.py"
 
 TRAVERSAL = ("..", "../..", "../../../etc/passwd", "/etc/passwd", "%2e%2e", "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
              "..%2f..%2fhistory.db", "..\\..\\windows", "C:\\x.png", ".thumbs", ".hidden.png", "history.db",

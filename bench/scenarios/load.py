@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.server_harness import SMALL, server_settings
-from tests.reliability.orchestrator_process import REPO, OrchestratorProcess
+from bench.harness.orchestrator_process import REPO, OrchestratorProcess
+from bench.harness.settings import SMALL, server_settings
 
 TERMINAL_EVENTS = ("finished", "failed", "cancelled")
 
@@ -62,7 +62,7 @@ def poll_status(url: str, seed: int) -> None:
 
 
 def _start_poller(url: str, seed: int) -> subprocess.Popen:
-    code = f"from tests.reliability.load_scenario import poll_status; poll_status({url!r}, {seed})"
+    code = f"from bench.scenarios.load import poll_status; poll_status({url!r}, {seed})"
     return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
