@@ -2,7 +2,8 @@
 
 The orchestrator is the only writer here. Files land as `YYYY-MM-DD/YYYY-MM-DD_HH-MM-SS_<short id>.<ext>`
 (the layout Fooocus uses), written to a hidden temp file, fsynced, then renamed, so a reader or a crash
-never sees half an image. Hidden names (temp files, the thumbnail cache) and anything that is not an
+never sees half an image. The writer holds a lock on its temp file, so the temp of a killed process (the
+lock went with it) is told from one being written and removed at the next start. Hidden names (temp files, the thumbnail cache) and anything that is not an
 image (the databases) are never resolvable, so never served.
 """
 
@@ -11,11 +12,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
+import time
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from orchestrator.common import file_lock
 from orchestrator.store.thumbnails import CACHE_DIR_NAME, Thumbnails
 
 # Output format → file extension. `jpeg` keeps its full name, as Fooocus writes it.
@@ -28,6 +32,8 @@ _MAGIC = {
     "jpeg": lambda b: b.startswith(b"\xff\xd8\xff"),
     "webp": lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP",
 }
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TEMP = re.compile(r"^\.\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_[0-9a-f]{12}\.tmp$")
 
 
 class OutputError(Exception):
@@ -40,6 +46,14 @@ def format_of(fmt: object) -> str:
     if not isinstance(name, str) or name not in EXTENSIONS:
         raise OutputError(f"fmt: unknown output format {name!r}; expected one of {sorted(EXTENSIONS)}")
     return name
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    """A temp younger than this may be one whose writer has opened it and not yet locked it."""
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except OSError:
+        return False
 
 
 def is_image_name(name: str) -> bool:
@@ -89,6 +103,7 @@ class OutputStore:
         tmp = folder / f".{stamp}_{secrets.token_hex(6)}.tmp"
         try:
             with open(tmp, "xb") as fh:
+                file_lock.lock(fh.fileno())  # a new file: nobody else holds it
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -100,6 +115,19 @@ class OutputStore:
             raise OutputError(_reason(exc, folder)) from exc
         _fsync_dir(folder)
         return f"{day}/{final.name}"
+
+    def drop_dead_temps(self) -> list[str]:
+        """Remove the temp files of saves a killed process left (their lock died with it); returns their
+        paths relative to root. Temps being written by a live process, this one's or another's, stay."""
+        dropped = []
+        days = [d for d in self.root.iterdir() if _DAY.match(d.name) and d.is_dir()] if self.root.is_dir() else []
+        for day in days:
+            for temp in day.iterdir():
+                if _TEMP.match(temp.name) and _older_than(temp, 1.0) and not file_lock.held_elsewhere(temp):
+                    with contextlib.suppress(OSError):
+                        temp.unlink()
+                        dropped.append(f"{day.name}/{temp.name}")
+        return dropped
 
     @staticmethod
     def _claim_name(folder: Path, stamp: str, job_id: str, ext: str) -> Path:

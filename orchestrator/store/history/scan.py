@@ -65,6 +65,8 @@ def index_new_files(history: History, root: int, base: Path, relpaths: list[str]
 
 def reconcile(history: History) -> dict:
     base = history.outputs.root
+    for temp in history.outputs.drop_dead_temps():
+        log.info("removed %s, left by a save that did not finish", temp)
     known = history.paths(OUTPUTS_ROOT)
     present = base.is_dir()  # a missing outputs folder (unmounted?) keeps its rows, like any root
     on_disk = set(walk_images(base)) if present else set()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import re
+import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -122,3 +125,46 @@ def test_resolve_refuses_everything_else(store: OutputStore, tmp_path: Path) -> 
 def test_urls_are_quoted(store: OutputStore) -> None:
     assert store.url_for("2024-05-06/a b#c?.png") == "/outputs/2024-05-06/a%20b%23c%3F.png"
     assert store.thumb_url_for("2024-05-06/x.png") == "/thumbs/2024-05-06/x.png"
+
+
+_SAVER = """
+import os, sys, time
+from pathlib import Path
+from orchestrator.store.outputs import OutputStore
+from tests.orchestrator.store.history_samples import image_bytes
+os.fsync = lambda fd: time.sleep(3600)  # the save stops after its write, before its rename
+OutputStore(Path(sys.argv[1])).save(image_bytes("png"), "png", job_id="job-1")
+"""
+
+
+def _saver_stuck_in_fsync(root: Path) -> tuple[subprocess.Popen, Path]:
+    known = set(root.rglob(".*.tmp")) if root.exists() else set()
+    proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(root)], cwd=Path(__file__).resolve().parents[3])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        new = set(root.rglob(".*.tmp")) - known if root.exists() else set()
+        if new:
+            return proc, new.pop()
+        assert proc.poll() is None, "the saving process ended early"
+        time.sleep(0.02)
+    raise AssertionError("no temp file appeared")
+
+
+def test_temps_of_killed_saves_go_and_those_being_written_stay(store: OutputStore) -> None:
+    """A process killed mid-save leaves its hidden temp; the next start removes it. A temp another live
+    process is still writing (a second server on the same outputs folder) is left alone."""
+    killed, dead_temp = _saver_stuck_in_fsync(store.root)
+    killed.kill()
+    killed.wait()
+    alive, live_temp = _saver_stuck_in_fsync(store.root)
+    try:
+        for temp in (dead_temp, live_temp):
+            os.utime(temp, (time.time() - 60, time.time() - 60))
+        day = dead_temp.parent.name
+        assert store.drop_dead_temps() == [f"{day}/{dead_temp.name}"]
+        assert not dead_temp.exists() and live_temp.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+    assert store.drop_dead_temps() == [f"{day}/{live_temp.name}"]
+    assert list(store.root.rglob("*.tmp")) == []
