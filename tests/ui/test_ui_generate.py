@@ -77,14 +77,20 @@ def test_skip_drops_the_image_being_made(page, color_server) -> None:
     assert [i["status"] for i in job["images"]] == ["done", "skipped"]
 
 
-def test_queue_panel_cancels_a_queued_job_and_stop_the_running_one(page, color_server) -> None:
-    quick(page, f"first, running, {HOLD}", steps=20, images=2)  # runs until it is stopped
+def _one_running_one_waiting(page, images: int):
+    """Submits "first, running" (it runs until stopped) and "second, waiting"; returns the queue rows."""
+    quick(page, f"first, running, {HOLD}", steps=20, images=images)
     page.click("#generate")
     expect(page.locator("#live-title")).to_contain_text("running")
     page.fill("#gen-form [name=prompt]", "second, waiting")
     page.click("#generate")
     rows = page.locator("#queue-list li")
     expect(rows).to_have_count(2)
+    return rows
+
+
+def test_queue_panel_cancels_a_queued_job_and_stop_the_running_one(page, color_server) -> None:
+    rows = _one_running_one_waiting(page, images=2)
     waiting = rows.filter(has_text="second, waiting")
     expect(waiting.locator(".pos")).to_have_text("#1")
     expect(rows.first.locator(".pos")).to_have_text("▶")
@@ -120,13 +126,7 @@ def test_a_queue_read_answered_after_a_cancel_does_not_bring_the_job_back(page, 
         else:
             held.append((route, route.fetch()))  # read now, answered later
 
-    quick(page, f"first, running, {HOLD}", steps=20, images=1)
-    page.click("#generate")
-    expect(page.locator("#live-title")).to_contain_text("running")
-    page.fill("#gen-form [name=prompt]", "second, waiting")
-    page.click("#generate")
-    rows = page.locator("#queue-list li")
-    expect(rows).to_have_count(2)
+    rows = _one_running_one_waiting(page, images=1)
     page.route("**/v1/jobs?status=queued*", hold_first)
     page.fill("#gen-form [name=prompt]", "third, waiting")
     page.click("#generate")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.harness.in_process import until
 from bench.harness.settings import pool_settings
 from orchestrator.jobs.dispatcher import Dispatcher
 from orchestrator.jobs.events import EventHub
@@ -53,10 +52,3 @@ async def rig(tmp_path: Path, *, ready: bool = True, **settings):
         history.close()
         store.close()
 
-
-async def until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
