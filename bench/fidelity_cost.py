@@ -1,10 +1,10 @@
-"""What Fooocus's guidance extras cost: seconds per step with sharpness, adaptive CFG and ADM on vs off.
+"""What Fooocus's guidance extras cost: seconds per step with sharpness, adaptive CFG, ADM and FreeU on vs off.
 
 Same random-weight SDXL model, size, sampler, seeds and thread count on both sides; runs are interleaved
 (off, on, off, …) so drift hits both alike. "On" is sharpness 2 (Fooocus's default), adaptive CFG 7 under
-guidance 9 (so it is active) and ADM 1.5 / 0.8 until 0.3. Prints the two medians and their ratio
-(target ≤ 1.10), and the anisotropic filter's own time at the latent size of a 1024×1024 image, which is
-what it adds to each step of a full-size model whatever the UNet costs.
+guidance 9 (so it is active), ADM 1.5 / 0.8 until 0.3 and FreeU (v2, default b/s). Prints the two medians
+and their ratio (target ≤ 1.10), and the anisotropic filter's and FreeU's own times at the sizes of a
+1024×1024 SDXL image, which is what they add to each step of a full-size model whatever the UNet costs.
 
     .venv/bin/python bench/fidelity_cost.py [--size 256] [--steps 8] [--repeats 7] [--threads 1]
 """
@@ -26,6 +26,7 @@ def main() -> int:
 
     from contract.task import GenerateTask
     from inference_worker.diffusers_kernel.kernel import DiffusersKernel
+    from inference_worker.diffusers_kernel.loading.freeu import apply_to_layer_input
     from inference_worker.diffusers_kernel.sampling.guidance import anisotropic_filter
     from inference_worker.kernel import KernelOptions
     from inference_worker.task_run import TaskRun
@@ -44,7 +45,12 @@ def main() -> int:
             "adaptive_cfg": 30.0,
             "adm": {"positive": 1.0, "negative": 1.0, "end": 0.0},
         },
-        "on": {"sharpness": 2.0, "adaptive_cfg": 7.0, "adm": {"positive": 1.5, "negative": 0.8, "end": 0.3}},
+        "on": {
+            "sharpness": 2.0,
+            "adaptive_cfg": 7.0,
+            "adm": {"positive": 1.5, "negative": 0.8, "end": 0.3},
+            "freeu": {"enabled": True},
+        },
     }
 
     def per_step(side: str, i: int) -> float:
@@ -65,8 +71,8 @@ def main() -> int:
         f"model: random SDXL, UNet width {args.model_width}; image {args.size}×{args.size}; {args.steps} steps; "
         f"{args.threads} thread(s); median of {args.repeats}"
     )
-    print(f"off  (sharpness 0, adaptive CFG idle, ADM neutral): {off * 1000:8.1f} ms/step")
-    print(f"on   (sharpness 2, adaptive CFG 7 < 9, ADM 1.5/0.8/0.3): {on * 1000:8.1f} ms/step")
+    print(f"off  (sharpness 0, adaptive CFG idle, ADM neutral, no FreeU): {off * 1000:8.1f} ms/step")
+    print(f"on   (sharpness 2, adaptive CFG 7 < 9, ADM 1.5/0.8/0.3, FreeU): {on * 1000:8.1f} ms/step")
     print(
         f"ratio on/off: {on / off:.3f} of medians, {best_on / best_off:.3f} of the fastest runs  (target ≤ 1.10)"
     )
@@ -81,6 +87,21 @@ def main() -> int:
         runs.append(time.perf_counter() - start)
     print(
         f"anisotropic filter alone at a 1024×1024 image's latent (128×128): {min(runs) * 1000:.1f} ms per step "
+        f"on this CPU ({args.threads} thread(s))"
+    )
+
+    # SDXL's FreeU layers at 1024×1024, batch 2 (CFG): (backbone channels, skip channels, side).
+    layers = [(1280, 1280, 32), (1280, 1280, 32), (1280, 640, 32), (1280, 640, 64)]
+    layers += [(640, 640, 64), (640, 320, 64), (640, 320, 128)]
+    inputs = [torch.randn(2, h + s, side, side, generator=gen) for h, s, side in layers]
+    runs = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for (h, _s, _side), x in zip(layers, inputs, strict=True):
+            apply_to_layer_input(x, h, 1.01, 0.99)
+        runs.append(time.perf_counter() - start)
+    print(
+        f"FreeU alone on a 1024×1024 SDXL's seven decoder layers (batch 2): {min(runs) * 1000:.1f} ms per step "
         f"on this CPU ({args.threads} thread(s))"
     )
     return 0

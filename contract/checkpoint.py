@@ -23,11 +23,23 @@ UNET = "model.diffusion_model."
 SDXL_TE1_POS = "conditioner.embedders.0.transformer.text_model.embeddings.position_embedding.weight"
 SDXL_TE2_POS = "conditioner.embedders.1.model.positional_embedding"
 SD15_TE_POS = "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight"
+# The SDXL refiner's only text encoder, OpenCLIP bigG, sits where the base keeps CLIP-L.
+REFINER_TE_POS = "conditioner.embedders.0.model.positional_embedding"
+ADM = UNET + "label_emb.0.0.weight"
+
+# Markers other tools write into SDXL-shaped files whose sampling differs (as ComfyUI reads them).
+PLAYGROUND_KEYS = ("edm_mean", "edm_std")  # Playground v2.5: EDM sampling, per-channel latent mean/std
+EDM_VPRED_KEY = "edm_vpred.sigma_max"  # v-prediction on a continuous EDM schedule (e.g. CosXL)
+V_PRED_KEY, ZTSNR_KEY = "v_pred", "ztsnr"  # a v-prediction UNet; zero-terminal-SNR training
+PREDICTION_METADATA = "modelspec.prediction_type"  # Stability's model spec: "epsilon" or "v"
+_DECLARED = {"epsilon": "epsilon", "eps": "epsilon", "v": "v_prediction", "v_prediction": "v_prediction",
+             "v-prediction": "v_prediction"}
 
 
 class Architecture(enum.StrEnum):
     sdxl = "sdxl"
     sd15 = "sd15"
+    sdxl_refiner = "sdxl_refiner"  # runs only as a refiner, after an SDXL base
 
 
 class CheckpointHeader(msgspec.Struct, frozen=True):
@@ -78,12 +90,14 @@ def parse_header(raw: bytes, length: int) -> CheckpointHeader:
                             file_size=LENGTH_BYTES + length + max(ends, default=0))
 
 
-def detect(shapes: dict[str, tuple[int, ...]]) -> Architecture:
-    """SDXL or SD 1.5; ArchitectureError naming what the file is otherwise.
+def detect(shapes: dict[str, tuple[int, ...]], metadata: dict[str, str] | None = None) -> Architecture:
+    """SDXL, SD 1.5 or the SDXL refiner; ArchitectureError naming what the file is otherwise.
 
     SDXL base: two text encoders (`conditioner.embedders.0` CLIP-L, `.1` OpenCLIP bigG) and a UNet with
-    size conditioning (`label_emb`). SD 1.5: one CLIP-L at `cond_stage_model.transformer`. Everything
-    else (SD 2.x, the SDXL refiner, inpainting UNets, a VAE or a LoRA in the wrong folder) is named.
+    size conditioning (`label_emb`). SDXL refiner: OpenCLIP bigG alone at `conditioner.embedders.0.model`
+    and a `label_emb` UNet (as Fooocus, through ComfyUI, tells it from the base). SD 1.5: one CLIP-L at
+    `cond_stage_model.transformer`. Everything else (SD 2.x, inpainting UNets, a VAE or a LoRA in the wrong
+    folder) is named, and so are SDXL-shaped files whose sampling remgo does not run (`sampling_refusal`).
     """
     conv_in = shapes.get(UNET + "input_blocks.0.0.weight")
     if conv_in is None:
@@ -96,18 +110,65 @@ def detect(shapes: dict[str, tuple[int, ...]]) -> Architecture:
         raise ArchitectureError(
             f"UNet takes {conv_in[1]} input channels (an inpainting model?); only 4 is supported"
         )
-    if "conditioner.embedders.0.model.text_projection" in shapes and SDXL_TE2_POS not in shapes:
-        raise ArchitectureError(
-            "this is an SDXL refiner-architecture checkpoint, which remgo does not run "
-            "(as a refiner, use an SDXL or SD 1.5 checkpoint)"
-        )
-    if SDXL_TE1_POS in shapes and SDXL_TE2_POS in shapes and UNET + "label_emb.0.0.weight" in shapes:
+    if why := sampling_refusal(shapes, metadata or {}):
+        raise ArchitectureError(why)
+    if SDXL_TE1_POS in shapes and SDXL_TE2_POS in shapes and ADM in shapes:
         return Architecture.sdxl
+    if REFINER_TE_POS in shapes and SDXL_TE2_POS not in shapes and ADM in shapes:
+        return Architecture.sdxl_refiner
     if SD15_TE_POS in shapes:
         return Architecture.sd15
     if "cond_stage_model.model.token_embedding.weight" in shapes:
         raise ArchitectureError("this is a Stable Diffusion 2.x checkpoint; remgo runs SDXL and SD 1.5")
     raise ArchitectureError("unrecognised checkpoint layout: neither SDXL nor SD 1.5 text encoders found")
+
+
+def sampling_refusal(shapes: dict[str, tuple[int, ...]], metadata: dict[str, str]) -> str | None:
+    """Why remgo would make wrong images with this file's sampling, or None.
+
+    Playground v2.5 and EDM v-prediction files have SDXL's layout but another noise parameterisation (and
+    Playground its own latent mean/std), which remgo's sampler does not implement; zero-terminal-SNR
+    training has no finite starting noise level on the 1000-step table. A prediction type declared in
+    the metadata that is neither epsilon nor v is named too.
+    """
+    if all(k in shapes for k in PLAYGROUND_KEYS):
+        return ("this is a Playground v2.5 checkpoint (edm_mean/edm_std keys): it needs EDM sampling and "
+                "its own latent mean and scale, which remgo does not run")
+    if EDM_VPRED_KEY in shapes:
+        return ("this is an EDM v-prediction checkpoint (edm_vpred keys, e.g. CosXL): it needs a continuous "
+                "EDM noise schedule, which remgo does not run")
+    if ZTSNR_KEY in shapes:
+        return ("this is a zero-terminal-SNR checkpoint (ztsnr key): its noise schedule has no finite "
+                "start, which remgo does not run")
+    declared = metadata.get(PREDICTION_METADATA)
+    if declared is not None and declared.strip().lower() not in _DECLARED:
+        return f"its metadata declares prediction type {declared!r}; remgo runs epsilon and v prediction"
+    return None
+
+
+def prediction_type(shapes: dict[str, tuple[int, ...]], metadata: dict[str, str]) -> str:
+    """What the UNet predicts, "epsilon" or "v_prediction": the `v_pred` marker tensor says v, else
+    `modelspec.prediction_type` (kohya's trainers write "v" or "epsilon"), else epsilon."""
+    if V_PRED_KEY in shapes:
+        return "v_prediction"
+    return _DECLARED.get(metadata.get(PREDICTION_METADATA, "").strip().lower(), "epsilon")
+
+
+def folder_architecture(index: dict) -> str | None:
+    """The architecture of a diffusers pipeline folder from its model_index.json, or None.
+
+    The SDXL refiner is saved as an img2img pipeline that wants an aesthetic score and has no first text
+    encoder; an SDXL base may be saved as an img2img pipeline too."""
+    name = index.get("_class_name")
+    if name == "StableDiffusionPipeline":
+        return Architecture.sd15.value
+    if name == "StableDiffusionXLPipeline":
+        return Architecture.sdxl.value
+    if name == "StableDiffusionXLImg2ImgPipeline":
+        first = index.get("text_encoder") or [None]
+        refiner = index.get("requires_aesthetics_score") is True or first[0] is None
+        return (Architecture.sdxl_refiner if refiner else Architecture.sdxl).value
+    return None
 
 
 def context_width(shapes: dict[str, tuple[int, ...]]) -> int | None:

@@ -8,6 +8,8 @@
   lora_file    loras/tiny-lora.safetensors         (kohya format: UNet + first text encoder)
   vae_file     vae/tiny-vae.safetensors            (a standalone SDXL VAE, different weights)
   embedding_file  embeddings/tiny-embedding.safetensors  (SDXL textual inversion: clip_l + clip_g, 2 vectors)
+`tiny_refiner(tiny_models)` adds, on first use, a tiny SDXL refiner-architecture checkpoint for the tiny SDXL
+(outside checkpoints/, so only the tests that place it see it in a catalog).
 Single files carry their pipeline skeleton in the safetensors header, the way the demo model does, so
 they load offline without a shipped full-size configuration.
 """
@@ -117,6 +119,28 @@ def build_tiny_models(root: str) -> TinyModels:
         vae_file=vae_file,
         embedding_file=embedding_file,
     )
+
+
+_REFINERS: dict[str, str] = {}
+
+
+def tiny_refiner(tiny: TinyModels) -> str:
+    """refiner-arch/tiny-sdxl-refiner.safetensors: the SDXL refiner architecture (OpenCLIP-G alone, five
+    added time ids) at tiny size, fitting the tiny SDXL's second encoder. Built once per test run."""
+    if tiny.root not in _REFINERS:
+        from inference_worker.model_builders.demo_model import save_single_file
+        from inference_worker.model_builders.small_pipelines import (
+            build_pipeline,
+            small_skeleton_files,
+            write_files,
+        )
+
+        _threads()
+        files = small_skeleton_files("sdxl_refiner")
+        skeleton = write_files(os.path.join(tiny.root, ".skeletons", "sdxl_refiner"), files)
+        path = os.path.join(tiny.root, "refiner-arch", "tiny-sdxl-refiner.safetensors")
+        _REFINERS[tiny.root] = save_single_file(build_pipeline(skeleton, seed=13), path, "sdxl_refiner", files)
+    return _REFINERS[tiny.root]
 
 
 @pytest.fixture(scope="session")

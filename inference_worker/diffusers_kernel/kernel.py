@@ -23,10 +23,11 @@ from inference_worker.diffusers_kernel.loading.model_set import ModelSet, load_m
 from inference_worker.diffusers_kernel.loading.pipeline_cache import PipelineCache
 from inference_worker.diffusers_kernel.previews import latent_preview
 from inference_worker.diffusers_kernel.sampling import refiner
+from inference_worker.diffusers_kernel.sampling.aesthetic_score import AestheticConditioning
 from inference_worker.diffusers_kernel.sampling.denoiser import Denoiser, ModelPass, SizeConditioning
 from inference_worker.diffusers_kernel.sampling.guidance import Guidance
 from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
-from inference_worker.diffusers_kernel.sampling.samplers import REFUSED_SAMPLERS, SAMPLERS
+from inference_worker.diffusers_kernel.sampling.samplers import REFUSED_SAMPLERS, SAMPLERS, start_noise_scale
 from inference_worker.diffusers_kernel.sampling.sigmas import (
     REFUSED_SCHEDULES,
     SCHEDULES,
@@ -38,9 +39,9 @@ from inference_worker.kernel import KernelError, KernelOptions, StepSink
 log = logging.getLogger("remgo.worker.diffusers")
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# Samplers that spend their first step on a midpoint: Fooocus gives them one more schedule entry and
-# drops the last non-zero one, so their final step lands exactly on zero from a low noise level.
-_EXTRA_STEP_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral"})
+# Fooocus gives these samplers one more schedule entry and drops the last non-zero one, so their final
+# step starts from a higher level (dpm_2: a midpoint step; UniPC: it ends at 1e-3, not at zero).
+_EXTRA_STEP_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"})
 
 
 def _unsupported(field: str, message: str) -> KernelError:
@@ -157,6 +158,8 @@ class DiffusersKernel:
         boundary = scheduler == "lcm"
 
         def size_for(arch: str) -> SizeConditioning | None:
+            if arch == "sdxl_refiner":
+                return AestheticConditioning.for_image(task.width, task.height)
             if arch != "sdxl":
                 return None
             adm = task.adm
@@ -195,11 +198,12 @@ class DiffusersKernel:
         base = models.base
         sig = self._schedule(task, prepared.base.sigmas, base.arch)
         total = len(sig) - 1
-        noise = NoiseSource(seed, self.device)
-        x = noise.start((1, 4, task.height // 8, task.width // 8), float(sig[0]))
+        noise = NoiseSource(seed, self.device, span=sig)  # one Brownian path over the whole schedule
+        scale = start_noise_scale(float(sig[0]), prepared.base.sigmas.sigma_max)
+        x = noise.start((1, 4, task.height // 8, task.width // 8), 1.0) * scale
         sampler = SAMPLERS[task.sampler.value]
         plan = models.plan
-        switch = plan.switch if plan is not None else total
+        switch = refiner.handover_step(plan.method, plan.switch) if plan is not None else total
         decoder = base.pipe.vae
 
         previewed = [0]  # dpm_adaptive may report one step several times: one preview per step
@@ -225,9 +229,10 @@ class DiffusersKernel:
                 latents = sampler(denoiser, x, sig, noise, reporter(0))
             else:
                 r = models.refiner
+                r_table = prepared.refiner.sigmas
                 run = refiner.Run(
                     sampler=sampler, base=prepared.base, refiner=prepared.refiner, guidance=prepared.guidance,
-                    sigmas=sig, refiner_sigmas=lambda: self._schedule(task, prepared.refiner.sigmas, r.arch),
+                    sigmas=sig, refiner_sigmas=lambda: self._schedule(task, r_table, r.family),
                     noise=noise, seed=seed, on_step=reporter, base_vae=base.pipe.vae, refiner_vae=r.pipe.vae,
                 )  # fmt: skip
                 latents = refiner.sample(plan, run, x)

@@ -20,6 +20,7 @@ UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 SDXL_CLIP_L_PREFIX = "conditioner.embedders.0.transformer."
 SDXL_CLIP_G_PREFIX = "conditioner.embedders.1.model."
+REFINER_CLIP_G_PREFIX = "conditioner.embedders.0.model."  # the SDXL refiner's only encoder
 SD15_CLIP_PREFIX = "cond_stage_model.transformer."
 
 _UNET_RESNET = {
@@ -172,10 +173,12 @@ def open_clip_state_dict(state: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def pipeline_state_dict(pipe: Any) -> dict[str, Any]:
-    """A whole SDXL or SD 1.5 pipeline as one original-layout state dict."""
+    """A whole SDXL, SDXL-refiner or SD 1.5 pipeline as one original-layout state dict."""
     out = unet_state_dict(pipe.unet.state_dict(), dict(pipe.unet.config))
     out.update(vae_state_dict(pipe.vae.state_dict(), dict(pipe.vae.config)))
-    if getattr(pipe, "text_encoder_2", None) is not None:
+    if getattr(pipe, "text_encoder", None) is None:
+        out.update(open_clip_state_dict(pipe.text_encoder_2.state_dict(), REFINER_CLIP_G_PREFIX))
+    elif getattr(pipe, "text_encoder_2", None) is not None:
         out.update(clip_state_dict(pipe.text_encoder.state_dict(), SDXL_CLIP_L_PREFIX))
         out.update(open_clip_state_dict(pipe.text_encoder_2.state_dict(), SDXL_CLIP_G_PREFIX))
     else:

@@ -1,8 +1,11 @@
-"""Write the shipped pipeline skeletons, `catalog/model_configs/{sdxl,sd15}`:
+"""Write the shipped pipeline skeletons, `catalog/model_configs/{sdxl,sd15,sdxl_refiner}`:
 
     python -m inference_worker.model_builders.shipped_skeletons [--bpe PATH] [--dest FOLDER]
 
-They describe the real Stable Diffusion XL 1.0 and 1.5 architectures: the configs below, and tokenizer
+They describe the real Stable Diffusion XL 1.0 (base and refiner) and 1.5 architectures: the configs
+below (the refiner's from Stability's `sd_xl_refiner.yaml`: model channels 384, channel multipliers
+1, 2, 4, 4 with attention at the middle two levels, transformer depth 4, heads of 64 channels, context
+1280, ADM input 2560), and tokenizer
 files from CLIP's byte-pair vocabulary, which the `clip-anytorch` package ships
 (`bpe_simple_vocab_16e6.txt.gz`, MIT licence). The kernel reads them through
 `inference_worker.diffusers_kernel.loading.skeletons`.
@@ -97,6 +100,40 @@ def sdxl_configs() -> dict[str, dict]:
     }
 
 
+def sdxl_refiner_configs() -> dict[str, dict]:
+    unet = {
+        "_class_name": "UNet2DConditionModel",
+        "act_fn": "silu",
+        "addition_embed_type": "text_time",
+        "addition_embed_type_num_heads": 64,
+        "addition_time_embed_dim": 256,
+        "attention_head_dim": [6, 12, 24, 24],
+        "block_out_channels": [384, 768, 1536, 1536],
+        "cross_attention_dim": 1280,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+        "downsample_padding": 1,
+        "flip_sin_to_cos": True,
+        "freq_shift": 0,
+        "in_channels": 4,
+        "out_channels": 4,
+        "layers_per_block": 2,
+        "mid_block_scale_factor": 1,
+        "norm_eps": 1e-5,
+        "norm_num_groups": 32,
+        "projection_class_embeddings_input_dim": 2560,
+        "sample_size": 128,
+        "transformer_layers_per_block": 4,
+        "use_linear_projection": True,
+    }
+    return {
+        "unet": unet,
+        "vae": _vae(0.13025, 1024),
+        "text_encoder_2": _clip(1280, 32, 20, 5120, "gelu", projection=True),
+        "scheduler": SCHEDULER_CONFIG,
+    }
+
+
 def sd15_configs() -> dict[str, dict]:
     unet = {
         "_class_name": "UNet2DConditionModel",
@@ -164,7 +201,8 @@ def clip_tokenizer_files(bpe_gz_path: str, pad_token: str) -> dict[str, str]:
 
 
 def write_shipped(dest: str, bpe_gz_path: str) -> None:
-    """Write catalog/model_configs/{sdxl,sd15}; the big vocabulary files are stored once and linked."""
+    """Write catalog/model_configs/{sdxl,sd15,sdxl_refiner}; the big vocabulary files are stored once and
+    linked."""
     tok = clip_tokenizer_files(bpe_gz_path, pad_token="<|endoftext|>")
     tok_2 = clip_tokenizer_files(bpe_gz_path, pad_token="!")
     shared = os.path.join(dest, "clip-bpe")
@@ -175,6 +213,7 @@ def write_shipped(dest: str, bpe_gz_path: str) -> None:
     layouts = {
         "sdxl": skeleton_files(sdxl_configs(), {"tokenizer": tok, "tokenizer_2": tok_2}),
         "sd15": skeleton_files(sd15_configs(), {"tokenizer": tok}),
+        "sdxl_refiner": skeleton_files(sdxl_refiner_configs(), {"tokenizer_2": tok_2}),
     }
     for arch, files in layouts.items():
         for rel, text in files.items():
@@ -203,7 +242,7 @@ def _find_bpe() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="write the shipped SDXL / SD 1.5 pipeline skeletons")
+    p = argparse.ArgumentParser(description="write the shipped SDXL, SDXL refiner and SD 1.5 skeletons")
     p.add_argument(
         "--bpe", default=None, help="CLIP's bpe_simple_vocab_16e6.txt.gz (default: from clip-anytorch)"
     )
@@ -213,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if not bpe:
         raise SystemExit("no CLIP vocabulary: pass --bpe or install clip-anytorch")
     write_shipped(args.dest, bpe)
-    print(f"wrote {args.dest}/sdxl and {args.dest}/sd15")
+    print(f"wrote {args.dest}/sdxl, {args.dest}/sd15 and {args.dest}/sdxl_refiner")
     return 0
 
 

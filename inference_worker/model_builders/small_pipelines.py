@@ -1,7 +1,8 @@
-"""Small random-weight SDXL and SD 1.5 pipelines: the demo model and the test models.
+"""Small random-weight SDXL, SDXL-refiner and SD 1.5 pipelines: the demo model and the test models.
 
 They keep the real architectures' shape rules (two text encoders of different widths feeding a
-`text_time` UNet for SDXL, a four-level VAE so latents are 1/8 of the image) at a tiny size, and use a
+`text_time` UNet for SDXL; for its refiner the second encoder alone and five added time ids, the last
+the aesthetic score; a four-level VAE so latents are 1/8 of the image) at a tiny size, and use a
 character-level CLIP tokenizer written here, so nothing is downloaded. `write_files` writes the
 diffusers folder without weights that single-file loading takes as `config=`.
 """
@@ -12,7 +13,7 @@ import json
 import os
 from typing import Any
 
-from inference_worker.diffusers_kernel.loading.skeletons import SD15_INDEX, SDXL_INDEX
+from inference_worker.diffusers_kernel.loading.skeletons import INDEXES
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 
@@ -158,6 +159,32 @@ def small_sdxl_configs(width: int = 32, *, light: bool = False) -> dict[str, dic
     }
 
 
+def small_sdxl_refiner_configs(width: int = 32) -> dict[str, dict]:
+    """A refiner for `small_sdxl_configs(width)`: its UNet takes that base's second-encoder features
+    (cross-attention width) and pooled vector, plus five time ids (size, crop, aesthetic score)."""
+    base = small_sdxl_configs(width)
+    te2 = base["text_encoder_2"]
+    unet = {
+        "_class_name": "UNet2DConditionModel",
+        "sample_size": 8,
+        "in_channels": 4,
+        "out_channels": 4,
+        "block_out_channels": [width, width * 2, width * 2],
+        "layers_per_block": 2,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+        "attention_head_dim": [2, 4, 4],
+        "transformer_layers_per_block": 2,
+        "use_linear_projection": True,
+        "cross_attention_dim": te2["hidden_size"],
+        "addition_embed_type": "text_time",
+        "addition_time_embed_dim": ADD_TIME_DIM,
+        "projection_class_embeddings_input_dim": 5 * ADD_TIME_DIM + te2["projection_dim"],
+        "norm_num_groups": 32,
+    }
+    return {"unet": unet, "vae": base["vae"], "text_encoder_2": te2, "scheduler": SCHEDULER_CONFIG}
+
+
 def small_sd15_configs() -> dict[str, dict]:
     unet = {
         "_class_name": "UNet2DConditionModel",
@@ -184,10 +211,16 @@ def small_sd15_configs() -> dict[str, dict]:
 # ----- folders and pipelines -----------------------------------------------------------------------
 
 
+def configs_arch(configs: dict[str, dict]) -> str:
+    """Which pipeline a set of component configs makes, by its text encoders."""
+    if "text_encoder" not in configs:
+        return "sdxl_refiner"
+    return "sdxl" if "text_encoder_2" in configs else "sd15"
+
+
 def skeleton_files(configs: dict[str, dict], tokenizers: dict[str, dict[str, str]]) -> dict[str, str]:
     """Relative path → text of a weightless diffusers pipeline folder."""
-    index = SDXL_INDEX if "text_encoder_2" in configs else SD15_INDEX
-    files = {"model_index.json": json.dumps(index, indent=2)}
+    files = {"model_index.json": json.dumps(INDEXES[configs_arch(configs)], indent=2)}
     for name, config in configs.items():
         file = "scheduler_config.json" if name == "scheduler" else "config.json"
         files[f"{name}/{file}"] = json.dumps(config, indent=2)
@@ -203,7 +236,10 @@ def small_skeleton_files(arch: str, width: int = 32, *, light: bool = False) -> 
         return skeleton_files(small_sdxl_configs(width, light=light), tokenizers)
     if arch == "sd15":
         return skeleton_files(small_sd15_configs(), {"tokenizer": tokenizer_files()})
-    raise ValueError(f"unknown architecture {arch!r}; expected sdxl or sd15")
+    if arch == "sdxl_refiner":
+        tokenizers = {"tokenizer_2": tokenizer_files(pad_token="!")}
+        return skeleton_files(small_sdxl_refiner_configs(width), tokenizers)
+    raise ValueError(f"unknown architecture {arch!r}; expected sdxl, sd15 or sdxl_refiner")
 
 
 def write_files(folder: str, files: dict[str, str]) -> str:
@@ -222,6 +258,7 @@ def build_pipeline(skeleton_dir: str, seed: int = 0) -> Any:
         AutoencoderKL,
         EulerDiscreteScheduler,
         StableDiffusionPipeline,
+        StableDiffusionXLImg2ImgPipeline,
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
     )
@@ -234,10 +271,20 @@ def build_pipeline(skeleton_dir: str, seed: int = 0) -> Any:
     parts: dict[str, Any] = {
         "unet": UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(sub("unet"))),
         "vae": AutoencoderKL.from_config(AutoencoderKL.load_config(sub("vae"))),
-        "text_encoder": CLIPTextModel(CLIPTextConfig.from_pretrained(sub("text_encoder"))),
-        "tokenizer": CLIPTokenizer.from_pretrained(sub("tokenizer")),
         "scheduler": EulerDiscreteScheduler.from_pretrained(sub("scheduler")),
     }
+    if not os.path.isdir(sub("text_encoder")):  # the SDXL refiner
+        pipe = StableDiffusionXLImg2ImgPipeline(
+            **parts, text_encoder=None, tokenizer=None,
+            text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(sub("text_encoder_2"))),
+            tokenizer_2=CLIPTokenizer.from_pretrained(sub("tokenizer_2")),
+            requires_aesthetics_score=True, force_zeros_for_empty_prompt=False,
+        )  # fmt: skip
+        for module in (pipe.unet, pipe.vae, pipe.text_encoder_2):
+            module.eval()
+        return pipe
+    parts["text_encoder"] = CLIPTextModel(CLIPTextConfig.from_pretrained(sub("text_encoder")))
+    parts["tokenizer"] = CLIPTokenizer.from_pretrained(sub("tokenizer"))
     if os.path.isdir(sub("text_encoder_2")):
         parts["text_encoder_2"] = CLIPTextModelWithProjection(
             CLIPTextConfig.from_pretrained(sub("text_encoder_2"))

@@ -18,9 +18,11 @@ import msgspec
 
 from contract.checkpoint import (
     ArchitectureError,
+    CheckpointHeader,
     HeaderError,
     context_width,
     detect,
+    folder_architecture,
     header_length,
     parse_header,
 )
@@ -28,9 +30,7 @@ from orchestrator.catalog.models import ModelFile, ModelKind
 
 UNKNOWN = "unknown"
 _WIDTH_NAMES = {2048: "SDXL", 768: "SD 1.5", 1024: "SD 2.x"}
-_ARCH_NAMES = {"sdxl": "SDXL", "sd15": "SD 1.5"}
-# diffusers pipeline class → architecture, for checkpoint folders.
-_PIPELINES = {"StableDiffusionXLPipeline": "sdxl", "StableDiffusionPipeline": "sd15"}
+_ARCH_NAMES = {"sdxl": "SDXL", "sd15": "SD 1.5", "sdxl_refiner": "the SDXL refiner"}
 
 
 class _Facts(msgspec.Struct, frozen=True):
@@ -39,25 +39,25 @@ class _Facts(msgspec.Struct, frozen=True):
     note: str | None
 
 
-def _read_shapes(path: str) -> dict[str, tuple[int, ...]]:
-    """The tensor shapes a safetensors header lists; HeaderError also when the file is shorter than that."""
+def _read_header(path: str) -> CheckpointHeader:
+    """A safetensors header (shapes, metadata); HeaderError also when the file is shorter than it lists."""
     with open(path, "rb") as fh:
         length = header_length(fh.read(8))
         header = parse_header(fh.read(length), length)
         problem = header.truncation(os.fstat(fh.fileno()).st_size)
     if problem:
         raise HeaderError(problem)
-    return header.shapes
+    return header
 
 
 def _checkpoint_file(path: str) -> _Facts:
     try:
-        shapes = _read_shapes(path)
+        header = _read_header(path)
     except (OSError, HeaderError) as exc:
         return _Facts(UNKNOWN, None, str(getattr(exc, "strerror", None) or exc))
-    width = context_width(shapes)
+    width = context_width(header.shapes)
     try:
-        return _Facts(detect(shapes).value, width, None)
+        return _Facts(detect(header.shapes, header.metadata).value, width, None)
     except ArchitectureError as exc:
         return _Facts(UNKNOWN, width, str(exc))
 
@@ -65,19 +65,22 @@ def _checkpoint_file(path: str) -> _Facts:
 def _checkpoint_folder(path: str) -> _Facts:
     try:
         with open(os.path.join(path, "model_index.json"), encoding="utf-8") as fh:
-            pipeline = json.load(fh).get("_class_name")
+            index = json.load(fh)
         with open(os.path.join(path, "unet", "config.json"), encoding="utf-8") as fh:
             width = json.load(fh).get("cross_attention_dim")
+        arch = folder_architecture(index)
     except (OSError, ValueError, AttributeError) as exc:
         return _Facts(UNKNOWN, None, f"pipeline configuration unreadable: {exc}")
     width = width if isinstance(width, int) else None
-    arch = _PIPELINES.get(pipeline)
-    return _Facts(arch, width, None) if arch else _Facts(UNKNOWN, width, f"pipeline {pipeline!r} is not SDXL or SD 1.5")
+    if arch is None:
+        why = f"pipeline {index.get('_class_name')!r} is not SDXL, the SDXL refiner or SD 1.5"
+        return _Facts(UNKNOWN, width, why)
+    return _Facts(arch, width, None)
 
 
 def _lora_file(path: str) -> _Facts:
     try:
-        return _Facts(None, context_width(_read_shapes(path)), None)
+        return _Facts(None, context_width(_read_header(path).shapes), None)
     except (OSError, HeaderError) as exc:
         return _Facts(None, None, str(getattr(exc, "strerror", None) or exc))
 
@@ -117,6 +120,12 @@ class ModelInfo:
             return model
         return msgspec.structs.replace(model, architecture=facts.architecture, context_width=facts.width,
                                        note=facts.note)
+
+
+def refines_only(model: ModelFile) -> bool:
+    """The SDXL refiner architecture (no CLIP-L encoder, aesthetic-score conditioning) only finishes an SDXL
+    base's image: it is never a base model."""
+    return model.architecture == "sdxl_refiner"
 
 
 def _family(width: int, architecture: str | None = None) -> str:

@@ -67,7 +67,7 @@ class ModelFile(msgspec.Struct, frozen=True, kw_only=True):
     mtime_ns: int
     format: str  # "safetensors" | "diffusers" | "pickle"
     # Read from the file's header (model_info.py); None when the kind has none or it could not be read.
-    architecture: str | None = None  # checkpoints: "sdxl" | "sd15" | "unknown"
+    architecture: str | None = None  # checkpoints: "sdxl" | "sd15" | "sdxl_refiner" | "unknown"
     context_width: int | None = None  # checkpoints and LoRAs: width of the prompt features the UNet takes
     note: str | None = None  # why the architecture is unknown
 

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from contract.request import LoraEntry
-from orchestrator.catalog.model_info import lora_fits
+from orchestrator.catalog.model_info import lora_fits, refines_only
 from orchestrator.catalog.models import ModelFile, ModelKind
 from orchestrator.catalog.presets import FOOOCUS_KEYS, Preset
 from orchestrator.catalog.snapshot import CatalogSnapshot
@@ -54,16 +54,18 @@ class _Fitter:
 
     def base_model(self) -> None:
         name = self.v.base_model_name
-        checkpoints = self.snap.models[ModelKind.checkpoints]
-        if name is None or name.strip() in NONE_NAMES or _found(self.snap, ModelKind.checkpoints, name):
+        bases = {n: m for n, m in self.snap.models[ModelKind.checkpoints].items() if not refines_only(m)}
+        if name is None or name.strip() in NONE_NAMES or name in bases:
             return
-        if not checkpoints:
-            return  # a job says "no checkpoint found" and where to put one
-        earlier = next((p for p in self.preset.previous_default_models if p in checkpoints), None)
-        used = earlier or next(iter(checkpoints))
+        if not bases:
+            return  # a job says what is missing and where to put it
+        installed = _found(self.snap, ModelKind.checkpoints, name)  # and so a refiner-architecture file
+        earlier = next((p for p in self.preset.previous_default_models if p in bases), None)
+        used = earlier or next(iter(bases))
         why = "an earlier default of this preset" if earlier else "the first checkpoint found"
         self.changes["base_model_name"] = used
-        self.notes.append(f"checkpoint {name} is not installed; {used} ({why}) is used")
+        lacks = "is a refiner-architecture checkpoint, never a base" if installed else "is not installed"
+        self.notes.append(f"checkpoint {name} {lacks}; {used} ({why}) is used")
 
     def optional_model(self, field: str, kind: ModelKind, label: str, none: str, instead: str) -> None:
         name = getattr(self.v, field)

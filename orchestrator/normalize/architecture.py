@@ -6,7 +6,8 @@ client chose that the architecture cannot honour is refused naming the field. Lo
 matched to the base by the width of the prompt features their UNet takes (read from each file's
 header, `catalog/model_info.lora_fits`): an SDXL LoRA on an SD 1.5 checkpoint is an error when the client
 asked for it, and is left out when a preset did (at the scan for the preset's own checkpoint, else with a
-warning). What the header could not tell is left to the worker.
+warning). The SDXL refiner architecture runs only in the refiner slot, after an SDXL base. What the
+header could not tell is left to the worker.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import msgspec
 
 from contract.request import GenerateRequest
 from orchestrator.catalog import ModelFile
-from orchestrator.catalog.model_info import lora_fits  # the catalog fits presets' LoRAs with it too
+from orchestrator.catalog.model_info import lora_fits, refines_only  # shared with the catalog
 from orchestrator.normalize.errors import NormalizeError
 
 ADM_NEUTRAL = {"adm_scaler_positive": 1.0, "adm_scaler_negative": 1.0, "adm_scaler_end": 0.0}
-__all__ = ["ADM_NEUTRAL", "lora_fits", "neutralize_sdxl_only", "refiner_fits"]
+__all__ = ["ADM_NEUTRAL", "base_fits", "lora_fits", "neutralize_sdxl_only", "refiner_fits"]
 
 
 def neutralize_sdxl_only(base: ModelFile, used: GenerateRequest, overridden: list[str], warn) -> GenerateRequest:
@@ -36,10 +37,23 @@ def neutralize_sdxl_only(base: ModelFile, used: GenerateRequest, overridden: lis
     return msgspec.structs.replace(used, **ADM_NEUTRAL)
 
 
+def base_fits(base: ModelFile) -> str | None:
+    """Why a checkpoint cannot be the base model: the SDXL refiner architecture has no CLIP-L encoder and
+    is conditioned on an aesthetic score, so it only finishes an SDXL base's image."""
+    if refines_only(base):
+        return (f"{base.name} is an SDXL refiner-architecture checkpoint: choose it as refiner_model_name "
+                "after an SDXL base model")
+    return None
+
+
 def refiner_fits(base: ModelFile, refiner: ModelFile) -> str | None:
     """An SD 1.5 refiner after an SDXL base works (the latents are swapped through the VAE, as in
-    Fooocus); an SDXL refiner after an SD 1.5 base cannot (its prompts need both SDXL text encoders)."""
+    Fooocus); an SDXL refiner (either architecture) after an SD 1.5 base cannot (its prompts are the
+    SDXL base's encoding)."""
     if base.architecture == "sd15" and refiner.architecture == "sdxl":
         return (f"refiner {refiner.name} is an SDXL checkpoint, which needs an SDXL base; "
                 f"{base.name} is SD 1.5")
+    if base.architecture == "sd15" and refiner.architecture == "sdxl_refiner":
+        return (f"refiner {refiner.name} is an SDXL refiner-architecture checkpoint, which needs an SDXL "
+                f"base; {base.name} is SD 1.5")
     return None

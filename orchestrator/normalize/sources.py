@@ -27,7 +27,7 @@ from orchestrator.catalog.styles import (
 )
 from orchestrator.catalog.tables import BUILTIN, SDXL_SIZES, aspect_value, parse_size, size_problem
 from orchestrator.common.field_error import close_matches
-from orchestrator.normalize.architecture import lora_fits
+from orchestrator.normalize.architecture import base_fits, lora_fits
 from orchestrator.normalize.errors import NormalizeError
 from orchestrator.normalize.kernel_names import not_offered
 
@@ -118,18 +118,31 @@ class Sources:
     def base_model(self) -> ModelFile:
         name, origin = self.asked.base_model_name, self.origin["base_model_name"]
         checkpoints = self.snap.models[ModelKind.checkpoints]
+        problem = None  # why the named checkpoint cannot be the base, when it is listed
         if name is not None:
             try:
-                return self.snap.model(ModelKind.checkpoints, name, "base_model_name")
+                found = self.snap.model(ModelKind.checkpoints, name, "base_model_name")
             except CatalogError as exc:
                 if origin == "request":
                     raise NormalizeError("base_model_name", exc.message, exc.suggestions) from None
+            else:
+                problem = base_fits(found)
+                if problem is None:
+                    return found
+                if origin == "request":
+                    raise NormalizeError("base_model_name", problem)
+        where = ", ".join(self.snap.folders[ModelKind.checkpoints]) or "catalog/models/checkpoints"
         if not checkpoints:
-            where = ", ".join(self.snap.folders[ModelKind.checkpoints]) or "catalog/models/checkpoints"
             raise NormalizeError("base_model_name", f"no checkpoint found; add a .safetensors checkpoint to {where}")
-        first = next(iter(checkpoints.values()))
-        self.warn(f"checkpoint {name!r} not found; using {first.name!r}, the first checkpoint found"
-                  if name is not None else f"no default checkpoint set; using {first.name!r}")
+        first = next((m for m in checkpoints.values() if base_fits(m) is None), None)
+        if first is None:
+            raise NormalizeError("base_model_name", "only SDXL refiner-architecture checkpoints found; add an "
+                                 f"SDXL or SD 1.5 checkpoint to {where}")
+        if problem is not None:
+            self.warn(f"{origin}: base_model_name: {problem}; using {first.name!r}, the first checkpoint found")
+        else:
+            self.warn(f"checkpoint {name!r} not found; using {first.name!r}, the first checkpoint found"
+                      if name is not None else f"no default checkpoint set; using {first.name!r}")
         return first
 
     def optional_model(self, field: str, kind: ModelKind) -> ModelFile | None:

@@ -42,7 +42,9 @@ export class GenerateForm {
     options(this.form.elements.preset, c.presets.map((p) => [p.name, p.name]));
     options(this.form.elements.performance_selection, c.performance.map((p) => [p.name, `${p.name} · ${p.steps} steps`]));
     options(this.form.elements.aspect_ratios_selection, c.aspect_ratios.map((a) => [a.value, `${a.label}  (${a.ratio})`]));
-    options(this.form.elements.base_model_name, names(c.models.checkpoints).map((n) => [n, n]));
+    // A refiner-architecture checkpoint only refines: the server refuses it as the base model.
+    const bases = c.models.checkpoints.filter((m) => m.architecture !== "sdxl_refiner");
+    options(this.form.elements.base_model_name, names(bases).map((n) => [n, n]));
     options(this.form.elements.refiner_model_name, [["None", "None"], ...names(c.models.checkpoints).map((n) => [n, n])]);
     options(this.form.elements.vae_name, [["Default (model)", "Default (model)"], ...names(c.models.vae).map((n) => [n, n])]);
     options(this.form.elements.sampler_name, c.samplers.map((s) => [s, s]));

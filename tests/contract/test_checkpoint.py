@@ -13,10 +13,13 @@ from contract.checkpoint import (
     HeaderError,
     context_width,
     detect,
+    folder_architecture,
     header_length,
     parse_header,
+    prediction_type,
 )
 from tests.orchestrator.catalog.catalog_samples import (
+    REFINER_SHAPES,
     SD15_LORA_SHAPES,
     SD15_SHAPES,
     SDXL_LORA_SHAPES,
@@ -71,3 +74,41 @@ def test_architectures_and_prompt_widths():
 def test_files_in_the_wrong_folder_are_named(shapes, words):
     with pytest.raises(ArchitectureError, match=words):
         detect(shapes)
+
+
+
+def test_the_sdxl_refiner_is_its_own_architecture():
+    assert detect(REFINER_SHAPES) is Architecture.sdxl_refiner and context_width(REFINER_SHAPES) == 1280
+
+
+@pytest.mark.parametrize(("markers", "words"), [
+    ({"edm_mean": (1, 4, 1, 1), "edm_std": (1, 4, 1, 1)}, "Playground v2.5"),
+    ({"edm_vpred.sigma_max": ()}, "EDM v-prediction"),
+    ({"v_pred": (0,), "ztsnr": (0,)}, "zero-terminal-SNR"),
+])
+def test_sdxl_files_with_another_sampling_are_named(markers, words):
+    with pytest.raises(ArchitectureError, match=words):
+        detect({**SDXL_SHAPES, **markers})
+
+
+def test_the_prediction_type_comes_from_the_marker_or_the_model_spec():
+    assert prediction_type(SDXL_SHAPES, {}) == "epsilon"
+    assert prediction_type({**SDXL_SHAPES, "v_pred": (0,)}, {}) == "v_prediction"
+    # kohya's sd-scripts write Stability's model spec: "v" for v-parameterisation, else "epsilon"
+    assert prediction_type(SDXL_SHAPES, {"modelspec.prediction_type": "v"}) == "v_prediction"
+    assert prediction_type(SDXL_SHAPES, {"modelspec.prediction_type": "epsilon"}) == "epsilon"
+    assert detect(SDXL_SHAPES, {"modelspec.prediction_type": "v"}) is Architecture.sdxl
+    with pytest.raises(ArchitectureError, match="'flow'"):
+        detect(SDXL_SHAPES, {"modelspec.prediction_type": "flow"})
+
+
+def test_diffusers_folders_by_their_pipeline_index():
+    assert folder_architecture({"_class_name": "StableDiffusionXLPipeline"}) == "sdxl"
+    assert folder_architecture({"_class_name": "StableDiffusionPipeline"}) == "sd15"
+    # stabilityai/stable-diffusion-xl-refiner-1.0 saves an img2img pipeline without a first text encoder
+    refiner = {"_class_name": "StableDiffusionXLImg2ImgPipeline", "requires_aesthetics_score": True,
+               "text_encoder": [None, None], "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}
+    assert folder_architecture(refiner) == "sdxl_refiner"
+    assert folder_architecture({"_class_name": "StableDiffusionXLImg2ImgPipeline",
+                                "text_encoder": ["transformers", "CLIPTextModel"]}) == "sdxl"
+    assert folder_architecture({"_class_name": "FluxPipeline"}) is None

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from bench.harness.settings import make_catalog, server_settings
+from tests.orchestrator.catalog.catalog_samples import REFINER_SHAPES, safetensors_with
 from tests.orchestrator.server_thread import ServerThread
 from tests.ui.ui_harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 DESKTOP = {"width": 1360, "height": 900}
 PHONE = {"width": 390, "height": 844}
+REFINER = "sd_xl_refiner_1.0.safetensors"
 STEP_DELAY = 0.05  # seconds per step of the test kernel: a 40-step job runs about 2 s
 LORA = "film-grain.safetensors"  # the colour server's one LoRA
 
@@ -39,6 +41,8 @@ def color_server(tmp_path_factory):
     lora = make_catalog(tmp) / "models" / "loras" / LORA  # one to pick (the default preset's is not here)
     lora.parent.mkdir(parents=True, exist_ok=True)
     lora.write_bytes(b"placeholder")
+    # A refiner-architecture checkpoint (its header only): offered as a refiner, never as the base model.
+    safetensors_with(lora.parents[1] / "checkpoints" / REFINER, REFINER_SHAPES)
     with ServerThread(server_settings(tmp, step_delay=STEP_DELAY)) as srv:
         yield srv
 

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from bench.harness.worker_kernels import HOLD, HOLD_AFTER_FIRST
 from contract.request import GenerateRequest
 from tests.orchestrator.server_thread import wait_job
-from tests.ui.conftest import LORA, PHONE, newest_jobs, open_page, quick, set_fields, shot
+from tests.ui.conftest import LORA, PHONE, REFINER, newest_jobs, open_page, quick, set_fields, shot
 
 
 def test_every_request_field_has_a_control_filled_from_the_catalog(page) -> None:
@@ -24,6 +24,9 @@ def test_every_request_field_has_a_control_filled_from_the_catalog(page) -> None
     expect(page.locator("[name=performance_selection]")).to_have_value("Speed")
     expect(page.locator("[name=aspect_ratios_selection]")).to_have_value("1152*896")
     assert page.locator("[name=sampler_name] option").count() > 5
+    bases = page.eval_on_selector_all("[name=base_model_name] option", "els => els.map(e => e.value)")
+    refiners = page.eval_on_selector_all("[name=refiner_model_name] option", "els => els.map(e => e.value)")
+    assert REFINER in refiners and REFINER not in bases  # a refiner-architecture file only refines
     # This install has none of the default preset's styles: none is checked. Selected styles come first, in
     # the order chosen; search narrows the list.
     expect(page.locator("#style-count")).to_have_text("0")

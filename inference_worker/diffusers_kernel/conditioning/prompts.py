@@ -6,7 +6,9 @@ every window becomes [start] + tokens + [end] + padding = 77 tokens, encoded sep
 all chunks are concatenated along the sequence.
 
 Weights: a token of weight w becomes  empty + w · (encoded − empty), where `empty` is the encoding of an
-empty prompt at the same position, so a weight scales the token's departure from "nothing said".
+empty prompt at the same position, so a weight scales the token's departure from "nothing said"; then
+each 77-token window of a weighted chunk is multiplied by (its mean before weighting / its mean after),
+per encoder, as Fooocus does. Pooled vectors are never weighted.
 `clip_skip` picks the hidden layer counted from the end (2 = the penultimate, SDXL's standard); SD 1.5
 applies the final layer norm to it. SDXL concatenates both encoders' features; its pooled vector is the
 second encoder's pooled output of each chunk's first window, summed over the chunks (as Fooocus does).
@@ -151,6 +153,17 @@ def _run(encoder, windows: _Windows, clip_skip: int, final_norm: bool, with_empt
     return hidden, pooled
 
 
+def apply_weights(hidden: torch.Tensor, empty: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """hidden [windows, positions, d], empty [1, positions, d], weights [windows, positions] → weighted.
+
+    Each window is then rescaled to its unweighted mean (Fooocus), so emphasis moves the weighted tokens
+    relative to the rest instead of shifting the whole window."""
+    w = weights.to(hidden.device, hidden.dtype).unsqueeze(-1)
+    original_mean = hidden.mean(dim=(1, 2), keepdim=True)
+    moved = torch.where(w != 1.0, empty + (hidden - empty) * w, hidden)
+    return moved * (original_mean / moved.mean(dim=(1, 2), keepdim=True))
+
+
 def _empty_row(tokenizer) -> list[int]:
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
@@ -177,8 +190,7 @@ def _encode_chunk(
     if weighted:
         empty, hidden = hidden[-1:], hidden[:-1]
         pooled = pooled[:-1] if pooled is not None else None
-        w = torch.tensor(windows.weights, dtype=torch.float32, device=hidden.device).unsqueeze(-1)
-        hidden = torch.where(w != 1.0, empty + (hidden - empty) * w, hidden)
+        hidden = apply_weights(hidden, empty, torch.tensor(windows.weights, dtype=torch.float32))
     return hidden.reshape(1, -1, hidden.shape[-1]), (pooled[:1].float() if pooled is not None else None)
 
 

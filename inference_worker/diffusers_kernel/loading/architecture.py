@@ -1,9 +1,9 @@
 """Which architecture a single-file checkpoint holds, and whether a skeleton fits it.
 
-`detect` (the contract's, shared with the catalog) tells SDXL from SD 1.5 by tensor names and refuses
-everything else by name. `mismatch` then checks that a skeleton's configs describe the same widths as
-the checkpoint's tensors, so a wrong skeleton is a clear error instead of a failed weight copy deep
-inside diffusers.
+`detect` (the contract's, shared with the catalog) tells SDXL, the SDXL refiner and SD 1.5 apart by
+tensor names and refuses everything else by name. `mismatch` then checks that a skeleton's configs
+describe the same widths as the checkpoint's tensors, so a wrong skeleton is a clear error instead of a
+failed weight copy deep inside diffusers.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import os
 
 from contract.checkpoint import (  # noqa: F401  (detect and ArchitectureError are used through here)
+    ADM,
+    REFINER_TE_POS,
     SD15_TE_POS,
     SDXL_TE1_POS,
     SDXL_TE2_POS,
@@ -39,20 +41,19 @@ def mismatch(shapes: dict[str, tuple[int, ...]], arch: str, skeleton: str) -> st
             "vae",
         ),
     ]
-    te1 = _config(skeleton, "text_encoder")
-    if arch == "sdxl":
+    adm = (ADM, 1, unet.get("projection_class_embeddings_input_dim"), "unet.addition")
+    if arch == "sdxl_refiner":
         te2 = _config(skeleton, "text_encoder_2")
+        probes += [(REFINER_TE_POS, 1, te2["hidden_size"], "text_encoder_2.hidden_size"), adm]
+    elif arch == "sdxl":
+        te1, te2 = _config(skeleton, "text_encoder"), _config(skeleton, "text_encoder_2")
         probes += [
             (SDXL_TE1_POS, 1, te1["hidden_size"], "text_encoder.hidden_size"),
             (SDXL_TE2_POS, 1, te2["hidden_size"], "text_encoder_2.hidden_size"),
-            (
-                UNET + "label_emb.0.0.weight",
-                1,
-                unet["projection_class_embeddings_input_dim"],
-                "unet.addition",
-            ),
+            adm,
         ]
     else:
+        te1 = _config(skeleton, "text_encoder")
         probes.append((SD15_TE_POS, 1, te1["hidden_size"], "text_encoder.hidden_size"))
     context = [s for k, s in shapes.items() if k.startswith(UNET) and k.endswith("attn2.to_k.weight")]
     diffs = []

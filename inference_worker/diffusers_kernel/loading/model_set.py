@@ -3,7 +3,8 @@
 Both come from the pipeline cache: a task that changes only LoRAs, FreeU or the refiner never reloads
 its base. LoRAs are set to exactly the task's list on every model they go on (so nothing carries over
 from the previous task); like Fooocus, the refiner gets the task's LoRAs too when it has the base's
-architecture, while FreeU applies to the base only.
+architecture, while FreeU applies to the base only. An SDXL refiner-architecture model runs only as the
+refiner of an SDXL base.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ from dataclasses import dataclass
 from contract.events import FailureKind
 from contract.task import GenerateTask
 from inference_worker.diffusers_kernel.conditioning import prompts
+from inference_worker.diffusers_kernel.loading.freeu import set_freeu
 from inference_worker.diffusers_kernel.loading.loras import apply_loras
 from inference_worker.diffusers_kernel.loading.models import LoadedModel, load_model, load_vae
 from inference_worker.diffusers_kernel.loading.pipeline_cache import PipelineCache, file_key
-from inference_worker.diffusers_kernel.sampling.refiner import RefinerPlan, method_for, switch_step
+from inference_worker.diffusers_kernel.sampling.refiner import (
+    RefinerPlan,
+    handover_step,
+    method_for,
+    switch_step,
+)
 from inference_worker.kernel import KernelError
 
 log = logging.getLogger("remgo.worker.diffusers")
@@ -47,6 +54,13 @@ def _open(cache, key, path, name, field, dtype, device, allow_pickle, keep=(), v
 
 
 def _check_base(task: GenerateTask, model: LoadedModel) -> None:
+    if model.arch == "sdxl_refiner":
+        raise KernelError(
+            FailureKind.unsupported,
+            f"{model.name} is an SDXL refiner-architecture checkpoint: it runs only as the refiner of an "
+            "SDXL base (it has no CLIP-L encoder and is conditioned on an aesthetic score)",
+            "base_model.path",
+        )
     encoders = [model.pipe.text_encoder] + ([model.pipe.text_encoder_2] if model.arch == "sdxl" else [])
     layers = min(prompts.layer_count(e) for e in encoders)
     if task.clip_skip > layers:
@@ -65,13 +79,25 @@ def _check_base(task: GenerateTask, model: LoadedModel) -> None:
 
 
 def _check_refiner(base: LoadedModel, ref: LoadedModel) -> None:
-    if base.arch == "sd15" and ref.arch == "sdxl":
+    if base.arch == "sd15" and ref.family == "sdxl":
         raise KernelError(
             FailureKind.unsupported,
-            "an SDXL refiner needs an SDXL base model (its prompts need both encoders)",
+            "an SDXL refiner needs an SDXL base model (its prompts need the base's OpenCLIP-G encoding)",
             "refiner",
         )
-    if base.arch != ref.arch:
+    if ref.arch == "sdxl_refiner":
+        # It takes the base's second-encoder features and pooled vector (refiner_conditioning).
+        encoder, unet = base.pipe.text_encoder_2.config, ref.pipe.unet.config
+        pooled = unet.projection_class_embeddings_input_dim - 5 * unet.addition_time_embed_dim
+        if (encoder.hidden_size, encoder.projection_dim) != (unet.cross_attention_dim, pooled):
+            raise KernelError(
+                FailureKind.unsupported,
+                f"refiner {ref.name} takes {unet.cross_attention_dim}-wide prompt features and a "
+                f"{pooled}-wide pooled vector; the base's second text encoder gives {encoder.hidden_size} "
+                f"and {encoder.projection_dim}",
+                "refiner",
+            )
+    elif base.arch != ref.arch:
         width = int(base.pipe.text_encoder.config.hidden_size)
         takes = int(ref.pipe.unet.config.cross_attention_dim)
         if width != takes:
@@ -84,17 +110,17 @@ def _check_refiner(base: LoadedModel, ref: LoadedModel) -> None:
 
 def _plan(task: GenerateTask, base: LoadedModel, ref: LoadedModel, warn) -> RefinerPlan | None:
     switch = switch_step(task.steps, task.refiner_switch)
-    if switch >= task.steps:
+    requested = task.refiner_swap_method.value
+    method = method_for(requested, base.family, ref.family)
+    if handover_step(method, switch) >= task.steps:
         warn(
             f"refiner {task.refiner.name} not used: refiner_switch {task.refiner_switch:g} leaves it no step"
         )
         return None
-    requested = task.refiner_swap_method.value
-    method = method_for(requested, base.arch, ref.arch)
     if method != requested:
         warn(f"refiner_swap_method {requested} became vae: the {ref.arch} refiner has another latent space")
     return RefinerPlan(
-        method=method, switch=switch, same_latents=base.arch == ref.arch, refiner_pipe=ref.pipe
+        method=method, switch=switch, same_latents=base.family == ref.family, refiner_pipe=ref.pipe
     )
 
 
@@ -109,12 +135,7 @@ def load_models(
     _check_base(task, base)
     loras = [(lora.path, lora.weight) for lora in task.loras]
     apply_loras(base, loras)
-    unet = base.pipe.unet
-    if task.freeu.enabled:
-        f = task.freeu
-        unet.enable_freeu(s1=f.s1, s2=f.s2, b1=f.b1, b2=f.b2)
-    else:
-        unet.disable_freeu()
+    set_freeu(base.pipe.unet, task.freeu)
     models = ModelSet(base=base)
     keep: tuple = (base_key,)
     ref_ref = task.refiner
@@ -128,7 +149,7 @@ def load_models(
         )
         keep += (ref_key,)
         _check_refiner(base, ref)
-        ref.pipe.unet.disable_freeu()
+        set_freeu(ref.pipe.unet, None)  # the same cached model may have been a base with FreeU
         if ref.arch == base.arch:
             apply_loras(ref, loras)
         else:

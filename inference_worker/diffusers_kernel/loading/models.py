@@ -4,6 +4,9 @@ Nothing here reaches the network: every diffusers/transformers call is `local_fi
 single files always get a local `config=` (their embedded skeleton, or the shipped one for their
 detected architecture). Pickle checkpoints (.ckpt/.pt/.pth/.bin) can run code when opened, so they are
 refused unless the worker was started with --allow-pickle.
+
+An SDXL refiner-architecture model is opened without its text encoder: as in Fooocus, it conditions on
+the base's encoding (sampling/refiner.py), so its own encoder would never run.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.checkpoint import ArchitectureError, folder_architecture, prediction_type, sampling_refusal
 from contract.events import FailureKind
 from inference_worker.diffusers_kernel.loading import architecture, skeletons
 from inference_worker.diffusers_kernel.loading.checkpoint_header import HeaderError, read_header
@@ -24,24 +28,37 @@ log = logging.getLogger("remgo.worker.loader")
 
 SAFE_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
-_PIPELINE_ARCH = {"StableDiffusionXLPipeline": "sdxl", "StableDiffusionPipeline": "sd15"}
+# Components a refiner-architecture pipeline is opened without (never used, see above).
+_REFINER_UNUSED = {"text_encoder_2": None, "tokenizer_2": None}
 
 
 @dataclass
 class LoadedModel:
     name: str
-    arch: str  # "sdxl" | "sd15"
+    arch: str  # "sdxl" | "sd15" | "sdxl_refiner"
     pipe: Any
     skeleton: str  # folder whose vae/ config fits this model (for VAE overrides)
     loras: tuple[tuple[str, float], ...] = ()
     adapters: list[str] = field(default_factory=list)
     prediction: str = "epsilon"  # what the UNet predicts: epsilon or v_prediction
 
+    @property
+    def family(self) -> str:
+        """The family whose latent space and noise schedules the model uses (the refiner's is SDXL's)."""
+        return "sdxl" if self.arch == "sdxl_refiner" else self.arch
+
 
 def _pipeline_class(arch: str):
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
 
-    return StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
+    return {"sdxl": StableDiffusionXLPipeline, "sdxl_refiner": StableDiffusionXLImg2ImgPipeline}.get(
+        arch, StableDiffusionPipeline
+    )
+
+
+def _components(arch: str) -> dict:
+    """Components passed in instead of loaded."""
+    return dict(_REFINER_UNUSED) if arch == "sdxl_refiner" else {}
 
 
 def _unknown(field_name: str, message: str) -> KernelError:
@@ -54,13 +71,10 @@ def _unreadable(path: str, field_name: str, exc: BaseException) -> KernelError:
     return KernelError(FailureKind.bad_request, f"{path} cannot be loaded: {reason}", field_name)
 
 
-# Marker tensors some single-file checkpoints carry (as ComfyUI reads them): a v-prediction UNet, and
-# zero-terminal-SNR training.
-V_PRED_KEY, ZTSNR_KEY = "v_pred", "ztsnr"
-
-
 def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, str, dict]:
-    """(arch, skeleton folder, scheduler-config overrides from marker keys) for a single-file checkpoint."""
+    """(arch, skeleton folder, scheduler-config overrides) for a single-file checkpoint. The overrides carry
+    what its marker keys or metadata declare (v-prediction); a file whose sampling remgo does not run
+    (Playground v2.5, EDM, zero-terminal SNR) is refused naming what it is (`sampling_refusal`)."""
     if path.lower().endswith(PICKLE_SUFFIXES):
         if not allow_pickle:
             raise KernelError(
@@ -91,7 +105,9 @@ def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, 
         shapes, metadata = header.shapes, header.metadata
     try:
         own = skeletons.embedded(metadata)
-        arch = own[0] if own else architecture.detect(shapes)
+        if own and (why := sampling_refusal(shapes, metadata)):
+            raise ArchitectureError(why)
+        arch = own[0] if own else architecture.detect(shapes, metadata)
     except (ValueError, json.JSONDecodeError) as exc:
         raise KernelError(FailureKind.unsupported, f"{os.path.basename(path)}: {exc}", field_name) from None
     skeleton = skeletons.materialize(own[1]) if own else skeletons.shipped_skeleton(arch)
@@ -107,10 +123,8 @@ def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, 
             field_name,
         )
     markers = {}
-    if V_PRED_KEY in shapes:
+    if prediction_type(shapes, metadata) == "v_prediction":
         markers["prediction_type"] = "v_prediction"
-    if ZTSNR_KEY in shapes:
-        markers["rescale_betas_zero_snr"] = True
     return arch, skeleton, markers
 
 
@@ -124,17 +138,21 @@ def load_model(
         if not os.path.isfile(index_path):
             raise _unknown(field_name, f"{path} is a folder without model_index.json (not a diffusers model)")
         with open(index_path, encoding="utf-8") as fh:
-            cls_name = json.load(fh).get("_class_name")
-        arch = _PIPELINE_ARCH.get(cls_name)
+            index = json.load(fh)
+        arch = folder_architecture(index)
         if arch is None:
             raise KernelError(
-                FailureKind.unsupported, f"{path}: pipeline {cls_name!r} is not SDXL or SD 1.5", field_name
+                FailureKind.unsupported,
+                f"{path}: pipeline {index.get('_class_name')!r} is not SDXL, the SDXL refiner or SD 1.5",
+                field_name,
             )
         try:
             with warnings.catch_warnings():
                 # `torch_dtype` is spelled `dtype` in newer diffusers; the old name works in every supported one.
                 warnings.simplefilter("ignore", FutureWarning)
-                pipe = _pipeline_class(arch).from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+                pipe = _pipeline_class(arch).from_pretrained(
+                    path, torch_dtype=dtype, local_files_only=True, **_components(arch)
+                )
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise _unreadable(path, field_name, exc) from None
         skeleton = path
@@ -142,7 +160,7 @@ def load_model(
         arch, skeleton, markers = _skeleton_for(path, field_name, allow_pickle)
         try:
             pipe = _pipeline_class(arch).from_single_file(
-                path, config=skeleton, torch_dtype=dtype, local_files_only=True
+                path, config=skeleton, torch_dtype=dtype, local_files_only=True, **_components(arch)
             )
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise _unreadable(path, field_name, exc) from None

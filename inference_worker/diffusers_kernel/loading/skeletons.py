@@ -1,11 +1,12 @@
 """Pipeline skeletons: the weightless diffusers folders single-file checkpoints are loaded with.
 
 Two sources:
-- shipped: `catalog/model_configs/{sdxl,sd15}` describe the real Stable Diffusion XL 1.0 and 1.5
-  architectures. They are written by `python -m inference_worker.model_builders.shipped_skeletons`.
+- shipped: `catalog/model_configs/{sdxl,sd15,sdxl_refiner}` describe the real Stable Diffusion XL 1.0
+  (base and refiner) and 1.5 architectures. They are written by
+  `python -m inference_worker.model_builders.shipped_skeletons`.
 - embedded: a checkpoint written by remgo (the demo model, the test models) carries its own small
   skeleton in its safetensors metadata under EMBED_KEY. Only config and tokenizer files are taken
-  from it, and the pipeline index is always the project's own (SDXL_INDEX / SD15_INDEX below).
+  from it, and the pipeline index is always the project's own (`INDEXES` below).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 
 EMBED_KEY = "remgo.pipeline_skeleton"
 ARCH_KEY = "remgo.architecture"
-ARCHITECTURES = ("sdxl", "sd15")
+ARCHITECTURES = ("sdxl", "sd15", "sdxl_refiner")
 _EMBEDDABLE_FILES = {"config.json", "scheduler_config.json", "vocab.json", "merges.txt"} | {
     "tokenizer_config.json",
     "special_tokens_map.json",
@@ -52,6 +53,25 @@ SD15_INDEX = {
     "feature_extractor": [None, None],
     "image_encoder": [None, None],
 }
+
+
+# The SDXL refiner: one text encoder (OpenCLIP bigG, as `text_encoder_2`) and aesthetic-score conditioning.
+SDXL_REFINER_INDEX = {
+    "_class_name": "StableDiffusionXLImg2ImgPipeline",
+    "force_zeros_for_empty_prompt": False,
+    "requires_aesthetics_score": True,
+    "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+    "text_encoder": [None, None],
+    "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+    "tokenizer": [None, None],
+    "tokenizer_2": ["transformers", "CLIPTokenizer"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+    "feature_extractor": [None, None],
+    "image_encoder": [None, None],
+}
+
+INDEXES = {"sdxl": SDXL_INDEX, "sd15": SD15_INDEX, "sdxl_refiner": SDXL_REFINER_INDEX}
 
 
 def configs_root() -> str:
@@ -92,8 +112,7 @@ def embedded(metadata: dict[str, str]) -> tuple[str, dict[str, str]] | None:
             raise ValueError(f"embedded skeleton holds a file remgo does not take: {rel!r}")
         if not isinstance(text, str):
             raise ValueError(f"embedded skeleton file {rel!r} is not text")
-    index = SDXL_INDEX if arch == "sdxl" else SD15_INDEX
-    return arch, {**files, "model_index.json": json.dumps(index)}
+    return arch, {**files, "model_index.json": json.dumps(INDEXES[arch])}
 
 
 _materialized: dict[str, str] = {}

@@ -1,6 +1,7 @@
 """The model as a denoiser: x (at noise level sigma) → estimate of the clean latent x0, with guidance.
 
-The UNet sees x_in = x / sqrt(sigma² + 1) at the training timestep t of sigma; an epsilon-prediction
+The UNet sees x_in = x / sqrt(sigma² + 1) at the whole training timestep t nearest to sigma (in log
+space, as Fooocus conditions it; progress and the ADM switch read the same t); an epsilon-prediction
 model gives x0 = x − sigma·eps, a v-prediction model x0 = (x_in − sigma·v) / sqrt(sigma² + 1). With `boundary` (the `lcm` scheduler) the estimate gets LCM's boundary condition,
 c_skip(t)·x_t + c_out(t)·x0, as a consistency model expects. The conditional and unconditional
 predictions go through one batched call when both prompts have the same length; guidance 1 has no
@@ -11,8 +12,8 @@ SDXL size conditioning follows Fooocus's ADM scaling: while t > 999·(1 − adm.
 negative "original size" are the output size × their scalers (truncated to whole pixels); afterwards
 both use the plain size. The target size is the output size rounded to a multiple of 64, crop (0, 0).
 
-A `Denoiser` holds one `ModelPass` per model: with a refiner in `joint` mode the refiner's pass takes
-over from step `switch` on, inside the same sampler run.
+A `Denoiser` holds one `ModelPass` per model; `pass_for` picks the one in use (with a refiner in `joint`
+mode, refiner.JointDenoiser hands over inside the same sampler run).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class ModelPass:
 
     def predict(self, x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor | None, float]:
         """(positive x0, negative x0 or None, timestep)."""
-        t = self.sigmas.timestep(sigma).to(self.device, torch.float32).reshape(())
+        t = self.sigmas.unet_timestep(sigma).to(self.device, torch.float32).reshape(())
         timestep = float(t)
         x_in = x / (sigma**2 + 1) ** 0.5
         scaled = self.size is not None and timestep > self.size.scaled_until()
@@ -130,16 +131,13 @@ class ModelPass:
 class Denoiser:
     """denoise(x, sigma, step) → guided x0; the pass in use is chosen by step (joint refiner)."""
 
-    def __init__(self, passes: list[ModelPass], guidance: Guidance, switch: int | None = None) -> None:
+    def __init__(self, passes: list[ModelPass], guidance: Guidance) -> None:
         self.passes = passes
         self.guidance = guidance
-        self.switch = switch
         self.last_eps: torch.Tensor | None = None  # (x − x0)/sigma of the latest call
         self.last_step = -1
 
     def pass_for(self, step: int) -> ModelPass:
-        if self.switch is not None and step >= self.switch and len(self.passes) > 1:
-            return self.passes[1]
         return self.passes[0]
 
     @property

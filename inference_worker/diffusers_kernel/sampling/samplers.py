@@ -1,14 +1,15 @@
 """Sampling loops in the sigma parameterisation, under Fooocus's sampler names.
 
-Every sampler takes `denoise(x, sigma, i) → x0 estimate`, the start latent `x` (noise × sigmas[0]),
+Every sampler takes `denoise(x, sigma, i) → x0 estimate`, the start latent `x` (noise × `start_noise_scale`),
 the schedule `sigmas` (descending, ending with 0), `noise(like)` for fresh noise (drawn from the
-task's CPU generator so a seed means the same image on any device) and `on_step(i, x0)` called once
-per step. Written from the published update rules (Karras et al. 2022; Lu et al. 2022 DPM-Solver++;
-Zhao et al. 2023 UniPC).
+task's CPU generator so a seed means the same image on any device; the SDE samplers use its
+`noise.brownian` path instead) and `on_step(i, x0)` called once per step. Written from the
+published update rules (Karras et al. 2022; Lu et al. 2022 DPM-Solver++; Zhao et al. 2023 UniPC).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -27,6 +28,16 @@ from inference_worker.diffusers_kernel.sampling.unipc import sample_unipc
 Denoise = Callable[[torch.Tensor, float, int], torch.Tensor]
 Noise = Callable[[torch.Tensor], torch.Tensor]
 OnStep = Callable[[int, torch.Tensor], None]
+
+
+def start_noise_scale(sigma_start: float, sigma_max: float) -> float:
+    """What unit noise is multiplied by to start sampling at `sigma_start`.
+
+    A start at the model's highest level is pure noise in the variance-preserving form (x / sqrt(1 + σ²)
+    has unit variance), so the noise is scaled by sqrt(1 + σ²), as Fooocus does; a lower start, σ."""
+    if math.isclose(sigma_start, sigma_max, rel_tol=1e-5) or sigma_start > sigma_max:
+        return math.sqrt(1.0 + sigma_start**2)
+    return sigma_start
 
 
 def _ancestral(sigma: float, sigma_next: float, eta: float = 1.0) -> tuple[float, float]:
@@ -176,6 +187,7 @@ def dpmpp_2m(denoise: Denoise, x, sigmas, noise: Noise, on_step: OnStep):
 def dpmpp_2m_sde(denoise: Denoise, x, sigmas, noise: Noise, on_step: OnStep, eta: float = 1.0):
     """Second-order multistep SDE solver, midpoint variant."""
     s = _sig(sigmas)
+    brownian = noise.brownian(x, s)
     old = None
     h_last = None
     for i in range(len(s) - 1):
@@ -190,7 +202,7 @@ def dpmpp_2m_sde(denoise: Denoise, x, sigmas, noise: Noise, on_step: OnStep, eta
                 r = h_last / h
                 x = x - 0.5 * float(np.expm1(-h - eta_h)) * (1 / r) * (x0 - old)
             if eta:
-                x = x + noise(x) * s[i + 1] * float(np.sqrt(-np.expm1(-2 * eta_h)))
+                x = x + brownian(s[i], s[i + 1]) * s[i + 1] * float(np.sqrt(-np.expm1(-2 * eta_h)))
             h_last = h
         old = x0
         on_step(i, x0)
@@ -199,6 +211,7 @@ def dpmpp_2m_sde(denoise: Denoise, x, sigmas, noise: Noise, on_step: OnStep, eta
 
 def dpmpp_3m_sde(denoise: Denoise, x, sigmas, noise: Noise, on_step: OnStep, eta: float = 1.0):
     s = _sig(sigmas)
+    brownian = noise.brownian(x, s)
     x0_1 = x0_2 = None
     h_1 = h_2 = None
     for i in range(len(s) - 1):
@@ -221,7 +234,7 @@ def dpmpp_3m_sde(denoise: Denoise, x, sigmas, noise: Noise, on_step: OnStep, eta
             elif h_1 is not None:
                 x = x + phi_2 * (x0 - x0_1) / (h_1 / h)
             if eta:
-                x = x + noise(x) * s[i + 1] * float(np.sqrt(-np.expm1(-2 * h * eta)))
+                x = x + brownian(s[i], s[i + 1]) * s[i + 1] * float(np.sqrt(-np.expm1(-2 * h * eta)))
             h_1, h_2 = h, h_1
         x0_1, x0_2 = x0, x0_1
         on_step(i, x0)
@@ -245,8 +258,8 @@ def _unipc(variant: str):
 
 
 # Fooocus name → loop. ddim (eta 0) on an epsilon model is exactly the Euler step in sigma space; the
-# `_gpu` variants differ from their plain names only in where Fooocus draws noise, and here noise always
-# comes from the task's CPU generator.
+# `_gpu` variants are their plain names: Fooocus replaces every sampler's Brownian noise with one tree per
+# image on the latents' device (noise.py), so where the tree lives no longer depends on the name.
 SAMPLERS: dict[str, Callable] = {
     "euler": euler,
     "euler_ancestral": euler_ancestral,

@@ -33,6 +33,7 @@ class ModelSigmas:
         else:
             raise ValueError(f"beta_schedule {schedule!r} is not supported (scaled_linear, linear)")
         alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
+        self.alphas_cumprod = alphas_cumprod  # all training timesteps, also on a distilled table (tcd)
         self.table = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
         self.log_table = self.table.log()
         self.sigma_min = float(self.table[0])
@@ -47,6 +48,13 @@ class ModelSigmas:
         lo, hi = self.log_table[idx - 1], self.log_table[idx]
         w = (log_sigma.reshape(-1) - lo) / (hi - lo)
         return (idx - 1 + w).reshape(log_sigma.shape)
+
+    def unet_timestep(self, sigma: float | torch.Tensor) -> torch.Tensor:
+        """The whole training timestep whose sigma is nearest in log space: what the UNet is conditioned
+        on (as in Fooocus), and what guidance progress and ADM read."""
+        log_sigma = torch.as_tensor(sigma, dtype=torch.float64).log()
+        nearest = (log_sigma.reshape(-1, 1) - self.log_table.reshape(1, -1)).abs().argmin(dim=1)
+        return nearest.to(torch.float64).reshape(log_sigma.shape)
 
     def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
         t = torch.as_tensor(timestep, dtype=torch.float64).clamp(0, len(self.table) - 1)
@@ -75,6 +83,9 @@ class DistilledSigmas(ModelSigmas):
         log_sigma = torch.as_tensor(sigma, dtype=torch.float64).log()
         nearest = (log_sigma.reshape(-1, 1) - self.log_table.reshape(1, -1)).abs().argmin(dim=1)
         return (nearest * self.skip + (self.skip - 1)).to(torch.float64).reshape(log_sigma.shape)
+
+    def unet_timestep(self, sigma: float | torch.Tensor) -> torch.Tensor:
+        return self.timestep(sigma)
 
     def sigma(self, timestep: torch.Tensor) -> torch.Tensor:
         index = (torch.as_tensor(timestep, dtype=torch.float64) - (self.skip - 1)) / self.skip

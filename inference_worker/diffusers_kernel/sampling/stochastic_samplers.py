@@ -26,6 +26,7 @@ def _ancestral(sigma: float, sigma_next: float) -> tuple[float, float]:
 def dpmpp_sde(denoise, x, sigmas, noise, on_step, r: float = 0.5):
     """Second-order single-step DPM-Solver++ with Brownian noise at the midpoint and the end."""
     s = [_f(v) for v in sigmas]
+    brownian = noise.brownian(x, s)
     for i in range(len(s) - 1):
         x0 = denoise(x, s[i], i)
         if s[i + 1] == 0:
@@ -36,12 +37,12 @@ def dpmpp_sde(denoise, x, sigmas, noise, on_step, r: float = 0.5):
             s_mid = math.exp(-(lam + r * h))
             down, up = _ancestral(s[i], s_mid)
             x2 = (down / s[i]) * x - math.expm1(-(-math.log(down) - lam)) * x0
-            x2 = x2 + noise.between(x, s[i], s_mid) * up
+            x2 = x2 + brownian(s[i], s_mid) * up
             x0_mid = denoise(x2, s_mid, i)
             down, up = _ancestral(s[i], s[i + 1])
             blend = (1 - 1 / (2 * r)) * x0 + (1 / (2 * r)) * x0_mid
             x = (down / s[i]) * x - math.expm1(-(-math.log(down) - lam)) * blend
-            x = x + noise.between(x, s[i], s[i + 1]) * up
+            x = x + brownian(s[i], s[i + 1]) * up
         on_step(i, x0)
     return x
 
@@ -65,20 +66,26 @@ def ddpm(denoise, x, sigmas, noise, on_step):
 
 
 def tcd(denoise, x, sigmas, noise, on_step, gamma: float = 0.3):
-    """Jump deterministically to timestep (1 − gamma)·t, then add noise back up to the next level."""
+    """TCD's strategic stochastic sampling, as Fooocus (and diffusers' TCDScheduler) run it.
+
+    From the step's x0 and eps estimates it lands on the whole training timestep
+    s = floor((1 − gamma)·t(σ_next)), with t(σ_next) the next level's timestep on the model's table, using
+    the model's own ᾱ_s; then it diffuses forward from s up to σ_next with fresh noise. The last step lands
+    on timestep 0 (ᾱ_0 < 1: a trace of eps stays, in both of those too); gamma 0 re-noises nothing."""
     s = [_f(v) for v in sigmas]
     for i in range(len(s) - 1):
         x0 = denoise(x, s[i], i)
-        if s[i + 1] == 0:
-            x = x0
+        eps = (x - x0) / s[i]
+        table = denoise.model_sigmas  # the table of the model that made this step's estimate
+        t_next = int(round(float(table.timestep(s[i + 1])))) if s[i + 1] > 0 else 0
+        # rounded before the floor so that 0.7 · 10 is 7, not 6.999…
+        a = float(table.alphas_cumprod[math.floor(round((1 - gamma) * t_next, 6))])
+        landed = a**0.5 * x0 + (1 - a) ** 0.5 * eps  # variance-preserving latent at timestep s
+        if gamma > 0 and s[i + 1] > 0:
+            # σ_next² − σ_s²; never below 0 on the model's table, max() only guards float noise
+            x = landed / a**0.5 + noise(x) * max(0.0, s[i + 1] ** 2 + 1 - 1 / a) ** 0.5
         else:
-            eps = (x - x0) / s[i]
-            table = denoise.model_sigmas  # the table of the model that made this step's estimate
-            t = table.timestep(s[i])
-            s_down = min(_f(table.sigma((1 - gamma) * t)), s[i + 1])
-            x = x0 + eps * s_down
-            if s_down < s[i + 1]:
-                x = x + noise(x) * (s[i + 1] ** 2 - s_down**2) ** 0.5
+            x = landed * (1 + s[i + 1] ** 2) ** 0.5
         on_step(i, x0)
     return x
 

@@ -4,7 +4,8 @@ With lambda = -log(sigma), one step from s to t (h = lambda_t - lambda_s) reads
     x_t = (sigma_t / sigma_s) x_s - expm1(-h) m_s - B(h) · Σ rho_k D_k
 where m are x0 predictions and D_k their scaled differences. The corrector reuses the model output
 taken at the new point for the predictor of the next step, so it costs no extra evaluation.
-A final sigma of 0 is replaced by 0.001 (log-sigma must stay finite); x is then x0 to within noise.
+A final sigma of 0 is replaced by 0.001, as in Fooocus (log-sigma must stay finite); x is then x0 to
+within noise. Fooocus also drops the schedule's last non-zero level for UniPC (the kernel does that).
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ def _update(x, m0, ms_prev, lambdas_prev, sigma_s, sigma_t, order, variant, mode
 def sample_unipc(denoise, x, sigmas, on_step, variant: str = "bh1", order: int = 3):
     s = [float(v) for v in sigmas]
     if s[-1] == 0:
-        s[-1] = min(FINAL_SIGMA, s[-2] / 2)
+        if s[-2] <= FINAL_SIGMA:
+            raise ValueError(
+                f"UniPC ends at sigma {FINAL_SIGMA}: the level before it must be higher, not {s[-2]}"
+            )
+        s[-1] = FINAL_SIGMA
     n = len(s) - 1
     ms: list[torch.Tensor] = []  # x0 predictions, newest last
     lambdas: list[float] = []

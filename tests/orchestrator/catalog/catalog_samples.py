@@ -112,5 +112,11 @@ SDXL_SHAPES = {UNET_IN: (1, 4, 1, 1), "model.diffusion_model.label_emb.0.0.weigh
                "conditioner.embedders.0.transformer.text_model.embeddings.position_embedding.weight": (1, 768),
                "conditioner.embedders.1.model.positional_embedding": (1, 1280),
                "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": (1, 2048)}
+# The SDXL refiner (Stability's sd_xl_refiner): OpenCLIP bigG alone at conditioner.embedders.0.model,
+# ADM input 2560, context 1280.
+REFINER_SHAPES = {UNET_IN: (384, 4, 3, 3), "model.diffusion_model.label_emb.0.0.weight": (1536, 2560),
+                  "conditioner.embedders.0.model.positional_embedding": (77, 1280),
+                  "conditioner.embedders.0.model.text_projection": (1280, 1280),
+                  "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": (768, 1280)}
 SDXL_LORA_SHAPES = {"lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, 2048)}
 SD15_LORA_SHAPES = {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": (4, 768)}

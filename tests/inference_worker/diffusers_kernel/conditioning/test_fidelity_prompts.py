@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -87,18 +88,87 @@ def test_weight_one_is_neutral(pipes):
     assert torch.equal(plain.embeds, weighted.embeds) and torch.equal(plain.pooled, weighted.pooled)
 
 
+def test_weighting_a_hand_worked_window():
+    # Worked by hand from Fooocus's method: token 1 (weight 2) moves from the empty encoding 1 to
+    # 1 + 2·(2 − 1) = 3, token 2 (weight 0) falls onto it: [1, 2, 3] → [1, 3, 1], mean 2 → 5/3; the
+    # window is then scaled by 2 / (5/3) = 6/5 → [1.2, 3.6, 1.2]. Window 2 has no weight and stays put.
+    hidden = torch.tensor([[[1.0], [2.0], [3.0]], [[4.0], [5.0], [6.0]]])
+    empty = torch.ones(1, 3, 1)
+    weights = torch.tensor([[1.0, 2.0, 0.0], [1.0, 1.0, 1.0]])
+    out = prompts.apply_weights(hidden, empty, weights)
+    assert out[0, :, 0].tolist() == pytest.approx([1.2, 3.6, 1.2])
+    assert torch.equal(out[1], hidden[1])
+
+
+def _fooocus_weighting(plain, empty, where, weight):
+    """Fooocus's documented weighting of one window of one encoder, in numpy float64 from the
+    unweighted encodings: weighted tokens leave the empty prompt's encoding `weight` times as far, then
+    the whole window is scaled back to the unweighted window's mean."""
+    plain, empty = plain.double().numpy(), empty.double().numpy()
+    moved = plain.copy()
+    moved[where] = empty[where] + weight * (plain[where] - empty[where])
+    return moved * (plain.mean() / moved.mean())
+
+
+@pytest.fixture(scope="module")
+def sd15_with_trained_norm(pipes):
+    """The tiny SD 1.5 with a final layer norm that is not the identity, as a trained CLIP's is: with
+    scale 1 and bias 0 every position comes out with mean 0, a window's mean is rounding noise and
+    rescaling to it is meaningless."""
+    import copy
+
+    pipe = copy.deepcopy(pipes["sd15"])
+    norm = getattr(pipe.text_encoder, "text_model", pipe.text_encoder).final_layer_norm
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        norm.weight.copy_(1.0 + torch.randn(norm.weight.shape, generator=gen) * 0.5)
+        norm.bias.copy_(torch.randn(norm.bias.shape, generator=gen) * 0.5)
+    return pipe
+
+
+def encoder_slices(pipe, arch):
+    if arch == "sd15":
+        return [slice(None)]
+    first = int(pipe.text_encoder.config.hidden_size)
+    return [slice(0, first), slice(first, None)]
+
+
 @pytest.mark.parametrize("arch", ["sdxl", "sd15"])
-def test_weight_scales_a_tokens_departure_from_the_empty_prompt(pipes, arch):
-    pipe = pipes[arch]
-    plain = enc(pipe, ["a lighthouse at dusk"], arch).embeds
-    strong = enc(pipe, ["a (lighthouse:1.5) at dusk"], arch).embeds
-    empty = enc(pipe, [""], arch).embeds
+@pytest.mark.parametrize("weight", [1.5, 0.4])
+def test_weight_moves_tokens_from_the_empty_prompt_and_keeps_each_encoders_window_mean(
+    pipes, sd15_with_trained_norm, arch, weight
+):
+    pipe = pipes["sdxl"] if arch == "sdxl" else sd15_with_trained_norm
+    plain = enc(pipe, ["a lighthouse at dusk"], arch).embeds[0]
+    strong = enc(pipe, [f"a (lighthouse:{weight}) at dusk"], arch).embeds[0]
+    empty = enc(pipe, [""], arch).embeds[0]
     where = token_positions(pipe, "a lighthouse at dusk", "lighthouse")
-    others = [i for i in range(77) if i not in where]
-    assert torch.allclose(
-        strong[0, where], empty[0, where] + 1.5 * (plain[0, where] - empty[0, where]), atol=1e-5
-    )
-    assert torch.allclose(strong[0, others], plain[0, others], atol=1e-6)
+    for part in encoder_slices(pipe, arch):
+        expected = _fooocus_weighting(plain[:, part], empty[:, part], where, weight)
+        got = strong[:, part].double().numpy()
+        assert np.allclose(got, expected, rtol=1e-4, atol=1e-5)
+        # The rescale is per encoder: each encoder's window keeps its own unweighted mean.
+        assert got.mean() == pytest.approx(float(plain[:, part].double().mean()), rel=1e-5, abs=1e-7)
+        # Unweighted tokens are not left as they were: the whole window shares one factor.
+        others = [i for i in range(77) if i not in where]
+        ratio = got[others] / plain[others, part].double().numpy()
+        assert not np.allclose(ratio, 1.0, atol=1e-4)
+
+
+def test_weights_rescale_only_their_own_window_and_leave_pooled_alone(pipes):
+    pipe = pipes["sdxl"]
+    words = " ".join([f"w{i:03d}" for i in range(18)] + ["abc"])  # 18·4 + 3 = 75 tokens: window 1
+    plain = enc(pipe, [f"{words} a lighthouse at dusk"])
+    strong = enc(pipe, [f"{words} a (lighthouse:1.6) at dusk"])
+    assert plain.embeds.shape[1] == strong.embeds.shape[1] == 2 * 77
+    # The window without weights is untouched (up to batch-size rounding), the other one keeps its mean.
+    assert torch.allclose(strong.embeds[:, :77], plain.embeds[:, :77], atol=1e-6)
+    assert not torch.allclose(strong.embeds[:, 77:], plain.embeds[:, 77:], atol=1e-3)
+    for part in encoder_slices(pipe, "sdxl"):
+        assert float(strong.embeds[0, 77:, part].mean()) == pytest.approx(
+            float(plain.embeds[0, 77:, part].mean()), rel=1e-5, abs=1e-7
+        )
+    assert torch.allclose(strong.pooled, plain.pooled, atol=1e-6)
 
 
 def test_long_prompts_take_several_windows_and_keep_words_whole(pipes):

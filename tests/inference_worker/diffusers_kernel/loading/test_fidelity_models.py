@@ -1,4 +1,5 @@
-"""Model kinds beyond plain epsilon SDXL: v-prediction (folder config or single-file marker), refusals."""
+"""Model kinds beyond plain epsilon SDXL: v-prediction (folder config, single-file marker or model-spec
+metadata), and the files refused by name (zero-terminal SNR, Playground v2.5)."""
 
 from __future__ import annotations
 
@@ -57,16 +58,24 @@ def variants(tiny_models, tmp_path_factory):
     with open(config_path, "w", encoding="utf-8") as fh:
         json.dump(config, fh)
 
-    def marked(marker: str) -> str:
+    def marked(*markers: str, name: str = "", **declared: str) -> str:
         with safe_open(tiny_models.sdxl_file, "pt") as fh:
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no iteration
             metadata = fh.metadata()
-        tensors[marker] = torch.tensor([])
-        path = str(root / f"tiny-{marker}.safetensors")
-        save_file(tensors, path, metadata=metadata)
+        for marker in markers:
+            tensors[marker] = torch.tensor([])
+        path = str(root / f"tiny-{name or markers[0]}.safetensors")
+        save_file(tensors, path, metadata={**metadata, **declared})
         return path
 
-    return {"folder": folder, "file": marked("v_pred"), "ztsnr": marked("ztsnr")}
+    return {
+        "folder": folder,
+        "file": marked("v_pred"),
+        "ztsnr": marked("ztsnr"),
+        "playground": marked("edm_mean", "edm_std", name="playground"),
+        # Stability's model spec, as kohya's trainers write it for a v-parameterised model
+        "declared": marked(name="declared-v", **{"modelspec.prediction_type": "v"}),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +92,21 @@ def test_v_prediction_models_run_from_folder_or_marked_file(kernel, tiny_models,
     assert kernel._models.base.prediction == "v_prediction"
 
 
-def test_zero_terminal_snr_is_refused_by_name(kernel, tiny_models, variants):
+def test_a_v_prediction_declared_only_in_the_metadata_runs_as_v_prediction(kernel, tiny_models, variants):
+    make = task_builder(tiny_models)
+    marked = pixels(kernel, make(base_model=ModelRef(name="vs", path=variants["file"])))
+    assert pixels(kernel, make(base_model=ModelRef(name="vd", path=variants["declared"]))) == marked
+    assert kernel._models.base.prediction == "v_prediction"
+
+
+@pytest.mark.parametrize(
+    ("variant", "words"), [("ztsnr", "zero-terminal-SNR"), ("playground", "Playground v2.5")]
+)
+def test_files_whose_sampling_remgo_does_not_run_are_refused_by_name(
+    kernel, tiny_models, variants, variant, words
+):
     make = task_builder(tiny_models)
     with pytest.raises(KernelError) as exc:
-        run(kernel, make(base_model=ModelRef(name="z", path=variants["ztsnr"])))
+        run(kernel, make(base_model=ModelRef(name="z", path=variants[variant])))
     assert exc.value.kind is FailureKind.unsupported and exc.value.field == "base_model.path"
-    assert "zero-terminal-SNR" in exc.value.message
+    assert words in exc.value.message and f"tiny-{variant}.safetensors" in exc.value.message

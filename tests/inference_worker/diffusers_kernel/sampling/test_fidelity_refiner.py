@@ -48,29 +48,81 @@ def test_every_swap_method_hands_over_and_differs(kernel, make, refiner):
         for m in ("joint", "separate", "vae")
     }
     assert len({ref[0], *(v[0] for v in out.values())}) == 4
-    assert pixels(kernel, make(sampler="dpmpp_2m", refiner=refiner, refiner_switch=0.75)) != out["joint"]
+    assert pixels(kernel, make(sampler="dpmpp_2m", refiner=refiner, refiner_switch=0.25)) != out["joint"]
 
 
-def test_for_a_memoryless_sampler_joint_and_separate_agree(kernel, make, refiner):
-    joint = pixels(kernel, make(refiner=refiner, refiner_swap_method="joint", refiner_switch=0.5))
+def test_for_a_memoryless_sampler_joint_equals_separate_one_step_later(kernel, make, refiner):
+    # Fooocus's joint base computes step `switch` too: with euler, joint at switch 1 of 4 = separate at 2.
+    joint = pixels(kernel, make(refiner=refiner, refiner_swap_method="joint", refiner_switch=0.25))
     assert pixels(kernel, make(refiner=refiner, refiner_swap_method="separate", refiner_switch=0.5)) == joint
 
 
 def test_refiner_steps_are_reported_as_refining(kernel, make, refiner):
-    for method in ("joint", "separate", "vae"):
+    s, r = Stage.sampling, Stage.refining
+    expected = {"joint": [s, s, s, r], "separate": [s, s, r, r], "vae": [s, s, r, r]}  # switch 2 of 4
+    for method, stages in expected.items():
         notes: list = []
         run(kernel, make(refiner=refiner, refiner_swap_method=method, refiner_switch=0.5), notes)
         first: dict[int, Stage] = {}  # the step's own report comes first (a stage change may follow it)
         for n in notes:
             if n.step and n.stage in (Stage.sampling, Stage.refining):
                 first.setdefault(n.step, n.stage)
-        assert first == {1: Stage.sampling, 2: Stage.sampling, 3: Stage.refining, 4: Stage.refining}, method
+        assert first == dict(enumerate(stages, 1)), method
 
 
-def test_joint_uses_the_refiner_only_after_the_switch(kernel, make, refiner):
-    run(kernel, make(refiner=refiner, refiner_switch=0.5))
-    base, ref = kernel._prepared.base, kernel._prepared.refiner
-    assert (base.evaluations, ref.evaluations) == (2, 2)
+def _unet_calls(kernel, task) -> tuple[int, int]:
+    """(base, refiner) UNet calls of one image (cond and uncond go through one batched call)."""
+    run(kernel, task)  # loads both models
+    calls = dict.fromkeys(("base", "refiner"), 0)
+
+    def counter(name: str):
+        def hook(module, args):
+            calls[name] += 1
+
+        return hook
+
+    hooks = [getattr(kernel._models, n).pipe.unet.register_forward_pre_hook(counter(n)) for n in calls]
+    try:
+        run(kernel, task)
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls["base"], calls["refiner"]
+
+
+# Worked by hand from Fooocus (modules/sample_hijack.py, default_pipeline.py): joint swaps models in the
+# step callback, which k-diffusion calls right after a step's first evaluation, so the base evaluates
+# steps 0 … switch and any later evaluation of step `switch` is the refiner's; separate runs the base
+# over sigmas[:switch + 1] and the refiner over sigmas[switch:]. heun evaluates twice per step, once on
+# the step that ends at zero.
+@pytest.mark.parametrize(
+    ("method", "sampler", "steps", "fraction", "calls"),
+    [
+        ("joint", "euler", 6, 0.5, (4, 2)),  # switch 3: base steps 0-3
+        ("joint", "dpmpp_2m", 6, 0.3, (3, 3)),  # switch round(1.8) = 2
+        ("joint", "heun", 6, 0.5, (3 * 2 + 1, 1 + 2 + 1)),  # step 3's second evaluation is the refiner's
+        ("joint", "euler", 4, 0.1, (1, 3)),  # switch round(0.4) = 0: the base still computes step 0
+        ("separate", "euler", 6, 0.5, (3, 3)),
+        ("separate", "heun", 6, 0.5, (3 * 2, 2 + 2 + 1)),  # the base's run ends at sigma_3, not zero
+    ],
+)
+def test_each_model_gets_fooocus_share_of_the_evaluations(
+    kernel, make, refiner, method, sampler, steps, fraction, calls
+):
+    task = make(
+        refiner=refiner, refiner_swap_method=method, refiner_switch=fraction, sampler=sampler, steps=steps
+    )
+    assert _unet_calls(kernel, task) == calls
+
+
+def test_a_joint_switch_on_the_last_step_leaves_the_refiner_nothing(kernel, make, refiner):
+    # switch 3 of 4: Fooocus's base computes all four steps and swaps after the last one.
+    res = run(kernel, make(refiner=refiner, refiner_switch=0.75))
+    assert any("not used" in w for w in res.warnings)
+    assert [i.data for i in res.images] == pixels(kernel, make())
+    assert _unet_calls(
+        kernel, make(refiner=refiner, refiner_switch=0.75, refiner_swap_method="separate")
+    ) == (3, 1)
 
 
 def test_a_refiner_that_is_the_base_or_gets_no_step_is_dropped_with_a_warning(
@@ -128,5 +180,5 @@ def test_vae_swap_renoises_above_the_switch_level(kernel, make, refiner):
         hook.remove()
     table = kernel._prepared.refiner.sigmas
     sig = kernel._schedule(task, table, "sdxl")
-    assert timesteps[0] == pytest.approx(float(table.timestep(RENOISE * float(sig[2]))), abs=1e-3)
+    assert timesteps[0] == round(float(table.timestep(RENOISE * float(sig[2]))))  # nearest whole timestep
     assert len(timesteps) == 2

@@ -100,15 +100,6 @@ def test_restart_keeps_the_step_count_and_jumps_back_up():
     assert restart_plan(short) == list(zip(short[:-1], short[1:], strict=True))
 
 
-def test_brownian_noise_is_seeded_and_consistent():
-    like = torch.zeros(2, 3)
-    a, b = NoiseSource(5), NoiseSource(5)
-    assert torch.equal(a.between(like, 1.0, 2.0), b.between(like, 1.0, 2.0))
-    # W(3) − W(1) = (W(2) − W(1)) + (W(3) − W(2)): increments add up, as a Brownian motion's do.
-    w12, w23, w13 = (a.between(like, x, y) for x, y in ((1.0, 2.0), (2.0, 3.0), (1.0, 3.0)))
-    assert torch.allclose(w12 + w23, w13 * 2**0.5, atol=1e-5)
-
-
 def test_distilled_table_snaps_to_its_fifty_timesteps():
     sig = schedule("lcm", DISTILLED, 8)
     valid = set(range(19, 1000, 20))
@@ -147,10 +138,6 @@ def test_extreme_speed_settings_run_and_the_lcm_schedule_differs(kernel, make):
     assert pixels(kernel, make(scheduler="tcd", steps=8)) != pixels(
         kernel, make(scheduler="sgm_uniform", steps=8)
     )
-
-
-def test_tcd_adds_noise_where_its_jump_is_short(kernel, make):
-    assert pixels(kernel, make(sampler="tcd", steps=8)) != pixels(kernel, make(sampler="euler", steps=8))
 
 
 def test_dpm_2_gets_one_more_schedule_entry_minus_the_penultimate(kernel, make):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from inference_worker.diffusers_kernel.sampling.samplers import SAMPLERS
 from inference_worker.diffusers_kernel.sampling.sigmas import SCHEDULES, ModelSigmas, schedule
 
@@ -21,7 +22,6 @@ STOCHASTIC = ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp
 def _sample(name: str, steps: int, sched: str = "karras"):
     sig = schedule(sched, MS, steps)
     n = torch.randn(20000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    gen = torch.Generator().manual_seed(1)
     calls = []
 
     def denoise(x, s, i):
@@ -32,7 +32,7 @@ def _sample(name: str, steps: int, sched: str = "karras"):
         denoise,
         n * float(sig[0]),
         sig,
-        lambda like: torch.randn(like.shape, generator=gen, dtype=like.dtype),
+        NoiseSource(1),  # the SDE samplers draw from its Brownian path
         lambda i, x0: None,
     )
     exact = n * float(sig[0]) / (1 + float(sig[0]) ** 2) ** 0.5
