@@ -65,32 +65,36 @@ def _vae(scaling_factor: float, sample_size: int) -> dict:
     }
 
 
+# SDXL's base UNet; the refiner's has the same keys with other values.
+_SDXL_UNET = {
+    "_class_name": "UNet2DConditionModel",
+    "act_fn": "silu",
+    "addition_embed_type": "text_time",
+    "addition_embed_type_num_heads": 64,
+    "addition_time_embed_dim": 256,
+    "attention_head_dim": [5, 10, 20],
+    "block_out_channels": [320, 640, 1280],
+    "cross_attention_dim": 2048,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    "downsample_padding": 1,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "mid_block_scale_factor": 1,
+    "norm_eps": 1e-5,
+    "norm_num_groups": 32,
+    "projection_class_embeddings_input_dim": 2816,
+    "sample_size": 128,
+    "transformer_layers_per_block": [1, 2, 10],
+    "use_linear_projection": True,
+}
+
+
 def sdxl_configs() -> dict[str, dict]:
-    unet = {
-        "_class_name": "UNet2DConditionModel",
-        "act_fn": "silu",
-        "addition_embed_type": "text_time",
-        "addition_embed_type_num_heads": 64,
-        "addition_time_embed_dim": 256,
-        "attention_head_dim": [5, 10, 20],
-        "block_out_channels": [320, 640, 1280],
-        "cross_attention_dim": 2048,
-        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-        "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
-        "downsample_padding": 1,
-        "flip_sin_to_cos": True,
-        "freq_shift": 0,
-        "in_channels": 4,
-        "out_channels": 4,
-        "layers_per_block": 2,
-        "mid_block_scale_factor": 1,
-        "norm_eps": 1e-5,
-        "norm_num_groups": 32,
-        "projection_class_embeddings_input_dim": 2816,
-        "sample_size": 128,
-        "transformer_layers_per_block": [1, 2, 10],
-        "use_linear_projection": True,
-    }
+    unet = dict(_SDXL_UNET)
     return {
         "unet": unet,
         "vae": _vae(0.13025, 1024),
@@ -102,29 +106,14 @@ def sdxl_configs() -> dict[str, dict]:
 
 def sdxl_refiner_configs() -> dict[str, dict]:
     unet = {
-        "_class_name": "UNet2DConditionModel",
-        "act_fn": "silu",
-        "addition_embed_type": "text_time",
-        "addition_embed_type_num_heads": 64,
-        "addition_time_embed_dim": 256,
+        **_SDXL_UNET,
         "attention_head_dim": [6, 12, 24, 24],
         "block_out_channels": [384, 768, 1536, 1536],
         "cross_attention_dim": 1280,
         "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
         "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
-        "downsample_padding": 1,
-        "flip_sin_to_cos": True,
-        "freq_shift": 0,
-        "in_channels": 4,
-        "out_channels": 4,
-        "layers_per_block": 2,
-        "mid_block_scale_factor": 1,
-        "norm_eps": 1e-5,
-        "norm_num_groups": 32,
         "projection_class_embeddings_input_dim": 2560,
-        "sample_size": 128,
         "transformer_layers_per_block": 4,
-        "use_linear_projection": True,
     }
     return {
         "unet": unet,

@@ -16,7 +16,6 @@ from inference_worker.diffusers_kernel.previews import _test_card, fit_projectio
 from inference_worker.task_run import TaskRun
 from tests.inference_worker.diffusers_kernel.fidelity_models import (
     build_fidelity_files,
-    new_kernel,
     task_builder,
 )
 
@@ -70,11 +69,6 @@ def test_a_preview_shows_the_colour_its_latent_encodes():
 
 
 # ----- stop and skip with everything on ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
 
 
 @pytest.fixture(scope="module")

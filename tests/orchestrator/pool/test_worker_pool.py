@@ -4,10 +4,10 @@ import asyncio
 import os
 import signal
 import sys
-import time
 
 import pytest
 
+from bench.harness.in_process import until
 from bench.harness.settings import pool_settings
 from contract.task import GenerateTask, ModelRef
 from orchestrator.pool.command import worker_command
@@ -22,14 +22,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-async def until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def test_worker_command_carries_every_setting() -> None:

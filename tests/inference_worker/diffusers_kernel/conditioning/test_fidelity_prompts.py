@@ -18,7 +18,6 @@ from inference_worker.kernel import KernelError
 from inference_worker.model_paths import check_model_paths
 from tests.inference_worker.diffusers_kernel.fidelity_models import (
     build_fidelity_files,
-    new_kernel,
     pixels,
     task_builder,
 )
@@ -275,11 +274,6 @@ def test_embedding_paths_obey_the_model_roots(tiny_models, files):
 
 
 # ----- through the kernel --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
 
 
 def test_weights_and_embeddings_change_the_image(kernel, tiny_models, files):

@@ -9,21 +9,9 @@ from contract.task import LoraSpec
 from inference_worker.diffusers_kernel.conditioning import prompts
 from tests.inference_worker.diffusers_kernel.fidelity_models import (
     build_fidelity_files,
-    new_kernel,
     pixels,
     run,
-    task_builder,
 )
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
-
-
-@pytest.fixture(scope="module")
-def make(tiny_models):
-    return task_builder(tiny_models)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from inference_worker.diffusers_kernel.conditioning.prompts import Conditioning
 from inference_worker.diffusers_kernel.sampling.denoiser import ModelPass
 from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas
 from inference_worker.kernel import KernelError
-from tests.inference_worker.diffusers_kernel.fidelity_models import new_kernel, pixels, run, task_builder
+from tests.inference_worker.diffusers_kernel.fidelity_models import pixels, run, task_builder
 
 
 class _VelocityUnet:
@@ -76,11 +76,6 @@ def variants(tiny_models, tmp_path_factory):
         # Stability's model spec, as kohya's trainers write it for a v-parameterised model
         "declared": marked(name="declared-v", **{"modelspec.prediction_type": "v"}),
     }
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
 
 
 def test_v_prediction_models_run_from_folder_or_marked_file(kernel, tiny_models, variants):

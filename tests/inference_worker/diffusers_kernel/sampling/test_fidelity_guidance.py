@@ -8,7 +8,7 @@ import torch
 from contract.task import AdmScalers
 from inference_worker.diffusers_kernel.sampling.denoiser import SizeConditioning
 from inference_worker.diffusers_kernel.sampling.guidance import Guidance, anisotropic_filter, joint_bilateral
-from tests.inference_worker.diffusers_kernel.fidelity_models import new_kernel, pixels, run, task_builder
+from tests.inference_worker.diffusers_kernel.fidelity_models import pixels, run
 
 
 def _laplacian_energy(x: torch.Tensor) -> float:
@@ -85,16 +85,6 @@ def test_adm_scaled_sizes_until_the_end_timestep():
 
 
 # ----- through the kernel --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
-
-
-@pytest.fixture(scope="module")
-def make(tiny_models):
-    return task_builder(tiny_models)
 
 
 def test_sharpness_and_adaptive_cfg_change_the_image_and_their_neutral_values_do_not(kernel, make):

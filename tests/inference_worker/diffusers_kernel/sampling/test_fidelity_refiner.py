@@ -14,18 +14,12 @@ from tests.inference_worker.diffusers_kernel.fidelity_models import (
     new_kernel,
     pixels,
     run,
-    task_builder,
 )
 
 
 @pytest.fixture(scope="module")
 def kernel():
     return new_kernel(cache=1)  # base and refiner must stay together even at capacity 1
-
-
-@pytest.fixture(scope="module")
-def make(tiny_models):
-    return task_builder(tiny_models)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import torch
 from contract.events import FailureKind
 from contract.task import ModelRef
 from inference_worker.kernel import KernelError
-from tests.inference_worker.diffusers_kernel.fidelity_models import new_kernel, pixels, run, task_builder
+from tests.inference_worker.diffusers_kernel.fidelity_models import new_kernel, pixels, run
 from tests.tiny_models import tiny_refiner
 
 PROMPT, NEGATIVE = "a lighthouse at dusk", "blurry"
@@ -26,11 +26,6 @@ PROMPT, NEGATIVE = "a lighthouse at dusk", "blurry"
 @pytest.fixture(scope="module")
 def kernel():
     return new_kernel(cache=2)
-
-
-@pytest.fixture(scope="module")
-def make(tiny_models):
-    return task_builder(tiny_models)
 
 
 @pytest.fixture(scope="module")

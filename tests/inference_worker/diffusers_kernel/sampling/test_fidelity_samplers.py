@@ -17,7 +17,7 @@ from inference_worker.diffusers_kernel.sampling.samplers import SAMPLERS
 from inference_worker.diffusers_kernel.sampling.sigmas import DistilledSigmas, ModelSigmas, schedule
 from inference_worker.diffusers_kernel.sampling.stochastic_samplers import restart_plan
 from inference_worker.kernel import KernelError
-from tests.inference_worker.diffusers_kernel.fidelity_models import new_kernel, pixels, task_builder
+from tests.inference_worker.diffusers_kernel.fidelity_models import pixels
 
 CONFIG = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 MS = ModelSigmas(CONFIG)
@@ -108,16 +108,6 @@ def test_distilled_table_snaps_to_its_fifty_timesteps():
 
 
 # ----- through the kernel --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
-
-
-@pytest.fixture(scope="module")
-def make(tiny_models):
-    return task_builder(tiny_models)
 
 
 def test_the_kernel_offers_every_fooocus_name_but_one(kernel):

@@ -20,23 +20,11 @@ from inference_worker.diffusers_kernel.sampling import samplers as samplers_modu
 from inference_worker.diffusers_kernel.sampling.unipc import sample_unipc
 from tests.inference_worker.diffusers_kernel.fidelity_models import (
     build_fidelity_files,
-    new_kernel,
     run,
-    task_builder,
 )
 
 SEED = 3
 LATENT = (1, 4, 8, 8)  # the 64×64 test images
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
-
-
-@pytest.fixture(scope="module")
-def make(tiny_models):
-    return task_builder(tiny_models)
 
 
 def numpy_table(config) -> np.ndarray:

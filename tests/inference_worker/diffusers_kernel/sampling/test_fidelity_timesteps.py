@@ -12,7 +12,7 @@ import pytest
 
 from contract.task import AdmScalers
 from inference_worker.diffusers_kernel.sampling.guidance import Guidance
-from tests.inference_worker.diffusers_kernel.fidelity_models import new_kernel, run, task_builder
+from tests.inference_worker.diffusers_kernel.fidelity_models import run
 
 
 def training_log_sigmas(config: dict) -> np.ndarray:
@@ -31,16 +31,6 @@ def nearest_timestep(log_sigmas: np.ndarray, sigma: float) -> int:
 def fractional_timestep(log_sigmas: np.ndarray, sigma: float) -> float:
     """Log-linear interpolation between the table's levels (what a continuous-time caller would pass)."""
     return float(np.interp(np.log(sigma), log_sigmas, np.arange(len(log_sigmas))))
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
-
-
-@pytest.fixture(scope="module")
-def make(tiny_models):
-    return task_builder(tiny_models)
 
 
 def _record(kernel, task, monkeypatch):

@@ -19,9 +19,7 @@ from inference_worker.diffusers_kernel.sampling.samplers import SAMPLERS
 from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas, schedule
 from tests.inference_worker.diffusers_kernel.fidelity_models import (
     build_fidelity_files,
-    new_kernel,
     pixels,
-    task_builder,
 )
 
 # The reference is queried at the schedule's exact top level, which torchsde's rounding of its ends to 1e-6
@@ -111,16 +109,6 @@ def test_sde_samplers_take_their_noise_from_the_brownian_path(name):
 
 
 # ----- through the kernel --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    return new_kernel()
-
-
-@pytest.fixture(scope="module")
-def make(tiny_models):
-    return task_builder(tiny_models)
 
 
 @pytest.fixture
