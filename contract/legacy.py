@@ -62,13 +62,20 @@ _DIRECT: dict[str, str] = {
 }
 # Fooocus treats these as off unless > 0; v1 clients send -1.
 _OVERWRITES = ("overwrite_step", "overwrite_switch", "overwrite_width", "overwrite_height")
+# Inpaint knobs carried as they are while Fooocus would inpaint (same names in v1 and v2).
+_INPAINT_KNOBS = ("inpaint_strength", "inpaint_respective_field", "inpaint_erode_or_dilate", "invert_mask_checkbox",
+                  "inpaint_disable_initial_latent", "inpaint_engine")
+_INPUT_SLOTS = ("uov_method", "uov_input_image", "overwrite_vary_strength", "overwrite_upscale_strength",
+                "inpaint_input_image", "inpaint_additional_prompt", "outpaint_selections", *_INPAINT_KNOBS)
 _V2_TO_SLOT: dict[str, str] = (
     {v2: v1 for v1, v2 in _DIRECT.items()}
     | {
         "image_seed": "seed",
         "aspect_ratios_selection": "aspect_ratios_selection",
+        "inpaint_mask_image": "inpaint_input_image",
     }
     | {name: name for name in _OVERWRITES}
+    | {name: name for name in _INPUT_SLOTS}
 )
 _ERROR_PATH = re.compile(r"at `\$\.(\w+)(?:\[(\d+)\])?(?:\.(\w+)|\[(\d+)\])?`")
 
@@ -187,34 +194,72 @@ def _refuse_unsupported(values: list[Any]) -> None:
     if _v(values, "enhance_checkbox"):
         raise refuse("enhance_checkbox", "enhance (detect, mask and re-inpaint regions)")
     if _v(values, "input_image_checkbox"):
-        engaged = _input_image_feature(values)
-        if engaged:
-            raise refuse("input_image_checkbox", f"input image ({engaged})")
+        tab = _v(values, "current_tab")
+        mixing = _v(values, "mixing_image_prompt_and_vary_upscale") or _v(values, "mixing_image_prompt_and_inpaint")
+        image_prompts = [values[INDEX[f"image_prompt_{k}_image"]] for k in range(1, 5)]
+        if (tab == "ip" or mixing) and any(image is not None for image in image_prompts):
+            raise refuse("input_image_checkbox", "input image (image prompts / ControlNet)")
+        if tab == "enhance" and _v(values, "enhance_input_image") is not None:
+            raise refuse("input_image_checkbox", "input image (enhance of enhance_input_image)")
+        if _inpaint_runs(values) and _v(values, "debugging_inpaint_preprocessor"):
+            raise refuse("debugging_inpaint_preprocessor", "showing the inpaint preprocessing instead of an image")
 
 
-def _input_image_feature(values: list[Any]) -> str | None:
-    """Which input-image feature Fooocus 2.5 would run for this tab and these images, if any.
-
-    A checked box with no image for the current tab runs nothing in Fooocus either, and RemGo's own client
-    sends exactly that (`true` with tab "disabled"), so it is accepted.
-    """
+def _uov_runs(values: list[Any]) -> bool:
+    """Fooocus 2.5 runs Vary / Upscale for this tab and image (a checked box with nothing to run runs nothing,
+    and RemGo's own client sends exactly that: `true` with tab "disabled")."""
     tab = _v(values, "current_tab")
-    mix_uov = _v(values, "mixing_image_prompt_and_vary_upscale")
-    mix_inpaint = _v(values, "mixing_image_prompt_and_inpaint")
-    image_prompts = [values[INDEX[f"image_prompt_{k}_image"]] for k in range(1, 5)]
-    if (
-        (tab == "uov" or (tab == "ip" and mix_uov))
+    return (
+        _v(values, "input_image_checkbox")
+        and (tab == "uov" or (tab == "ip" and _v(values, "mixing_image_prompt_and_vary_upscale")))
         and _v(values, "uov_method").casefold() != "disabled"
         and _v(values, "uov_input_image") is not None
-    ):
-        return f"upscale or vary: uov_method {_v(values, 'uov_method')!r} on uov_input_image"
-    if (tab == "inpaint" or (tab == "ip" and mix_inpaint)) and _v(values, "inpaint_input_image") is not None:
-        return "inpaint or outpaint of inpaint_input_image"
-    if (tab == "ip" or mix_uov or mix_inpaint) and any(image is not None for image in image_prompts):
-        return "image prompts / ControlNet"
-    if tab == "enhance" and _v(values, "enhance_input_image") is not None:
-        return "enhance of enhance_input_image"
-    return None
+    )
+
+
+def _inpaint_runs(values: list[Any]) -> bool:
+    tab = _v(values, "current_tab")
+    return (
+        _v(values, "input_image_checkbox")
+        and (tab == "inpaint" or (tab == "ip" and _v(values, "mixing_image_prompt_and_inpaint")))
+        and _v(values, "inpaint_input_image") is not None
+    )
+
+
+def _image_part(value: Any, key: str) -> Any:
+    """An image slot holds a base64 / data-URI string, or Gradio's {"image": …, "mask": …} as JSON carries it."""
+    return value.get(key) if isinstance(value, Mapping) else (value if key == "image" else None)
+
+
+def _input_fields(values: list[Any]) -> dict[str, Any]:
+    """The input-image fields of the one feature Fooocus 2.5 would run (Vary/Upscale first, as it does)."""
+    if _uov_runs(values) and _inpaint_runs(values):
+        raise LegacyError(INDEX["mixing_image_prompt_and_inpaint"], "mixing_image_prompt_and_inpaint",
+                          "Vary/Upscale and Inpaint in one job: send them as two jobs")
+    if _uov_runs(values):
+        fields = {"uov_method": _v(values, "uov_method"),
+                  "uov_input_image": _image_part(_v(values, "uov_input_image"), "image")}
+        for name in ("overwrite_vary_strength", "overwrite_upscale_strength"):
+            value = _v(values, name)
+            fields[name] = None if value <= 0 else value  # Fooocus's -1 (and 0): the method's own strength
+        return fields
+    if not _inpaint_runs(values):
+        return {}
+    slot = _v(values, "inpaint_input_image")
+    painted = _image_part(slot, "mask")
+    uploaded = _image_part(_v(values, "inpaint_mask_image_upload"), "image") \
+        if _v(values, "inpaint_advanced_masking_checkbox") else None
+    if painted is not None and uploaded is not None:
+        # Fooocus takes the brighter of the two per pixel; remgo takes one mask as given.
+        raise LegacyError(INDEX["inpaint_mask_image_upload"], "inpaint_mask_image_upload",
+                          "both a painted mask and an uploaded mask: merge them into one mask and send that")
+    return {
+        "inpaint_input_image": _image_part(slot, "image"),
+        "inpaint_mask_image": painted if painted is not None else uploaded,
+        "inpaint_additional_prompt": _v(values, "inpaint_additional_prompt"),
+        "outpaint_selections": [s.capitalize() for s in _v(values, "outpaint_selections")],
+        **{name: _v(values, name) for name in _INPAINT_KNOBS},
+    }
 
 
 def _v2_fields(values: list[Any]) -> tuple[dict[str, Any], list[int]]:
@@ -233,6 +278,7 @@ def _v2_fields(values: list[Any]) -> tuple[dict[str, Any], list[int]]:
             loras.append({"name": name, "weight": weight})
             lora_slots.append(INDEX[f"lora_{k}_enabled"])
     fields["loras"] = loras
+    fields.update(_input_fields(values))
     return fields, lora_slots
 
 
@@ -268,6 +314,7 @@ def to_legacy(request: GenerateRequest) -> list[Any]:
     put("seed", -1 if request.seed_random else request.image_seed)
     for name in _OVERWRITES:
         put(name, getattr(request, name))
+    _put_input(request, put)
     if request.loras is not None:
         if len(request.loras) > LORA_SLOTS:
             raise LegacyError(None, "loras", f"a v1 payload carries at most {LORA_SLOTS} LoRAs")
@@ -280,6 +327,27 @@ def to_legacy(request: GenerateRequest) -> list[Any]:
             put(f"lora_{k}_name", name)
             put(f"lora_{k}_weight", weight)
     return values
+
+
+def _put_input(request: GenerateRequest, put: Any) -> None:
+    """The input-image fields in v1's slots (images only as inline strings: v1 has no references)."""
+    for name in ("uov_input_image", "inpaint_input_image", "inpaint_mask_image"):
+        if getattr(request, name) is not None and not isinstance(getattr(request, name), str):
+            raise LegacyError(None, name, "a v1 payload carries images inline (base64 or a data URI), not by id")
+    if request.uov_input_image is not None:
+        put("input_image_checkbox", True)
+        put("current_tab", "uov")
+        for name in ("uov_method", "uov_input_image", "overwrite_vary_strength", "overwrite_upscale_strength"):
+            put(name, getattr(request, name))
+    elif request.inpaint_input_image is not None:
+        put("input_image_checkbox", True)
+        put("current_tab", "inpaint")
+        put("inpaint_input_image", {"image": request.inpaint_input_image, "mask": request.inpaint_mask_image})
+        put("inpaint_additional_prompt", request.inpaint_additional_prompt)
+        if request.outpaint_selections is not None:
+            put("outpaint_selections", [d.value for d in request.outpaint_selections])
+        for name in _INPAINT_KNOBS:
+            put(name, getattr(request, name))
 
 
 def to_legacy_payload(request: GenerateRequest) -> dict[str, Any]:

@@ -31,6 +31,42 @@ class MetadataScheme(str, enum.Enum):
 Weight = Annotated[float, msgspec.Meta(ge=-2.0, le=2.0)]
 
 
+class UovMethod(str, enum.Enum):
+    """Fooocus's "Upscale or Variation" choices (Custom: `upscale_value` is the factor, as in Fooocus-API)."""
+
+    disabled = "Disabled"
+    vary_subtle = "Vary (Subtle)"
+    vary_strong = "Vary (Strong)"
+    upscale_15 = "Upscale (1.5x)"
+    upscale_2 = "Upscale (2x)"
+    upscale_fast = "Upscale (Fast 2x)"
+    upscale_custom = "Upscale (Custom)"
+
+
+class OutpaintDirection(str, enum.Enum):
+    left = "Left"
+    right = "Right"
+    top = "Top"
+    bottom = "Bottom"
+
+
+class ImageSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An input image by reference: an image of the history, or a file sent before to `POST /v1/uploads`
+    (its id is the file's sha256). Exactly one of the two."""
+
+    history_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None  # the history's image id
+    upload_id: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.history_id is None) == (self.upload_id is None):
+            raise ValueError("give exactly one of history_id and upload_id")
+
+
+# An input image: the file as base64 or a data URI (data:image/png;base64,…), or an ImageSource.
+ImageRef = Union[str, ImageSource]
+Strength = Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]  # Fooocus's -1 (or 0) = not overridden
+
+
 class LoraEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     weight: Weight = 1.0
@@ -84,3 +120,21 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     metadata_scheme: MetadataScheme | None = None
     preset: str | None = None
     read_wildcards_in_order: bool | None = None
+    # Input image: Vary / Upscale (uov_*) or Inpaint / Outpaint (inpaint_*); one at a time.
+    uov_method: UovMethod | None = None
+    uov_input_image: ImageRef | None = None
+    upscale_value: Annotated[float, msgspec.Meta(ge=1.0, le=4.0)] | None = None
+    upscale_model: str | None = None
+    upscale_fallback: bool | None = None  # no upscale model installed: a Lanczos resize, when asked for
+    overwrite_vary_strength: Strength | None = None
+    overwrite_upscale_strength: Strength | None = None
+    inpaint_input_image: ImageRef | None = None
+    inpaint_mask_image: ImageRef | None = None
+    inpaint_additional_prompt: Annotated[str, msgspec.Meta(max_length=20000)] | None = None
+    outpaint_selections: list[OutpaintDirection] | None = None
+    inpaint_strength: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] | None = None
+    inpaint_respective_field: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
+    inpaint_erode_or_dilate: Annotated[int, msgspec.Meta(ge=-64, le=64)] | None = None
+    invert_mask_checkbox: bool | None = None
+    inpaint_disable_initial_latent: bool | None = None
+    inpaint_engine: str | None = None  # "None" (the checkpoint as is), "v1", "v2.5", "v2.6"

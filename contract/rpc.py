@@ -120,6 +120,9 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     pid: int = 0
     samplers: list[str] = []
     schedulers: list[str] = []
+    # The image inputs the kernel runs: methods ("vary", "upscale", "inpaint") and options ("upscale.upscaler":
+    # a super-resolution model; "inpaint.engine": Fooocus's inpaint head + patch). Empty: text to image only.
+    image_inputs: list[str] = []
     # "loading" until the kernel module (torch …) is imported, then "ready"; "failed" if it could not be.
     kernel_state: str = "ready"
     kernel_error: str | None = None

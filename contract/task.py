@@ -11,13 +11,18 @@ from typing import Annotated
 
 import msgspec
 
+from contract.image_input import ImageInput, Inpaint, Vary
+from contract.model_ref import ModelRef
+
 CONTRACT_VERSION = 2
 
 # Seeds are Fooocus's range: 0 … 2**63 - 1.
 MAX_SEED = 2**63 - 1
 
 Seed = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEED)]
+# A text-to-image size; an image input's output may be any size its method gives (OutputSide), see __post_init__.
 Dimension = Annotated[int, msgspec.Meta(ge=64, le=4096, multiple_of=8)]
+OutputSide = Annotated[int, msgspec.Meta(ge=64, le=8192)]
 
 
 class Sampler(str, enum.Enum):
@@ -77,14 +82,6 @@ class RefinerSwapMethod(str, enum.Enum):
     vae = "vae"
 
 
-class ModelRef(msgspec.Struct, frozen=True, kw_only=True):
-    """A model file the worker can open: `name` is the catalog name, `path` is absolute on the worker."""
-
-    name: str
-    path: str
-    sha256: str | None = None
-
-
 class LoraSpec(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     path: str
@@ -124,8 +121,8 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     task_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     base_model: ModelRef
-    width: Dimension
-    height: Dimension
+    width: OutputSide  # the output image's size: a Dimension unless `image_input` says otherwise
+    height: OutputSide
     seeds: Annotated[list[Seed], msgspec.Meta(min_length=1, max_length=64)]
     # Prompt chunks after styles; the kernel encodes each chunk and concatenates them.
     positive: list[str] = []
@@ -150,8 +147,25 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # One key → text mapping per image (empty list: embed nothing), e.g. {"parameters": "...", "fooocus_scheme": "fooocus"}.
     image_metadata: list[dict[str, str]] = []
     preview: PreviewSettings = PreviewSettings()
+    # Vary / Upscale / Inpaint an input image (contract.image_input); unset (never sent): text to image, so a
+    # text-to-image task reads the same as before the field existed.
+    image_input: ImageInput | msgspec.UnsetType = msgspec.UNSET
     contract_version: int = CONTRACT_VERSION
 
     def __post_init__(self) -> None:
         if self.image_metadata and len(self.image_metadata) != len(self.seeds):
             raise ValueError("image_metadata must be empty or have one entry per seed")
+        method = self.method()
+        if method is None or isinstance(method, Vary):  # the UNet works at exactly this size
+            for name, side in (("width", self.width), ("height", self.height)):
+                if side % 8 or side > 4096:
+                    # Worded as msgspec words a field's error, so receivers read the field's path from it.
+                    raise ValueError(f"Expected a multiple of 8 and at most 4096, got {side} - at `$.{name}`")
+        elif isinstance(method, Inpaint) and method.output_size() != (self.width, self.height):
+            w, h = method.output_size()
+            raise ValueError(f"Expected the padded input image's size {w}×{h}, got {self.width}×{self.height}"
+                             " - at `$.width`")
+
+    def method(self) -> ImageInput | None:
+        """The image input, None for text to image."""
+        return None if self.image_input is msgspec.UNSET else self.image_input

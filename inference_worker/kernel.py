@@ -106,6 +106,41 @@ class Kernel(Protocol):
     def free_memory(self) -> None:
         """Drop caches after an out-of-memory error so the next task can run."""
 
+    # Optional: `image_methods() -> Collection[str]`, the image inputs it runs: methods ("vary", "upscale",
+    # "inpaint") and options ("upscale.upscaler", "inpaint.engine"); without it, text to image only
+    # (`check_image_method`). Health reports them as `image_inputs`.
+
+
+def image_methods(kernel: Any) -> frozenset[str]:
+    offered = getattr(kernel, "image_methods", None)
+    return frozenset(offered()) if offered is not None else frozenset()
+
+
+def check_image_method(kernel: Any, task: GenerateTask) -> None:
+    """Refuse, before any work, a task whose image-input method the kernel does not run."""
+    method = task.method()
+    if method is None:
+        return
+    name = method.__struct_config__.tag
+    offered = image_methods(kernel)
+    kernel_name = getattr(kernel, "name", "?")
+    if name not in offered:
+        raise KernelError(
+            FailureKind.unsupported,
+            f"image_input method {name!r} is not run by the {kernel_name} kernel; "
+            f"it runs: {sorted(offered) or 'text to image only'}",
+            "image_input",
+        )
+    for option, part, what, instead in (
+        ("upscale.upscaler", "upscaler", "super-resolution model", "send no upscaler for a Lanczos resize"),
+        ("inpaint.engine", "engine", "Fooocus inpaint engine (head + patch)",
+         "send no engine to inpaint with the checkpoint itself"),
+    ):
+        if option.startswith(f"{name}.") and getattr(method, part) is not None and option not in offered:
+            raise KernelError(FailureKind.unsupported,
+                              f"image_input.{part}: the {kernel_name} kernel runs no {what}; {instead}",
+                              f"image_input.{part}")
+
 
 def resolve_kernel(spec: str) -> type:
     """`diffusers`, `package.module:Class` or `path/to/file.py:Class` → the class (imports the module)."""

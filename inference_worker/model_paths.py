@@ -27,6 +27,15 @@ def task_paths(task: GenerateTask) -> list[tuple[str, str]]:
         paths.append(("refiner.path", task.refiner.path))
     paths += [(f"loras[{i}].path", lora.path) for i, lora in enumerate(task.loras)]
     paths += [(f"embeddings[{i}].path", ref.path) for i, ref in enumerate(task.embeddings)]
+    method = task.method()
+    if getattr(method, "upscaler", None) is not None:
+        paths.append(("image_input.upscaler.path", method.upscaler.path))
+    engine = getattr(method, "engine", None)
+    if engine is not None:
+        paths += [
+            ("image_input.engine.head.path", engine.head.path),
+            ("image_input.engine.patch.path", engine.patch.path),
+        ]
     return paths
 
 

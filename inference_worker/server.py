@@ -41,7 +41,15 @@ from contract.rpc import (
     version_of,
 )
 from contract.task import GenerateTask
-from inference_worker.kernel import Kernel, KernelError, KernelOptions, is_out_of_memory, resolve_kernel
+from inference_worker.kernel import (
+    Kernel,
+    KernelError,
+    KernelOptions,
+    check_image_method,
+    image_methods,
+    is_out_of_memory,
+    resolve_kernel,
+)
 from inference_worker.model_paths import check_model_paths
 from inference_worker.stdio import FrameWriter
 from inference_worker.task_run import TaskRun
@@ -195,6 +203,7 @@ class WorkerServer:
             pid=os.getpid(),
             samplers=list(kernel.samplers()) if kernel is not None else [],
             schedulers=list(kernel.schedulers()) if kernel is not None else [],
+            image_inputs=sorted(image_methods(kernel)) if kernel is not None else [],
             kernel_state=self._kernel_state(),
             kernel_error=self._kernel_error,
         )
@@ -268,6 +277,7 @@ class WorkerServer:
                 )
             run.kernel = kernel
             check_model_paths(task, self.options.model_roots)
+            check_image_method(kernel, task)
             kernel.check(task)
             outcome = Response(id=rid, result=run.run())
         except RpcFailure as exc:

@@ -14,7 +14,7 @@ from contract.events import ImageResult, Progress, Stage, TaskResult, Timings
 from contract.rpc import StopMode
 from contract.task import GenerateTask
 from inference_worker.encode import encode_image
-from inference_worker.kernel import Kernel, SkipRequested, StopRequested
+from inference_worker.kernel import Kernel, SkipRequested, StopRequested, check_image_method
 
 # Which Timings bucket the time spent in a stage goes to.
 _BUCKET = {
@@ -122,6 +122,7 @@ class TaskRun:
         """Every image of the task; raises what the kernel raises (see `result()` for the partial)."""
         task, kernel = self.task, self.kernel
         assert kernel is not None, "TaskRun.kernel is set before run()"
+        check_image_method(kernel, task)  # before any loading
         self._publish()
         try:
             kernel.load(task, self)

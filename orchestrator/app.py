@@ -26,7 +26,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orchestrator.api.request_guard import JsonBodyGuard, RequestGuard
+from orchestrator.api.request_guard import JsonBodyGuard, RequestGuard, body_limit
 from orchestrator.api.responses import API_KEY_COOKIE, error_response
 from orchestrator.api.routes import catalog as catalog_routes
 from orchestrator.api.routes import events as events_routes
@@ -35,10 +35,12 @@ from orchestrator.api.routes import jobs as jobs_routes
 from orchestrator.api.routes import outputs as outputs_routes
 from orchestrator.api.routes import system as system_routes
 from orchestrator.api.routes import ui as ui_routes
+from orchestrator.api.routes import uploads as uploads_routes
 from orchestrator.catalog import Catalog
 from orchestrator.compat.remgo import routes as remgo_routes
 from orchestrator.jobs.dispatcher import Dispatcher
 from orchestrator.jobs.events import EventHub
+from orchestrator.jobs.input_bytes import pending_inputs
 from orchestrator.jobs.state_lock import StateLock
 from orchestrator.jobs.store import JobStore
 from orchestrator.jobs.submit import Submitter
@@ -48,6 +50,8 @@ from orchestrator.settings import Settings
 from orchestrator.store.daily_log import DailyLog
 from orchestrator.store.history import scan as history_scan
 from orchestrator.store.history.index import History, default_db_path
+from orchestrator.store.input_refs import InputResolver
+from orchestrator.store.inputs import InputStore
 from orchestrator.store.outputs import OutputStore
 
 log = logging.getLogger("remgo")
@@ -67,6 +71,7 @@ class Services:
     webhooks: WebhookSender
     submitter: Submitter
     state_lock: StateLock
+    inputs: InputStore
     daily_log: DailyLog | None = None  # None when the `daily_log` setting is off
 
 
@@ -78,6 +83,7 @@ def build_services(settings: Settings) -> Services:
     jobs = JobStore(Path(settings.state_dir) / "jobs.db")
     outputs = OutputStore(Path(settings.outputs_dir))
     history = History(default_db_path(Path(settings.outputs_dir)), outputs)
+    inputs = InputStore(Path(settings.state_dir) / "inputs")  # the images requests bring, by sha256
     daily_log = DailyLog(history) if settings.daily_log else None  # follows the index from here on
     events = EventHub(settings.event_queue_size)
     webhooks = WebhookSender(settings.webhook_secret, max_attempts=settings.webhook_max_attempts,
@@ -85,22 +91,24 @@ def build_services(settings: Settings) -> Services:
                              allow_private=settings.webhook_allow_private, log_store=jobs)
     # The catalog offers what the workers' kernel actually runs.
     # Workers accept model paths in exactly the folders the catalog scanned (docs/models.md, "Links").
-    pool = WorkerPool(settings, on_health=lambda h: catalog.set_kernel_capabilities(h.samplers, h.schedulers),
+    pool = WorkerPool(settings, on_health=lambda h: catalog.set_kernel_capabilities(
+        h.samplers, h.schedulers, h.image_inputs if h.kernel_state == "ready" else None),
                       model_roots=catalog.worker_roots())
     dispatcher = Dispatcher(settings=settings, store=jobs, pool=pool, events=events, outputs=outputs,
-                            history=history, webhooks=webhooks)
+                            history=history, webhooks=webhooks, inputs=inputs)
     submitter = Submitter(catalog=catalog, dispatcher=dispatcher, webhooks=webhooks,
-                          default_preset=settings.default_preset,
+                          inputs=InputResolver(inputs, history), default_preset=settings.default_preset,
                           webhook_allow_private=settings.webhook_allow_private)
     return Services(settings=settings, catalog=catalog, jobs=jobs, dispatcher=dispatcher, pool=pool,
                     events=events, outputs=outputs, history=history, webhooks=webhooks, submitter=submitter,
-                    state_lock=state_lock, daily_log=daily_log)
+                    state_lock=state_lock, inputs=inputs, daily_log=daily_log)
 
 
 # Where `?api_key=` is taken: GETs of image bytes (an <img> tag cannot send a header or, cross-origin, a
 # cookie) and the route that turns it into the cookie. Anywhere else a key in a URL would end up in logs,
 # browser history and Referer headers for no need.
-QUERY_KEY_PATHS = re.compile(r"^(/outputs/|/thumbs/|/images/|/v1/history/[^/]+/(file|thumb)$|/api-key-cookie$)")
+QUERY_KEY_PATHS = re.compile(
+    r"^(/outputs/|/thumbs/|/images/|/v1/history/[^/]+/(file|thumb)$|/v1/uploads/[^/]+$|/api-key-cookie$)")
 
 
 class KeyRedactor(logging.Filter):
@@ -176,7 +184,8 @@ class ApiKeyMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Request bodies above `limit` bytes are answered 413 before any route reads them."""
+    """Request bodies above `limit` bytes (more on the routes that take image files: request_guard.body_limit)
+    are answered 413 before any route reads them."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -186,6 +195,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        limit = body_limit(scope["method"], scope["path"], self.limit)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -193,8 +203,8 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.limit:
-                response = error_response(413, f"the body is larger than {self.limit} bytes", "$")
+            if size > limit:
+                response = error_response(413, f"the body is larger than {limit} bytes", "$")
                 await response(scope, receive, send)
                 return
             chunks.append(message.get("body", b""))
@@ -222,6 +232,14 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, f"internal error: {type(exc).__name__}")
 
 
+def prune_inputs(svc: Services) -> None:
+    """Input images nobody sent for `input_retention_days`, that no job still to run needs, are removed."""
+    keep = pending_inputs(svc.jobs)
+    removed = svc.inputs.prune(keep, svc.settings.input_retention_days * 86400)
+    if removed:
+        log.info("removed %d input image(s) older than %g days", len(removed), svc.settings.input_retention_days)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     svc = services or build_services(settings)
 
@@ -236,6 +254,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         svc.dispatcher.start()
         svc.webhooks.resume()  # deliveries a previous run did not finish
         reconcile: asyncio.Future[Any] = asyncio.ensure_future(asyncio.to_thread(history_scan.reconcile, svc.history))
+        await asyncio.to_thread(prune_inputs, svc)
         try:
             yield
         finally:
@@ -266,6 +285,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     routes = [
         *system_routes.routes(),
         *jobs_routes.routes(),
+        *uploads_routes.routes(),
         *events_routes.routes(),
         *catalog_routes.routes(),
         *history_routes.routes(),

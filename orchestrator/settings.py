@@ -69,6 +69,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     preview_max_side: Annotated[int, msgspec.Meta(ge=16, le=1024)] = 256
     preview_quality: Annotated[int, msgspec.Meta(ge=1, le=100)] = 75
     event_queue_size: Annotated[int, msgspec.Meta(ge=8)] = 256
+    # Input images (uploads, inline ones) are kept this long after they were last sent, then removed at the
+    # next start unless a job still to run needs them.
+    input_retention_days: Annotated[float, msgspec.Meta(gt=0)] = 7.0
     # outputs/YYYY-MM-DD/log.html: every image of the folder with its parameters (docs/outputs.md).
     daily_log: bool = True
     log_level: str = "info"

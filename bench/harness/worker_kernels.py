@@ -46,7 +46,7 @@ def _step_delay() -> float:
 
 def _digest(task: GenerateTask, seed: int) -> bytes:
     # Everything that would change a real image, nothing that would not (task id, metadata, format).
-    fields = msgspec.structs.asdict(task)
+    fields = msgspec.to_builtins(task)
     for key in ("task_id", "seeds", "image_metadata", "output_format", "preview", "contract_version"):
         fields.pop(key)
     fields["seed"] = seed
@@ -81,6 +81,10 @@ class ColorKernel:
 
     def schedulers(self) -> list[str]:
         return [s.value for s in Scheduler]
+
+    def image_methods(self) -> frozenset[str]:
+        # The image is task.width × task.height for each; the options only change its colours.
+        return frozenset({"vary", "upscale", "inpaint", "upscale.upscaler", "inpaint.engine"})
 
     def check(self, task: GenerateTask) -> None:
         return None

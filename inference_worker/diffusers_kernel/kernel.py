@@ -1,4 +1,4 @@
-"""The diffusers kernel: SDXL / SD 1.5 text-to-image with Fooocus's sampling knobs.
+"""The diffusers kernel: SDXL / SD 1.5 text-to-image, Vary, Upscale and Inpaint with Fooocus's sampling knobs.
 
 diffusers provides the model classes and checkpoint loading; the sampling loop is remgo's own
 (sampling/: samplers, sigmas, denoiser, guidance, refiner) so that Fooocus's sampler and scheduler
@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from PIL import Image
@@ -19,6 +18,8 @@ from PIL import Image
 from contract.events import FailureKind, Stage
 from contract.task import GenerateTask
 from inference_worker.diffusers_kernel.conditioning import prompts
+from inference_worker.diffusers_kernel.image_input import inputs, vae_io
+from inference_worker.diffusers_kernel.image_input.img2img import schedule_tail
 from inference_worker.diffusers_kernel.loading.model_set import ModelSet, load_models
 from inference_worker.diffusers_kernel.loading.pipeline_cache import PipelineCache
 from inference_worker.diffusers_kernel.previews import latent_preview
@@ -60,6 +61,7 @@ def _quiet_progress_bars() -> None:
 @dataclass
 class _Prepared:
     task_id: str
+    size: tuple[int, int]  # the diffusion's width × height (an inpaint's crop differs from the output)
     base: ModelPass
     refiner: ModelPass | None
     guidance: Guidance
@@ -84,6 +86,7 @@ class DiffusersKernel:
         self.cache = PipelineCache(options.pipeline_cache, on_evict=self._empty_device_cache)
         self._models: ModelSet | None = None
         self._prepared: _Prepared | None = None
+        self._input: tuple[str, inputs.InputRun] | None = None  # the current task's prepared image input
         self.prompt_context = prompts.PromptContext()
 
     # ----- what this kernel offers --------------------------------------------------------------------
@@ -93,6 +96,9 @@ class DiffusersKernel:
 
     def schedulers(self) -> list[str]:
         return sorted(SCHEDULES)
+
+    def image_methods(self) -> frozenset[str]:
+        return inputs.METHODS
 
     def loaded_models(self) -> list[str]:
         return self.cache.names()
@@ -106,7 +112,7 @@ class DiffusersKernel:
 
         Loaded models stay: the usual cause is a size too large for what is left, and reloading a
         checkpoint would cost far more than the retry it enables."""
-        self._prepared = None
+        self._prepared, self._input = None, None
         gc.collect()
         self._empty_device_cache()
 
@@ -122,13 +128,14 @@ class DiffusersKernel:
                 raise _unsupported(field, f"{field} {name!r} is not supported{why}; supported: {offered}")
         if task.scheduler.value == "turbo" and task.steps > 10:
             raise KernelError(FailureKind.bad_request, "the turbo scheduler runs at most 10 steps", "steps")
+        inputs.check(task)
 
     # ----- loading --------------------------------------------------------------------------------------
 
     def load(self, task: GenerateTask, steps: StepSink) -> None:
         steps.stage(Stage.loading)
         # Let go of the previous models first, so an eviction really frees their memory before the load.
-        self._models, self._prepared = None, None
+        self._models, self._prepared, self._input = None, None, None
         self._models = load_models(
             task, self.cache, self.dtype, self.device, self.options.allow_pickle, steps.warn
         )
@@ -140,8 +147,11 @@ class DiffusersKernel:
 
     # ----- generation -----------------------------------------------------------------------------------
 
-    def _prepare(self, task: GenerateTask) -> _Prepared:
-        if self._prepared is not None and self._prepared.task_id == task.task_id:
+    def _prepare(self, task: GenerateTask, size: tuple[int, int]) -> _Prepared:
+        if self._prepared is not None and (self._prepared.task_id, self._prepared.size) == (
+            task.task_id,
+            size,
+        ):
             return self._prepared
         models = self._require_models()
         base = models.base
@@ -159,11 +169,11 @@ class DiffusersKernel:
 
         def size_for(arch: str) -> SizeConditioning | None:
             if arch == "sdxl_refiner":
-                return AestheticConditioning.for_image(task.width, task.height)
+                return AestheticConditioning.for_image(*size)
             if arch != "sdxl":
                 return None
             adm = task.adm
-            return SizeConditioning(task.width, task.height, adm.positive, adm.negative, adm.end)
+            return SizeConditioning(*size, adm.positive, adm.negative, adm.end)
 
         def table(pipe):
             return model_sigmas(scheduler, dict(pipe.scheduler.config))
@@ -179,30 +189,48 @@ class DiffusersKernel:
             refiner_pass = ModelPass(
                 r.pipe.unet, table(r.pipe), r_cond, r_uncond, size_for(r.arch), boundary, r.prediction
             )
-        self._prepared = _Prepared(task.task_id, base_pass, refiner_pass, guidance)
+        self._prepared = _Prepared(task.task_id, size, base_pass, refiner_pass, guidance)
         return self._prepared
 
-    def _schedule(self, task: GenerateTask, table, family: str) -> torch.Tensor:
+    def _schedule(self, task: GenerateTask, table, family: str, denoise: float | None = None) -> torch.Tensor:
         name = task.scheduler.value
-        if task.sampler.value in _EXTRA_STEP_SAMPLERS:
-            sig = schedule(name, table, task.steps + 1, family)
-            sig = torch.cat([sig[:-2], sig[-1:]])
-        else:
-            sig = schedule(name, table, task.steps, family)
-        return sig.to(torch.float32).to(self.device)
+
+        def build(steps: int) -> torch.Tensor:
+            if task.sampler.value in _EXTRA_STEP_SAMPLERS:
+                sig = schedule(name, table, steps + 1, family)
+                return torch.cat([sig[:-2], sig[-1:]])
+            return schedule(name, table, steps, family)
+
+        return schedule_tail(build, task.steps, denoise).to(torch.float32).to(self.device)
+
+    def _image_input(self, task: GenerateTask, steps: StepSink) -> inputs.InputRun | None:
+        if task.method() is None:
+            return None
+        if self._input is None or self._input[0] != task.task_id:
+            self._input = None  # let go of the previous task's tensors first
+            self._input = (task.task_id, inputs.prepare(task, self._require_models(), steps.warn))
+        return self._input[1]
 
     def generate_image(self, task: GenerateTask, index: int, seed: int, steps: StepSink) -> Image.Image:
-        steps.stage(Stage.encoding_prompt)
-        prepared = self._prepare(task)
+        steps.stage(Stage.encoding_prompt)  # also the stage of encoding an input image
+        source = self._image_input(task, steps)  # None: text to image
+        if source is not None and source.result is not None:
+            return source.result  # an Upscale without denoise: no diffusion
+        width, height = source.size if source else (task.width, task.height)
+        prepared = self._prepare(task, (width, height))
         models = self._require_models()
         base = models.base
-        sig = self._schedule(task, prepared.base.sigmas, base.arch)
+        denoise = source.denoise if source else None
+        sig = self._schedule(task, prepared.base.sigmas, base.arch, denoise)
         total = len(sig) - 1
         noise = NoiseSource(seed, self.device, span=sig)  # one Brownian path over the whole schedule
         scale = start_noise_scale(float(sig[0]), prepared.base.sigmas.sigma_max)
-        x = noise.start((1, 4, task.height // 8, task.width // 8), 1.0) * scale
+        x = noise.start((1, 4, height // 8, width // 8), 1.0) * scale
+        if source is not None:
+            x = x if source.initial is None else x + source.initial
+            source.attach(prepared.base, prepared.refiner, seed)
         sampler = SAMPLERS[task.sampler.value]
-        plan = models.plan
+        plan = source.plan if source else models.plan
         switch = refiner.handover_step(plan.method, plan.switch) if plan is not None else total
         decoder = base.pipe.vae
 
@@ -232,18 +260,12 @@ class DiffusersKernel:
                 r_table = prepared.refiner.sigmas
                 run = refiner.Run(
                     sampler=sampler, base=prepared.base, refiner=prepared.refiner, guidance=prepared.guidance,
-                    sigmas=sig, refiner_sigmas=lambda: self._schedule(task, r_table, r.family),
+                    sigmas=sig, refiner_sigmas=lambda: self._schedule(task, r_table, r.family, denoise),
                     noise=noise, seed=seed, on_step=reporter, base_vae=base.pipe.vae, refiner_vae=r.pipe.vae,
                 )  # fmt: skip
                 latents = refiner.sample(plan, run, x)
                 if not plan.same_latents:
                     decoder = r.pipe.vae
             steps.stage(Stage.decoding)
-            return self._decode(decoder, latents)
-
-    def _decode(self, vae: Any, latents: torch.Tensor) -> Image.Image:
-        cfg = vae.config
-        scaled = latents / cfg.scaling_factor + (getattr(cfg, "shift_factor", None) or 0.0)
-        pixels = vae.decode(scaled.to(vae.dtype), return_dict=False)[0].float()
-        pixels = ((pixels[0] / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-        return Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy(), "RGB")
+            image = vae_io.decode(decoder, latents, tiled=bool(source and source.tiled))
+        return source.finish(image) if source else image

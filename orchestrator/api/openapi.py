@@ -16,14 +16,22 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from contract.legacy_slots import ARGS_LENGTH
 from contract.request import GenerateRequest
 from orchestrator.api.query import query_of
-from orchestrator.api.views import ErrorBody, HealthView, JobAccepted, JobList, WorkerList, WsCommand
+from orchestrator.api.views import (
+    ErrorBody,
+    HealthView,
+    JobAccepted,
+    JobList,
+    UploadView,
+    WorkerList,
+    WsCommand,
+)
 from orchestrator.common.query_params import Query, names
 from orchestrator.jobs.model import ActionResult, JobEvent, JobView
 
 TITLE = "remgo"
 VERSION = "1"
 _SCHEMAS = (GenerateRequest, JobAccepted, JobView, JobList, ActionResult, ErrorBody, JobEvent, WorkerList,
-            HealthView, WsCommand)
+            HealthView, WsCommand, UploadView)
 _LEGACY = {
     "type": "object",
     "description": "The v1 payload: Fooocus's positional arguments.",
@@ -50,16 +58,41 @@ def _q(name: str, schema: dict[str, Any], description: str, where: str = "query"
 
 _ID = _q("id", {"type": "string"}, "job id", "path")
 _ERR = {"404": _json("ErrorBody", "no such job"), "422": _json("ErrorBody", "a bad parameter, named in `field`")}
+_BAD_IMAGE = _json("ErrorBody", "an input image that is not taken (not PNG, JPEG or WebP, over the limits, "
+                  "truncated, an unknown upload_id or history_id), or a bad form; `field` names it")
+_FILE = {"type": "string", "format": "binary"}
+_IMAGES = {t: {"schema": _FILE} for t in ("image/png", "image/jpeg", "image/webp")}
+_IMAGE_PARTS = {"uov_input_image": _FILE, "inpaint_input_image": _FILE, "inpaint_mask_image": _FILE}
 _SSE = {"description": "text/event-stream of JobEvent", "content": {"text/event-stream": {"schema": _ref("JobEvent")}}}
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/jobs"): {
-        "summary": "Submit a job (v2 request or v1 payload)",
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"oneOf": [_ref("GenerateRequest"), _LEGACY]}}}},
+        "summary": "Submit a job (v2 request or v1 payload; multipart: the JSON in `request`, image files beside)",
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"oneOf": [_ref("GenerateRequest"), _LEGACY]}},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["request"],
+                "properties": {"request": {"type": "string", "description": "the JSON request"}, **_IMAGE_PARTS}}},
+        }},
         "responses": {"202": _json("JobAccepted", "queued"), "200": _json("JobView", "with wait=true; or "
-                      "JobAccepted for an id seen before"), "422": _ERR["422"],
+                      "JobAccepted for an id seen before"), "400": _BAD_IMAGE, "422": _ERR["422"],
                       "429": _json("ErrorBody", "the queue is full; see Retry-After")},
+    },
+    ("post", "/v1/uploads"): {
+        "summary": "Keep an input image (PNG, JPEG or WebP) for later requests; its upload_id is its sha256",
+        "requestBody": {"required": True, "content": {
+            **_IMAGES,
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                               "properties": {"file": _FILE}}},
+        }},
+        "responses": {"201": _json("UploadView", "kept; `{\"upload_id\": …}` names it in an image field"),
+                      "400": _BAD_IMAGE, "415": _json("ErrorBody", "another body type")},
+    },
+    ("get", "/v1/uploads/{id}"): {
+        "summary": "An input image kept by POST /v1/uploads (or given inline to a job)",
+        "parameters": [_q("id", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "the upload_id", "path")],
+        "responses": {"200": {"description": "the file", "content": _IMAGES},
+                      "404": _json("ErrorBody", "no upload with this id")},
     },
     ("get", "/v1/jobs"): {
         "summary": "List jobs, newest first",

@@ -11,7 +11,14 @@ it. Three checks, for every request whatever the route, keys or no keys:
   none are configured — a localhost origin (RemGo's frontend on its dev server): 403 otherwise. Requests without Origin
   (curl, SDKs, scripts) are not browsers acting for a website and pass.
 - **Content-Type** of a request body must be JSON (415 otherwise): a form or `text/plain` is what a
-  "simple" cross-site request can send without a CORS preflight, and no route takes one.
+  "simple" cross-site request can send without a CORS preflight. Two routes take image files and so more:
+  `POST /v1/uploads` the file itself (`image/png|jpeg|webp`) or `multipart/form-data`, `POST /v1/jobs`
+  `multipart/form-data` (the JSON in a part, files beside it). A multipart form is a "simple" request:
+  there the Origin check above is what stops another website (browsers send Origin on every cross-site
+  POST), and with API keys the cookie (SameSite=Strict) is never sent cross-site.
+
+Bodies are limited to `max_body_bytes` (app.py's BodyLimitMiddleware), but the image routes may carry three
+input images inline (base64 is 4/3 of the file): `body_limit` gives those IMAGE_BODY_LIMIT.
 """
 
 from __future__ import annotations
@@ -22,12 +29,19 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from contract.image_input import MAX_INPUT_BYTES
 from orchestrator.api.responses import error_response
 
 LOCAL_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 WILDCARD_BINDS = ("0.0.0.0", "::", "")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MULTIPART = "multipart/form-data"
+IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
+# The body types besides JSON a POST to these paths may have.
+OTHER_BODY_TYPES = {"/v1/jobs": (MULTIPART,), "/v1/uploads": (*IMAGE_MEDIA_TYPES, MULTIPART)}
+# Three input images inline as base64 (4 characters per 3 bytes of MAX_INPUT_BYTES), and 1 MiB for the rest.
+IMAGE_BODY_LIMIT = -(-MAX_INPUT_BYTES // 3) * 4 * 3 + 2**20
 
 
 def host_name(host_header: str) -> str:
@@ -69,9 +83,23 @@ def origin_allowed(origin: str, own_origins: set[str], cors_origins: list[str]) 
     return LOCAL_ORIGIN.match(origin) is not None
 
 
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _body_type_allowed(method: str, path: str, content_type: str) -> bool:
+    return _is_json(content_type) or (method == "POST" and media_type(content_type) in OTHER_BODY_TYPES.get(path, ()))
+
+
+def body_limit(method: str, path: str, default: int) -> int:
+    """The most bytes a request body may have: `default` (max_body_bytes), or IMAGE_BODY_LIMIT for a POST
+    to a route that takes image files when that is larger."""
+    return max(default, IMAGE_BODY_LIMIT) if method == "POST" and path in OTHER_BODY_TYPES else default
 
 
 class RequestGuard:
@@ -112,8 +140,8 @@ class RequestGuard:
 
 
 class JsonBodyGuard:
-    """415 for a request body that is not JSON. Inside the API-key check, so an unauthenticated request
-    is told about its key first."""
+    """415 for a request body that is not JSON (or, on the image routes, one of OTHER_BODY_TYPES). Inside
+    the API-key check, so an unauthenticated request is told about its key first."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -121,10 +149,12 @@ class JsonBodyGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             headers = Headers(scope=scope)
-            if _has_body(headers) and not _is_json(headers.get("content-type", "")):
+            if _has_body(headers) and not _body_type_allowed(scope["method"], scope["path"],
+                                                             headers.get("content-type", "")):
                 given = headers.get("content-type") or "none"
-                response = error_response(415, f"the body must be JSON (Content-Type: application/json), "
-                                               f"got {given}", "Content-Type")
+                others = OTHER_BODY_TYPES.get(scope["path"], ()) if scope["method"] == "POST" else ()
+                wanted = "JSON (Content-Type: application/json)" + "".join(f", or {t}" for t in others)
+                response = error_response(415, f"the body must be {wanted}, got {given}", "Content-Type")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -53,6 +53,16 @@ class JobAccepted(msgspec.Struct, frozen=True, kw_only=True):
     created: bool = True  # False: a job with this id already existed and is the one returned
 
 
+class UploadView(msgspec.Struct, frozen=True, kw_only=True):
+    """An input image kept by POST /v1/uploads; `upload_id` (its sha256) names it in a request's image fields."""
+
+    upload_id: str
+    width: int
+    height: int
+    format: str  # "png", "jpeg" or "webp"
+    bytes: int
+
+
 class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     device: str

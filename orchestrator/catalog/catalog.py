@@ -51,6 +51,7 @@ class Catalog:
         weakref.finalize(self, self._hasher.close)  # a one-off catalog (a start-up check) stops hashing too
         self._samplers = [s.value for s in Sampler]
         self._schedulers = [s.value for s in Scheduler]
+        self._image_inputs: frozenset[str] | None = None
         self._rescan_lock = threading.Lock()
         self._snapshot: CatalogSnapshot
         self.rescan()
@@ -103,14 +104,23 @@ class Catalog:
 
     # ----- what the kernel runs -------------------------------------------------------------------
 
-    def set_kernel_capabilities(self, samplers: list[str], schedulers: list[str]) -> None:
-        """Offer exactly the samplers/schedulers a worker reports. An empty list means "not reported"."""
+    def set_kernel_capabilities(self, samplers: list[str], schedulers: list[str],
+                                image_inputs: list[str] | None = None) -> None:
+        """Offer exactly the samplers/schedulers a worker reports (an empty list means "not reported"), and
+        the image inputs its kernel runs (None: not reported, as while a kernel loads)."""
         known_samplers = {s.value for s in Sampler}
         known_schedulers = {s.value for s in Scheduler}
         if samplers:
             self._samplers = [s for s in dict.fromkeys(samplers) if s in known_samplers]
         if schedulers:
             self._schedulers = [s for s in dict.fromkeys(schedulers) if s in known_schedulers]
+        if image_inputs is not None:
+            self._image_inputs = frozenset(image_inputs)
+
+    def runs_image_input(self, name: str) -> bool:
+        """Whether the workers' kernel runs this image input ("vary", "upscale.upscaler", …); True until a
+        ready kernel has said (the worker refuses what it cannot run in any case)."""
+        return self._image_inputs is None or name in self._image_inputs
 
     @property
     def samplers(self) -> list[str]:

@@ -10,7 +10,7 @@ import re
 
 import msgspec
 
-from contract.request import MetadataScheme, Performance
+from contract.request import MetadataScheme, OutpaintDirection, Performance, UovMethod
 from contract.task import MAX_SEED, OutputFormat, RefinerSwapMethod, Sampler, Scheduler
 
 # The 26 sizes SDXL was trained on, tallest first (width, height).
@@ -71,6 +71,7 @@ class PerformanceMode(msgspec.Struct, frozen=True, kw_only=True):
 
     name: str
     steps: int
+    upscale_steps: int  # Fooocus's step count for Upscale (1.5x / 2x), which runs at denoise 0.382
     sampler: str | None = None
     scheduler: str | None = None
     lora: str | None = None  # file name expected in a loras folder
@@ -93,16 +94,16 @@ FAST_MODE_FORCED = {
 }
 
 PERFORMANCE: dict[Performance, PerformanceMode] = {
-    Performance.quality: PerformanceMode(name="Quality", steps=60),
-    Performance.speed: PerformanceMode(name="Speed", steps=30),
+    Performance.quality: PerformanceMode(name="Quality", steps=60, upscale_steps=36),
+    Performance.speed: PerformanceMode(name="Speed", steps=30, upscale_steps=18),
     Performance.extreme_speed: PerformanceMode(
-        name="Extreme Speed", steps=8, sampler=Sampler.lcm.value, scheduler=Scheduler.lcm.value,
+        name="Extreme Speed", steps=8, upscale_steps=8, sampler=Sampler.lcm.value, scheduler=Scheduler.lcm.value,
         lora="sdxl_lcm_lora.safetensors"),
     Performance.lightning: PerformanceMode(
-        name="Lightning", steps=4, sampler=Sampler.euler.value, scheduler=Scheduler.sgm_uniform.value,
+        name="Lightning", steps=4, upscale_steps=4, sampler=Sampler.euler.value, scheduler=Scheduler.sgm_uniform.value,
         lora="sdxl_lightning_4step_lora.safetensors"),
     Performance.hyper_sd: PerformanceMode(
-        name="Hyper-SD", steps=4, sampler=Sampler.dpmpp_sde_gpu.value, scheduler=Scheduler.karras.value,
+        name="Hyper-SD", steps=4, upscale_steps=4, sampler=Sampler.dpmpp_sde_gpu.value, scheduler=Scheduler.karras.value,
         lora="sdxl_hyper_sd_4step_lora.safetensors", lora_weight=0.8),
 }  # fmt: skip
 
@@ -147,6 +148,20 @@ class BuiltinDefaults(msgspec.Struct, frozen=True, kw_only=True):
     save_metadata_to_images: bool = True
     metadata_scheme: MetadataScheme = MetadataScheme.fooocus
     read_wildcards_in_order: bool = False
+    # Input image (Fooocus's defaults; the strengths' -1 means "the method's own").
+    uov_method: UovMethod = UovMethod.disabled
+    upscale_fallback: bool = False
+    overwrite_vary_strength: float = -1.0
+    overwrite_upscale_strength: float = -1.0
+    inpaint_additional_prompt: str = ""
+    outpaint_selections: tuple[OutpaintDirection, ...] = ()
+    inpaint_strength: float = 1.0
+    inpaint_respective_field: float = 0.618
+    inpaint_erode_or_dilate: int = 0
+    invert_mask_checkbox: bool = False
+    inpaint_disable_initial_latent: bool = False
+    # Fooocus's default is its v2.6 head + patch, which this version does not run yet: the checkpoint as it is.
+    inpaint_engine: str = "None"
 
 
 BUILTIN = BuiltinDefaults()

@@ -2,6 +2,12 @@
 
     remgo generate "a red fox in snow" [-n 2] [--preset P] [--style S ...] [--seed N] [--size 1152x896]
                    [--model M] [--steps N] [--set FIELD=VALUE ...] [--out DIR] [--server URL] [--json]
+    remgo generate [PROMPT] --vary subtle|strong IMAGE
+    remgo generate [PROMPT] --upscale 1.5x|2x|fast|FACTOR IMAGE
+    remgo generate PROMPT --inpaint IMAGE --mask MASK [--outpaint left,top,right,bottom]
+    remgo generate [PROMPT] --outpaint left,top IMAGE
+
+Input images are sent inline (base64) with the request; the server checks them and keeps each once.
 
 Images are saved into --out as they finish and their paths printed (stdout) when the job ends; progress
 goes to stderr. Ctrl-C cancels the job on the server. Exit: 0 done, 1 failed or cancelled, 2 refused,
@@ -11,6 +17,7 @@ goes to stderr. Ctrl-C cancels the job on the server. Exit: 0 done, 1 failed or 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import re
 import sys
@@ -43,7 +50,7 @@ class UsageError(ValueError):
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("generate", help="make images on a running server, with a progress bar",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("prompt", help="what to draw")
+    p.add_argument("prompt", nargs="?", default="", help="what to draw (may be empty to vary or upscale)")
     p.add_argument("-n", "--number", dest="image_number", type=int, help="how many images")
     p.add_argument("--negative", help="negative prompt")
     p.add_argument("--preset", help="a preset of the server's catalog (see `remgo models`, /v1/presets)")
@@ -56,6 +63,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="sampling steps (overrides the performance's)")
     p.add_argument("--set", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
                    help="any other request field, VALUE as JSON or text (e.g. --set guidance_scale=5)")
+    p.add_argument("--vary", nargs=2, metavar=("subtle|strong", "IMAGE"), help="Vary (Subtle) or (Strong) IMAGE")
+    p.add_argument("--upscale", nargs=2, metavar=("1.5x|2x|fast|FACTOR", "IMAGE"),
+                   help="upscale IMAGE: 1.5x, 2x, fast (2x without diffusion) or a factor such as 3 (Custom)")
+    p.add_argument("--inpaint", metavar="IMAGE", help="repaint IMAGE where --mask is white")
+    p.add_argument("--mask", metavar="MASK", help="the inpaint mask (white = repaint), the image's size")
+    p.add_argument("--outpaint", nargs="+", metavar=("left,top,…", "IMAGE"),
+                   help="extend the image on these sides; the IMAGE is --inpaint's when that is given")
     p.add_argument("--priority", type=int, help="higher runs first (-100 … 100)")
     p.add_argument("--out", default=".", help="folder for the images (default: the current one)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -78,6 +92,7 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         if not m:
             raise UsageError(f"--size: expected WIDTHxHEIGHT like 1152x896, got {args.size!r}")
         body["aspect_ratios_selection"] = f"{m.group(1)}*{m.group(2)}"
+    body.update(_input_fields(args))
     for item in args.fields:
         name, sep, raw = item.partition("=")
         if not sep or not name.strip():
@@ -87,6 +102,63 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError:
             value = raw  # plain text: a name, a prompt
         body[name.strip()] = value
+    return body
+
+
+_VARY = {"subtle": "Vary (Subtle)", "strong": "Vary (Strong)"}
+_UPSCALE = {"1.5x": "Upscale (1.5x)", "2x": "Upscale (2x)", "fast": "Upscale (Fast 2x)"}
+_SIDES = ("left", "right", "top", "bottom")
+
+
+def _image_text(flag: str, path: str) -> str:
+    """A file as the request carries it inline: base64 of its bytes (the server reads the format itself)."""
+    try:
+        return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot read {path!r}: {exc.strerror or exc}") from None
+
+
+def _input_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The input-image fields of --vary / --upscale / --inpaint / --outpaint (one feature per job)."""
+    chosen = [flag for flag, value in (("--vary", args.vary), ("--upscale", args.upscale),
+                                       ("--inpaint", args.inpaint or args.outpaint)) if value]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)}: one input-image feature per job")
+    if args.mask and not args.inpaint:
+        raise UsageError("--mask goes with --inpaint IMAGE")
+    if args.vary:
+        how, path = args.vary
+        if how.lower() not in _VARY:
+            raise UsageError(f"--vary: expected subtle or strong, got {how!r}")
+        return {"uov_method": _VARY[how.lower()], "uov_input_image": _image_text("--vary", path)}
+    if args.upscale:
+        how, path = args.upscale
+        body = {"uov_input_image": _image_text("--upscale", path)}
+        if how.lower() in _UPSCALE:
+            return {**body, "uov_method": _UPSCALE[how.lower()]}
+        try:
+            factor = float(how.lower().removesuffix("x"))
+        except ValueError:
+            raise UsageError(f"--upscale: expected 1.5x, 2x, fast or a factor, got {how!r}") from None
+        return {**body, "uov_method": "Upscale (Custom)", "upscale_value": factor}
+    body: dict[str, Any] = {}
+    image = args.inpaint
+    if args.outpaint:
+        sides, rest = args.outpaint[0], args.outpaint[1:]
+        if len(rest) > 1 or (rest and image):
+            raise UsageError("--outpaint: give SIDES IMAGE, or SIDES alone with --inpaint IMAGE")
+        image = image or (rest[0] if rest else None)
+        if image is None:
+            raise UsageError("--outpaint: which image? give SIDES IMAGE")
+        names = [side.strip().lower() for side in sides.split(",") if side.strip()]
+        if not names or any(side not in _SIDES for side in names):
+            raise UsageError(f"--outpaint: sides are a comma list of {', '.join(_SIDES)}, got {sides!r}")
+        body["outpaint_selections"] = [side.capitalize() for side in names]
+    if image is None:
+        return body
+    body["inpaint_input_image"] = _image_text("--inpaint" if args.inpaint else "--outpaint", image)
+    if args.mask:
+        body["inpaint_mask_image"] = _image_text("--mask", args.mask)
     return body
 
 

@@ -12,6 +12,23 @@ class LoraUse(msgspec.Struct, frozen=True, kw_only=True):
     hash: str | None = None
 
 
+class InputUse(msgspec.Struct, frozen=True, kw_only=True):
+    """The input image an image was made from, and how (Vary, Upscale, Inpaint, Outpaint)."""
+
+    method: str  # Fooocus's name: "Vary (Subtle)", "Upscale (2x)", …, "Inpaint", "Outpaint"
+    denoise: float | None  # None: no diffusion (an upscale returned as resized)
+    image_sha256: str
+    history_id: str | None = None  # when the input was an image of the history
+    upscale_factor: float | None = None
+    upscaler: str | None = None  # the super-resolution model, or "Lanczos"
+    mask_sha256: str | None = None
+    outpaint: list[str] = []
+    respective_field: float | None = None
+    erode_or_dilate: int | None = None
+    invert_mask: bool | None = None
+    inpaint_engine: str | None = None
+
+
 class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
     """What was asked for one image, in the orchestrator's terms (catalog names, not paths)."""
 
@@ -49,3 +66,4 @@ class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
     overwrite_switch: float | None = None
     # Fooocus's `metadata_created_by` setting: logged as `created_by` / a1111 `User` when set.
     created_by: str | None = None
+    input: InputUse | None = None  # None: text to image

@@ -21,6 +21,7 @@ from contract.task import PreviewSettings
 from orchestrator.jobs import terminal_log as job_log
 from orchestrator.jobs.events import EventHub
 from orchestrator.jobs.image_writer import ImageWriter, OutputFailed
+from orchestrator.jobs.input_bytes import InputUnreadable, with_input_bytes
 from orchestrator.jobs.metrics import DispatchStats
 from orchestrator.jobs.model import TERMINAL_EVENTS, ActionResult, JobEvent, JobProgress, image_view, job_view
 from orchestrator.jobs.run import MAX_RETRIES, JobRun, Unit, stored_progress
@@ -44,7 +45,7 @@ class QueueFull(Exception):
 
 class Dispatcher:
     def __init__(self, *, settings: Settings, store: JobStore, pool: WorkerPool, events: EventHub,
-                 outputs: Any, history: Any, webhooks: WebhookSender) -> None:
+                 outputs: Any, history: Any, webhooks: WebhookSender, inputs: Any = None) -> None:
         self.settings = settings
         self.store = store
         self.pool = pool
@@ -52,6 +53,7 @@ class Dispatcher:
         self.outputs = outputs
         self.history = history
         self.webhooks = webhooks
+        self.inputs = inputs  # the input store (input images' bytes by sha256)
         self.stats = DispatchStats()
         self.runs: dict[str, JobRun] = {}
         self._units: dict[str, tuple[JobRun, Unit]] = {}
@@ -281,7 +283,10 @@ class Dispatcher:
         worker = unit.worker
         result: TaskResult | None = None
         try:
-            result = await worker.generate(unit.task)
+            result = await worker.generate(await with_input_bytes(unit.task, self.inputs))
+        except InputUnreadable as exc:
+            log.error("job %s: %s", run.job.id, exc)
+            run.fail(JobError(kind="input", message=str(exc)))
         except WorkerGone:
             if not self._stopping:
                 self._worker_died(run, unit)

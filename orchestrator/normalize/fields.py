@@ -17,8 +17,10 @@ import msgspec
 from contract.request import GenerateRequest, LoraEntry, Performance
 from orchestrator.catalog import Catalog, CatalogSnapshot, ModelFile, ModelKind, Style
 from orchestrator.catalog.tables import FAST_MODE_FORCED, PERFORMANCE, PerformanceMode
+from orchestrator.common.input_image import ResolvedImage
 from orchestrator.normalize.architecture import ADM_NEUTRAL, lora_fits, neutralize_sdxl_only, refiner_fits
 from orchestrator.normalize.errors import NormalizeError
+from orchestrator.normalize.image_input import IMAGE_FIELDS, InputPlan, plan_input
 from orchestrator.normalize.prompts import extract_lora_tags, split_lines, tidy_commas
 from orchestrator.normalize.sources import Sources
 
@@ -45,9 +47,17 @@ class Settled:
     height: int
     effective: GenerateRequest  # the job's record: `used`, with the knobs that had no effect as the client sent them
     snapshot: CatalogSnapshot  # the one catalog view the whole job was read from
+    image_input: InputPlan | None = None  # Vary / Upscale / Inpaint of an input image; None: text to image
 
 
 FREEU_KEYS = ("b1", "b2", "s1", "s2")
+# Knobs that act only on an input image (the image fields themselves are checked in image_input.py).
+INPUT_IMAGE_KNOBS = (
+    "uov_method", "upscale_value", "upscale_model", "upscale_fallback", "overwrite_vary_strength",
+    "overwrite_upscale_strength", "inpaint_additional_prompt", "outpaint_selections", "inpaint_strength",
+    "inpaint_respective_field", "inpaint_erode_or_dilate", "invert_mask_checkbox", "inpaint_disable_initial_latent",
+    "inpaint_engine",
+)
 
 
 def _switch_step(st: Sources) -> int | None:
@@ -72,7 +82,7 @@ def _prompt_lines(prompt: str, negative: str) -> tuple[list[str], list[tuple[str
 
 
 def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, rng: random.Random,
-           warnings: list[str]) -> Settled:
+           warnings: list[str], inputs: dict[str, ResolvedImage] | None = None) -> Settled:
     st = Sources(request, catalog, default_preset, warnings)
     req, asked = request, st.asked
     mode = PERFORMANCE[Performance(asked.performance_selection)]
@@ -131,6 +141,17 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
             st.warn(f"{_listed(unused)} while freeu_enabled is false")
     if not used.save_metadata_to_images and st.overridden(["metadata_scheme"]):
         st.warn("metadata_scheme has no effect while save_metadata_to_images is false")
+    plan = plan_input(used, inputs or {}, st.snap, mode, steps, st.warn, catalog.runs_image_input)
+    if plan is None and (unused := [f for f in st.overridden(list(INPUT_IMAGE_KNOBS)) if f != "uov_method"]):
+        st.warn(f"{_listed(unused)} without an input image")
+    if plan is not None:
+        unused = st.overridden(["aspect_ratios_selection"])
+        unused += [f for f in ("overwrite_width", "overwrite_height") if (getattr(req, f) or 0) > 0]
+        if unused:
+            st.warn(f"{_listed(unused)} with {plan.use.method}: the input image decides the size")
+        width, height, steps = plan.width, plan.height, plan.steps
+        if plan.prompt_first_line.strip():  # Fooocus puts the additional inpaint prompt on the first line
+            lines = [plan.prompt_first_line, *(ln for ln in lines if ln)]
 
     used = msgspec.structs.replace(
         used, style_selections=style_names, aspect_ratios_selection=aspect, image_seed=st.seed(rng),
@@ -142,12 +163,13 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         used=used, steps=steps, base=base, refiner=refiner, vae=vae, loras=loras, main_prompt=lines[0],
         extra_prompts=lines[1:], main_negative=negative_lines[0], extra_negatives=negative_lines[1:],
         styles=styles, expansion=expansion, width=width, height=height,
-        effective=_record(used, req, refined=refiner is not None), snapshot=st.snap)
+        effective=_record(used, req, refined=refiner is not None, image_input=plan is not None), snapshot=st.snap,
+        image_input=plan)
 
 
-def _record(used: GenerateRequest, req: GenerateRequest, *, refined: bool) -> GenerateRequest:
+def _record(used: GenerateRequest, req: GenerateRequest, *, refined: bool, image_input: bool) -> GenerateRequest:
     """The job's record of its request: what ran, but a knob that had no effect keeps the client's value."""
-    kept = {}
+    kept = {} if image_input else {f: getattr(req, f) for f in (*INPUT_IMAGE_KNOBS, *IMAGE_FIELDS)}
     if not refined:
         kept.update(refiner_switch=req.refiner_switch, refiner_swap_method=req.refiner_swap_method)
     if not used.freeu_enabled:

@@ -26,6 +26,7 @@ from contract.task import (
 from orchestrator.catalog import Catalog, ModelFile, Style
 from orchestrator.catalog.styles import PROMPT_EXPANSION
 from orchestrator.common.image_params import ImageParams, LoraUse
+from orchestrator.common.input_image import ResolvedImage
 from orchestrator.normalize.embeddings import task_embeddings
 from orchestrator.normalize.errors import NormalizeError
 from orchestrator.normalize.fields import Settled, settle
@@ -91,7 +92,8 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         loras=[LoraUse(name=m.name, weight=w, hash=hashes.get(m.path)) for m, w in s.loras],
         full_prompt=positive_chunks, full_negative_prompt=negative_chunks,
         freeu=(freeu.b1, freeu.b2, freeu.s1, freeu.s2) if freeu.enabled else None,
-        metadata_scheme=u.metadata_scheme.value, overwrite_switch=forced_switch)
+        metadata_scheme=u.metadata_scheme.value, overwrite_switch=forced_switch,
+        input=s.image_input.use if s.image_input else None)
     task = GenerateTask(
         task_id="-", base_model=_ref(s.base), width=s.width, height=s.height, seeds=[seed],
         positive=positive_chunks, negative=negative_chunks, steps=s.steps, sampler=Sampler(u.sampler_name),
@@ -102,7 +104,8 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         refiner=_ref(s.refiner), refiner_switch=u.refiner_switch, refiner_swap_method=u.refiner_swap_method,
         freeu=freeu, output_format=u.output_format,
         image_metadata=[metadata.embedded_text(params, u.metadata_scheme)] if u.save_metadata_to_images else [],
-        preview=PreviewSettings(enabled=not u.disable_preview))
+        preview=PreviewSettings(enabled=not u.disable_preview),
+        image_input=s.image_input.method if s.image_input else msgspec.UNSET)
     return _Image(params=params, task=task)
 
 
@@ -133,10 +136,13 @@ def _validated(task: GenerateTask) -> GenerateTask:
 
 
 def normalize(request: GenerateRequest, catalog: Catalog, *, job_id: str, default_preset: str = "default",
-              rng: random.Random | None = None) -> NormalizedJob:
-    """Turn a request into fully expanded, validated tasks. Raises NormalizeError naming the bad field."""
+              rng: random.Random | None = None, inputs: dict[str, ResolvedImage] | None = None) -> NormalizedJob:
+    """Turn a request into fully expanded, validated tasks. Raises NormalizeError naming the bad field.
+
+    `inputs`: the request's input images as the input store holds them, by field name."""
     warnings: list[str] = []
-    s = settle(request, catalog, default_preset=default_preset, rng=rng or random.Random(), warnings=warnings)
+    s = settle(request, catalog, default_preset=default_preset, rng=rng or random.Random(), warnings=warnings,
+               inputs=inputs)
     models = [s.base, *([s.refiner] if s.refiner else []), *(m for m, _ in s.loras)]
     # Never waits for a hash (a checkpoint takes seconds to read): one not computed yet is logged unknown.
     hashes = {m.path: h for m in models if (h := catalog.known_hash(m)) is not None}

@@ -82,11 +82,14 @@ function askKey(rejected) {
   return asking;
 }
 
-// fetch with the key; a 401 asks for a key and tries again. Returns the Response.
+// fetch with the key; a 401 asks for a key and tries again. Returns the Response. A Blob body goes as it is,
+// with its own type (an image file); anything else as JSON.
 export async function send(method, path, body) {
+  const raw = body instanceof Blob;
   for (let attempt = 0; ; attempt++) {
-    const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }) };
-    if (body !== undefined) init.body = toJSON(body);
+    const type = raw ? body.type || "application/octet-stream" : "application/json";
+    const init = { method, headers: headers(body === undefined ? {} : { "Content-Type": type }) };
+    if (body !== undefined) init.body = raw ? body : toJSON(body);
     const response = await fetch(path, init);
     if (response.status !== 401) return response;
     await askKey(attempt > 0 || apiKey !== "");
@@ -111,6 +114,9 @@ export async function api(method, path, body) {
 
 export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body);
+
+// An image file (or a canvas's PNG) kept by the server: {upload_id, width, height, format, bytes}.
+export const upload = (blob) => api("POST", "/v1/uploads", blob);
 
 // A POST answered with a file (ZIP export): the Blob and the name the server suggests.
 export async function postForFile(path, body) {

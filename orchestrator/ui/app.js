@@ -3,12 +3,13 @@
 import { ApiError, get, post } from "./api.js";
 import { GenerateForm } from "./form.js";
 import { Gallery } from "./gallery.js";
+import { InputPanel, QUICK_METHODS } from "./input_panel.js";
 import { LiveJobs } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 
 function showView(name) {
-  for (const tab of document.querySelectorAll("[role=tab]")) {
+  for (const tab of document.querySelectorAll(".topbar [role=tab]")) {
     const on = tab.dataset.view === name;
     tab.setAttribute("aria-selected", String(on));
     $(`view-${tab.dataset.view}`).hidden = !on;
@@ -56,36 +57,51 @@ async function main() {
   }
   showInstallNotes(catalog, config);
   const form = new GenerateForm($("gen-form"), catalog, config);
+  const panel = new InputPanel($("gen-form"), catalog, () => form.effective(form.preset), (err) => form.showError(err));
+  $("gen-form").elements.preset.addEventListener("change", () => panel.reset());
+  $("reset-form").addEventListener("click", () => panel.reset());
   let gallery = null;
   const live = new LiveJobs({
     onImageOpen: (id) => gallery.open(id),
     onImagesChanged: () => { gallery.stale = true; },
   });
+  const submit = async () => {
+    form.clearErrors();
+    const button = $("generate");
+    button.disabled = true;
+    try {
+      const body = { ...form.request(), ...(await panel.request()) };
+      const accepted = await post("/v1/jobs", body);
+      live.track(accepted, body.prompt || body.uov_method || (body.inpaint_input_image && "Inpaint"));
+    } catch (err) {
+      form.showError(err instanceof ApiError ? err : new ApiError(0, String(err)));
+    } finally {
+      button.disabled = false;
+    }
+  };
   gallery = new Gallery({
     onUse: (item) => {
       form.useImage(item);
       showView("generate");
       $("gen-form").elements.prompt.focus();
     },
+    // A quick method runs at once with the form as it stands; the others fill the panel for more choices
+    // (the method, a mask to paint).
+    onInput: (item, action) => {
+      form.clearErrors();
+      panel.use(item, action);
+      showView("generate");
+      if (QUICK_METHODS.includes(action)) submit();
+      else $("input-panel").scrollIntoView({ block: "nearest" });
+    },
   });
   gallery.setModels(catalog.models.checkpoints.map((m) => m.name));
 
-  $("gen-form").addEventListener("submit", async (event) => {
+  $("gen-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    form.clearErrors();
-    const button = $("generate");
-    button.disabled = true;
-    try {
-      const body = form.request();
-      const accepted = await post("/v1/jobs", body);
-      live.track(accepted, body.prompt);
-    } catch (err) {
-      form.showError(err instanceof ApiError ? err : new ApiError(0, String(err)));
-    } finally {
-      button.disabled = false;
-    }
+    submit();
   });
-  for (const tab of document.querySelectorAll("[role=tab]")) {
+  for (const tab of document.querySelectorAll(".topbar [role=tab]")) {
     tab.addEventListener("click", () => {
       showView(tab.dataset.view);
       if (tab.dataset.view === "gallery") gallery.shown();

@@ -78,8 +78,9 @@ export class GenerateForm {
 
   // ----- values ----------------------------------------------------------------------------------
 
+  // The controls the form itself turns into fields; the input-image panel builds its own part (input_panel.js).
   fields() {
-    return [...this.form.elements].filter((el) => el.name && !SPECIAL.has(el.name));
+    return [...this.form.elements].filter((el) => el.name && !SPECIAL.has(el.name) && !el.closest("[data-input-panel]"));
   }
 
   get loras() {
@@ -256,6 +257,7 @@ export class GenerateForm {
     holder.append(note);
     const details = holder.closest("details");
     if (details) details.open = true;
+    holder.dispatchEvent(new CustomEvent("reveal", { bubbles: true })); // a closed panel or tab opens to it
     holder.scrollIntoView({ block: "center", behavior: "smooth" });
   }
 }

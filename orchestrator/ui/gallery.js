@@ -1,5 +1,6 @@
 // The gallery: history newest first, loaded page by page as it scrolls, with full-text search, model
-// and date filters, multi-select (ZIP export, delete) and a viewer (metadata, star, delete, reuse).
+// and date filters, multi-select (ZIP export, delete) and a viewer (metadata, star, delete, reuse). Each
+// picture offers Vary (Subtle), Vary (Strong), Upscale (2x) and Inpaint, on its tile and in the viewer.
 
 import { api, fileUrl, get, postForFile, post, query, thumbUrl } from "./api.js";
 
@@ -7,8 +8,11 @@ const PAGE = 40;
 const $ = (id) => document.getElementById(id);
 
 export class Gallery {
-  constructor({ onUse }) {
+  // onUse(item): its settings into the form; onInput(item, action): the picture as the input image, for
+  // one of QUICK_METHODS, "inpaint" or "use".
+  constructor({ onUse, onInput }) {
     this.onUse = onUse;
+    this.onInput = onInput;
     this.items = [];
     this.cursor = null;
     this.done = false;
@@ -39,6 +43,14 @@ export class Gallery {
       this.viewer.close();
       this.onUse(this.current);
     });
+    const input = (action) => {
+      this.viewer.close();
+      this.onInput(this.current, action);
+    };
+    $("v-input").addEventListener("click", () => input("use"));
+    for (const button of this.viewer.querySelectorAll(".image-actions [data-action]")) {
+      button.addEventListener("click", () => input(button.dataset.action));
+    }
     this.viewer.addEventListener("keydown", (e) => {
       if (e.key === "ArrowLeft") this.step(-1);
       if (e.key === "ArrowRight") this.step(1);
@@ -111,6 +123,11 @@ export class Gallery {
     tile.classList.toggle("starred", item.starred);
     tile.innerHTML = `<button type="button" class="open"><img loading="lazy" alt=""></button>` +
       `<label class="pick"><input type="checkbox" aria-label="select"></label><span class="star" aria-hidden="true">★</span>` +
+      `<div class="tile-actions" role="group" aria-label="make from this image">` +
+      `<button type="button" data-action="Vary (Subtle)" aria-label="Vary (Subtle)" title="Vary (Subtle)">Subtle</button>` +
+      `<button type="button" data-action="Vary (Strong)" aria-label="Vary (Strong)" title="Vary (Strong)">Strong</button>` +
+      `<button type="button" data-action="Upscale (2x)" aria-label="Upscale (2x)" title="Upscale (2x)">2×</button>` +
+      `<button type="button" data-action="inpaint" aria-label="Inpaint" title="Inpaint / Outpaint">Inpaint</button></div>` +
       `<figcaption></figcaption>`;
     tile.querySelector("img").src = thumbUrl(item.id);
     tile.querySelector("img").alt = item.prompt || "image";
@@ -122,6 +139,12 @@ export class Gallery {
   onGridClick(e) {
     const tile = e.target.closest(".tile");
     if (!tile) return;
+    const action = e.target.closest("[data-action]");
+    if (action) {
+      const item = this.items.find((i) => i.id === tile.dataset.id);
+      if (item) this.onInput(item, action.dataset.action);
+      return;
+    }
     if (e.target.closest(".pick")) {
       if (e.target.matches("input")) this.toggle(tile.dataset.id, e.target.checked);
       return;

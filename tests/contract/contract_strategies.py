@@ -13,6 +13,8 @@ import msgspec
 import msgspec.inspect as mi
 from hypothesis import strategies as st
 
+from contract.image_input import Inpaint, Padding, Upscale
+from contract.request import ImageSource
 from contract.task import GenerateTask
 
 INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
@@ -78,7 +80,9 @@ def from_info(t: mi.Type) -> st.SearchStrategy[Any]:
         return _float(t)
     if isinstance(t, mi.StrType):
         if t.pattern is not None:
-            raise NotImplementedError("str pattern: teach contract_strategies about it")
+            if t.min_length is not None or t.max_length is not None:
+                raise NotImplementedError("str pattern with lengths: teach contract_strategies about it")
+            return st.from_regex(t.pattern, fullmatch=True)
         return st.text(**_sizes(t))
     if isinstance(t, mi.BytesType):
         return st.binary(**_sizes(t))
@@ -103,12 +107,38 @@ def for_type(tp: Any) -> st.SearchStrategy[Any]:
     return from_info(mi.type_info(tp))
 
 
+def _inpaint(kw: dict[str, Any]) -> dict[str, Any]:
+    # The mask has the image's size; the padded size stays a valid output size (64…8192).
+    image = msgspec.structs.replace(kw["image"], width=max(kw["image"].width % 4096, 64),
+                                    height=max(kw["image"].height % 4096, 64))
+    pad = kw["padding"]
+    kw["image"], kw["padding"] = image, Padding(left=pad.left % 1024, top=pad.top % 1024,
+                                                right=pad.right % 1024, bottom=pad.bottom % 1024)
+    if kw["mask"] is not None:
+        kw["mask"] = msgspec.structs.replace(kw["mask"], width=image.width, height=image.height)
+    elif not any(msgspec.structs.astuple(kw["padding"])):  # no mask: the padding is what is repainted
+        kw["padding"] = Padding(left=8)
+    return kw
+
+
+def _image_source(kw: dict[str, Any]) -> dict[str, Any]:
+    if (kw["history_id"] is None) == (kw["upload_id"] is None):  # exactly one of the two
+        kw["upload_id"] = None if kw["history_id"] is not None else "0" * 64
+    return kw
+
+
 def _generate_task(kw: dict[str, Any]) -> dict[str, Any]:
     # GenerateTask wants either no image metadata or one entry per seed.
     metadata = kw["image_metadata"]
     if metadata:
         kw["image_metadata"] = [metadata[i % len(metadata)] for i in range(len(kw["seeds"]))]
+    # Its size is the method's: text to image and Vary a Dimension, Inpaint the padded image's size.
+    method = kw.get("image_input")
+    if isinstance(method, Inpaint):
+        kw["width"], kw["height"] = method.output_size()
+    elif not isinstance(method, Upscale):
+        kw["width"], kw["height"] = (max(min(side, 4096) // 8 * 8, 64) for side in (kw["width"], kw["height"]))
     return kw
 
 
-_FIXUPS = {GenerateTask: _generate_task}
+_FIXUPS = {GenerateTask: _generate_task, Inpaint: _inpaint, ImageSource: _image_source}

@@ -48,7 +48,7 @@ def test_schema_covers_every_public_struct():
     assert document["structs"] == names
     assert set(names) <= set(document["$defs"])
     task = document["$defs"]["GenerateTask"]
-    assert task["properties"]["width"]["multipleOf"] == 8
+    assert (task["properties"]["width"]["minimum"], task["properties"]["width"]["maximum"]) == (64, 8192)
     assert set(task["required"]) == {"task_id", "base_model", "width", "height", "seeds"}
 
 

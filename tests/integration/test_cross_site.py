@@ -76,8 +76,16 @@ async def test_configured_origins_replace_the_localhost_default(tmp_path) -> Non
 async def test_json_routes_refuse_other_bodies(tmp_path) -> None:
     async with running(server_settings(tmp_path), ready=False) as srv:
         for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+            r = await srv.client.post("/v1/history/delete", content=b'{"ids": []}',
+                                      headers={"Content-Type": content_type})
+            assert r.status_code == 415 and r.json()["error"]["field"] == "Content-Type", content_type
+        for content_type in ("text/plain", "application/x-www-form-urlencoded"):
             r = await srv.client.post("/v1/jobs", content=b'{"prompt": "x"}', headers={"Content-Type": content_type})
             assert r.status_code == 415 and r.json()["error"]["field"] == "Content-Type", content_type
+        # Jobs take multipart (a request part and image files): JSON dressed as multipart is no such body.
+        r = await srv.client.post("/v1/jobs", content=b'{"prompt": "x"}',
+                                  headers={"Content-Type": "multipart/form-data; boundary=x"})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "$"
         r = await srv.client.post("/v1/jobs", content=b'{"prompt": "x"}',
                                   headers={"Content-Type": "application/json; charset=utf-8"})
         assert r.status_code == 202

@@ -13,7 +13,9 @@ negative "original size" are the output size × their scalers (truncated to whol
 both use the plain size. The target size is the output size rounded to a multiple of 64, crop (0, 0).
 
 A `Denoiser` holds one `ModelPass` per model; `pass_for` picks the one in use (with a refiner in `joint`
-mode, refiner.JointDenoiser hands over inside the same sampler run).
+mode, refiner.JointDenoiser hands over inside the same sampler run). For inpainting a pass may carry a
+`KnownRegion` (the latent outside the mask is held to the original around every evaluation) and `extra`
+input channels (an inpainting UNet's mask and masked-image latent, appended to its input unscaled).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from inference_worker.diffusers_kernel.conditioning.prompts import Conditioning
 from inference_worker.diffusers_kernel.sampling.guidance import Guidance
+from inference_worker.diffusers_kernel.sampling.known_region import KnownRegion
 from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas
 
 LAST_TIMESTEP = 999.0
@@ -65,6 +68,8 @@ class ModelPass:
     size: SizeConditioning | None = None
     boundary: bool = False
     prediction: str = "epsilon"  # or v_prediction
+    known: KnownRegion | None = None  # inpainting: what stays the original outside the mask
+    extra: torch.Tensor | None = None  # channels appended to the UNet's input (a 9-channel inpainting UNet)
 
     def __post_init__(self) -> None:
         self.dtype = self.unet.dtype
@@ -82,12 +87,14 @@ class ModelPass:
     def _x0(self, x, x_in, sigma, t, conds, scales) -> torch.Tensor:
         embeds = torch.cat([c.embeds for c in conds]).to(self.device, self.dtype)
         self.evaluations += 1
+        if self.extra is not None:
+            x_in = torch.cat([x_in, self.extra.to(x_in).expand(x_in.shape[0], -1, -1, -1)], dim=1)
         out = self.unet(
             x_in.to(self.dtype), t, encoder_hidden_states=embeds,
             added_cond_kwargs=self._added(conds, scales), return_dict=False,
         )[0].float()  # fmt: skip
         if self.prediction == "v_prediction":
-            return (x_in - out * sigma) / (sigma**2 + 1) ** 0.5
+            return (x_in[:, : out.shape[1]] - out * sigma) / (sigma**2 + 1) ** 0.5
         return x - out * sigma
 
     def predict(self, x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor | None, float]:
@@ -151,8 +158,13 @@ class Denoiser:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, sigma: float, step: int) -> torch.Tensor:
         self.last_step = step
-        pos, neg, timestep = self.pass_for(step).predict(x, sigma)
+        model = self.pass_for(step)
+        if model.known is not None:
+            x = model.known.noised(x, sigma)
+        pos, neg, timestep = model.predict(x, sigma)
         progress = min(1.0, max(0.0, 1.0 - timestep / LAST_TIMESTEP))
         x0 = self.guidance.combine(x, pos, neg, progress)
+        if model.known is not None:
+            x0 = model.known.keep(x0)
         self.last_eps = (x - x0) / sigma
         return x0

@@ -1,6 +1,7 @@
 """The jobs API.
 
 POST /v1/jobs                 submit (v2 request or v1 payload) → 202 {id, status, position}
+     or multipart/form-data: the JSON in a part `request`, image files in parts named as the image fields
      ?id=  client-chosen id (the same id again returns the first job)   ?priority=  higher runs first
      ?webhook_url=  POSTed the job when it ends    ?wait=true  answer when done    ?inline=true  base64 images
      (inline: only with wait=true; 400 when the image files total more than INLINE_LIMIT bytes)
@@ -20,14 +21,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from orchestrator.api.multipart import FormRefused, job_body
 from orchestrator.api.query import takes
 from orchestrator.api.request_body import BodyError, decode_request
+from orchestrator.api.request_guard import MULTIPART, media_type
 from orchestrator.api.responses import error_response, json_response, services
 from orchestrator.api.views import JobAccepted, JobList, job_summary
 from orchestrator.common.query_params import NoQuery, Query, QueryError
 from orchestrator.jobs.dispatcher import QueueFull
 from orchestrator.jobs.store import Job, JobStatus
-from orchestrator.jobs.submit import Decoded, Submission, SubmitRefused
+from orchestrator.jobs.submit import Decoded, InputImageRefused, Submission, SubmitRefused
+from orchestrator.store.input_checks import InputRefused
 from orchestrator.store.outputs import OutputStore
 
 JOB_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -122,9 +126,14 @@ def _decode(body: bytes) -> Decoded:
 async def submit_job(request: Request, query: SubmitQuery) -> Response:
     svc = services(request)
     try:
+        if media_type(request.headers.get("content-type", "")) == MULTIPART:
+            body = await job_body(request, svc.inputs)
+        else:
+            body = await request.body()
         existing, created = await svc.submitter.submit(Submission(
-            body=await request.body(), decode=_decode, job_id=query.id, priority=query.priority,
-            webhook_url=query.webhook_url))
+            body=body, decode=_decode, job_id=query.id, priority=query.priority, webhook_url=query.webhook_url))
+    except (FormRefused, InputRefused, InputImageRefused) as exc:  # a bad image or form: 400, as for uploads
+        return error_response(400, exc.message, exc.field, exc.suggestions)
     except (BodyError, SubmitRefused) as exc:
         return error_response(422, exc.message, exc.field, exc.suggestions)
     except QueueFull as exc:

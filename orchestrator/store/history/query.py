@@ -41,6 +41,11 @@ class HistoryParams(Query):
     since: Annotated[str, msgspec.Meta(description="ISO 8601 date or datetime (no zone: UTC), inclusive")] | None = None
     until: Annotated[str, msgspec.Meta(description="ISO 8601 date (the whole day) or datetime, inclusive")] | None = None
     starred: Annotated[bool, msgspec.Meta(description="only starred (true) or unstarred (false) images")] | None = None
+    input_method: Annotated[str, msgspec.Meta(description=(
+        "only images made from an input image this way: Vary, Upscale, Inpaint or Outpaint, or a full name such "
+        "as 'Vary (Subtle)', any case"))] | None = None
+    made_from: Annotated[str, msgspec.Meta(description=(
+        "only images made from this input: the history id of the image used, or the input file's sha256"))] | None = None
 
 
 PARAMS = names(HistoryParams)
@@ -95,6 +100,8 @@ class HistoryQuery:
     since: int | None = None  # µs, inclusive
     until: int | None = None  # µs, inclusive
     starred: bool | None = None
+    input_method: str | None = None  # casefolded
+    made_from: str | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> HistoryQuery:
@@ -111,6 +118,8 @@ class HistoryQuery:
             since=parse_bound("since", params.since, end_of_day=False) if params.since else None,
             until=parse_bound("until", params.until, end_of_day=True) if params.until else None,
             starred=params.starred,
+            input_method=params.input_method.strip().casefold() if params.input_method else None,
+            made_from=params.made_from.strip().lower() if params.made_from else None,
         )
         if query.since is not None and query.until is not None and query.since > query.until:
             raise QueryError("until", f"{params.until!r} is before since {params.since!r}: nothing can match")
@@ -131,6 +140,12 @@ class HistoryQuery:
         if self.starred is not None:
             where.append("images.starred = ?")
             args.append(int(self.starred))
+        if self.input_method is not None:  # a family ("vary") or a full name ("vary (subtle)")
+            where.append("(lower(images.input_method) = ? OR lower(images.input_method) LIKE ? || ' (%')")
+            args += [self.input_method, self.input_method]
+        if self.made_from is not None:
+            where.append("(images.input_history_id = ? OR images.input_hash = ?)")
+            args += [self.made_from, self.made_from]
         for clause, value in ((f"{key} >= ?", self.since), (f"{key} <= ?", self.until),
                               (f"{key} < ?", self.cursor)):
             if value is not None:

@@ -92,6 +92,9 @@ def params_columns(params: ImageParams) -> dict[str, Any]:
         "seed": params.seed if 0 <= params.seed <= _MAX_SQLITE_INT else None,
         "performance": params.performance,
         "scheme": params.metadata_scheme,
+        "input_method": params.input.method if params.input else None,
+        "input_hash": params.input.image_sha256 if params.input else None,
+        "input_history_id": params.input.history_id if params.input else None,
         "metadata": msgspec.json.encode(params).decode(),
         "raw_metadata": None,
     }

@@ -119,7 +119,21 @@ CREATE TRIGGER images_au AFTER UPDATE OF prompt, negative, styles, model, refine
 END;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# The input image an image was made from (Vary, Upscale, Inpaint, Outpaint), for the history's filters.
+_V3 = """
+ALTER TABLE images ADD COLUMN input_method TEXT;    -- e.g. 'Vary (Subtle)', 'Outpaint'; NULL: text to image
+ALTER TABLE images ADD COLUMN input_hash TEXT;      -- sha256 of the input image file
+ALTER TABLE images ADD COLUMN input_history_id TEXT; -- the history image it was taken from, if any
+UPDATE images SET
+    input_method = json_extract(metadata, '$.input.method'),
+    input_hash = json_extract(metadata, '$.input.image_sha256'),
+    input_history_id = json_extract(metadata, '$.input.history_id')
+    WHERE json_valid(metadata) AND json_extract(metadata, '$.input') IS NOT NULL;
+CREATE INDEX images_input_hash ON images(input_hash) WHERE input_hash IS NOT NULL;
+CREATE INDEX images_input_history_id ON images(input_history_id) WHERE input_history_id IS NOT NULL;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 LATEST = len(MIGRATIONS)
 FTS_COLUMNS = ("prompt", "negative", "styles", "models")
 

@@ -13,7 +13,10 @@ import json
 import re
 from typing import Any
 
+import msgspec
+
 from orchestrator.common.image_params import ImageParams, LoraUse
+from orchestrator.store.metadata import input_fields
 from orchestrator.store.metadata.fooocus import (
     DEFAULT_ADAPTIVE_CFG,
     DEFAULT_SWAP_METHOD,
@@ -129,6 +132,7 @@ def render(params: ImageParams, fields: dict[str, Any]) -> str:
             entries.append(("Lora hashes", ", ".join(f"{stem(lora.name)}: {lora.hash}" for lora in hashed)))
         weights = ", ".join(f"{stem(lora.name)}: {float(lora.weight)}" for lora in params.loras)
         entries.append(("Lora weights", weights))
+    entries += input_fields.a1111_entries(params.input)
     entries.append(("Version", params.version))
     if params.created_by:
         entries.append(("User", params.created_by))
@@ -161,7 +165,7 @@ def parse(text: str) -> ImageParams | None:
         (negative if in_negative else positive).append(line)
     try:
         return _params(values, "\n".join(positive), "\n".join(negative))
-    except (KeyError, IndexError, TypeError, ValueError, SyntaxError, RecursionError):
+    except (KeyError, IndexError, TypeError, ValueError, SyntaxError, RecursionError, msgspec.ValidationError):
         return None
 
 
@@ -208,6 +212,7 @@ def _params(values: dict[str, str], positive: str, negative: str) -> ImageParams
         metadata_scheme="a1111",
         version=values.get("Version", ""),
         created_by=values.get("User"),
+        input=input_fields.from_a1111(values),
     )
 
 

@@ -52,9 +52,28 @@ def test_every_tunable_golden_changes_every_tunable():
     """Each v2 field a v1 payload can set differs from the plain golden (so none is silently dropped)."""
     plain = msgspec.to_builtins(from_legacy(_payload("plain")))
     tuned = msgspec.to_builtins(from_legacy(_payload("every_tunable")))
-    settable = set(GenerateRequest.__struct_fields__) - {"preset", "seed_random"}
+    settable = set(GenerateRequest.__struct_fields__) - {"preset", "seed_random"} - INPUT_FIELDS - NOT_IN_V1
     unchanged = sorted(field for field in settable if plain.get(field) == tuned.get(field))
     assert unchanged == []
+
+
+# Carried only while Fooocus would run an input-image feature: the vary and inpaint_outpaint goldens set them.
+INPUT_FIELDS = {
+    "uov_method", "uov_input_image", "overwrite_vary_strength", "overwrite_upscale_strength", "inpaint_input_image",
+    "inpaint_mask_image", "inpaint_additional_prompt", "outpaint_selections", "inpaint_strength",
+    "inpaint_respective_field", "inpaint_erode_or_dilate", "invert_mask_checkbox", "inpaint_disable_initial_latent",
+    "inpaint_engine",
+}
+NOT_IN_V1 = {"upscale_value", "upscale_model", "upscale_fallback"}  # Fooocus-API's and remgo's: no v1 slot
+
+
+def test_the_input_image_goldens_set_every_input_field():
+    set_by = {name: {f for f, v in msgspec.to_builtins(from_legacy(_payload(name))).items() if v is not None}
+              for name in ("vary", "inpaint_outpaint")}
+    assert INPUT_FIELDS <= set_by["vary"] | set_by["inpaint_outpaint"]
+    assert not set_by["vary"] & (INPUT_FIELDS - {"uov_method", "uov_input_image", "overwrite_vary_strength",
+                                                   "overwrite_upscale_strength"})
+    assert not NOT_IN_V1 & (set_by["vary"] | set_by["inpaint_outpaint"])
 
 
 def _mutated(index: int, value) -> dict:

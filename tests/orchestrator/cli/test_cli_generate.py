@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import pty
@@ -54,6 +55,33 @@ def test_flags_become_a_request_with_only_what_was_given() -> None:
         build_request(_args("a fox", "--size", "big"))
     with pytest.raises(UsageError, match="--set"):
         build_request(_args("a fox", "--set", "novalue"))
+
+
+def test_input_image_flags_send_the_file_inline(tmp_path) -> None:
+    photo, mask = tmp_path / "photo.png", tmp_path / "mask.png"
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(photo)
+    Image.new("L", (64, 48), 255).save(mask)
+    inline = base64.b64encode(photo.read_bytes()).decode()
+    assert build_request(_args("--vary", "strong", str(photo))) == {
+        "prompt": "", "uov_method": "Vary (Strong)", "uov_input_image": inline}
+    assert build_request(_args("--upscale", "2x", str(photo)))["uov_method"] == "Upscale (2x)"
+    assert build_request(_args("--upscale", "fast", str(photo)))["uov_method"] == "Upscale (Fast 2x)"
+    custom = build_request(_args("--upscale", "3", str(photo)))
+    assert (custom["uov_method"], custom["upscale_value"]) == ("Upscale (Custom)", 3.0)
+    inpaint = build_request(_args("a hat", "--inpaint", str(photo), "--mask", str(mask)))
+    assert inpaint["inpaint_input_image"] == inline
+    assert base64.b64decode(inpaint["inpaint_mask_image"]) == mask.read_bytes()
+    out = build_request(_args("--outpaint", "left,TOP", str(photo)))
+    assert (out["outpaint_selections"], out["inpaint_input_image"]) == (["Left", "Top"], inline)
+    both = build_request(_args("x", "--inpaint", str(photo), "--mask", str(mask), "--outpaint", "right"))
+    assert both["outpaint_selections"] == ["Right"] and "inpaint_mask_image" in both
+    for argv, wrong in ((["--vary", "wild", str(photo)], "--vary"), (["--upscale", "huge", str(photo)], "--upscale"),
+                        (["--vary", "subtle", str(tmp_path / "none.png")], "cannot read"),
+                        (["--mask", str(mask)], "--mask goes with --inpaint"),
+                        (["--outpaint", "up", str(photo)], "sides"),
+                        (["--vary", "subtle", str(photo), "--inpaint", str(photo)], "one input-image feature")):
+        with pytest.raises(UsageError, match=wrong):
+            build_request(_args(*argv))
 
 
 def test_generate_two_images_on_the_tiny_model(tmp_path, tiny_models) -> None:

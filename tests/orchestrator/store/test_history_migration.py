@@ -8,6 +8,9 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
+from orchestrator.common.image_params import InputUse
 from orchestrator.store.history.index import History
 from orchestrator.store.history.query import HistoryQuery
 from orchestrator.store.history.schema import LATEST, MIGRATIONS, schema_version
@@ -53,7 +56,7 @@ def test_an_old_database_is_migrated_and_its_index_rebuilt(tmp_path: Path) -> No
 
     history = History(db, store)
     try:
-        assert schema_version(history.db) == LATEST == 2
+        assert schema_version(history.db) == LATEST == 3
         assert _ids(history, q="anime") == [ids["fox"]]
         assert _ids(history, q="sharp OR anime") == [ids["owl"], ids["fox"]]
         assert _ids(history, q="tweaker") == [ids["fox"]]
@@ -80,3 +83,39 @@ def test_an_old_database_is_migrated_and_its_index_rebuilt(tmp_path: Path) -> No
         assert _ids(again, q="sharp") == [new, ids["owl"]]
     finally:
         again.close()
+
+
+def test_schema_3_finds_images_by_the_input_they_were_made_from(tmp_path: Path) -> None:
+    """A schema-2 database whose rows carry an input in their metadata is backfilled; new rows are indexed as
+    they are added; `input_method` takes a family or a full name, `made_from` a history id or a sha256."""
+    store = OutputStore(tmp_path / "outputs")
+    db = tmp_path / "outputs" / "history.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.create_function("remgo_model_key", 1, lambda name: name, deterministic=True)
+    conn.executescript(f"BEGIN;\n{MIGRATIONS[0]}\n{MIGRATIONS[1]}\nPRAGMA user_version = 2;\nCOMMIT;")
+    varied = sample_params(input=InputUse(method="Vary (Strong)", denoise=0.85, image_sha256="c" * 64,
+                                          history_id="0123456789abcdef"))
+    rel = store.save(image_bytes("png"), "png", job_id="old")
+    conn.execute("INSERT INTO images (seq, id, root, path, created, prompt, metadata, source) "
+                 "VALUES (1700000000000000, 'id-old', 0, ?, '2023-11-14T22:13:20Z', 'a fox', ?, 'generated')",
+                 [rel, msgspec.json.encode(varied).decode()])
+    conn.commit()
+    conn.close()
+
+    history = History(db, store)
+    try:
+        upscaled = sample_params(input=InputUse(method="Upscale (2x)", denoise=0.382, image_sha256="d" * 64))
+        rel = store.save(image_bytes("png"), "png", job_id="new")
+        new = history.add(relpath=rel, job_id="new", params=upscaled, width=64, height=48, fmt="png")
+        plain = history.add(relpath=store.save(image_bytes("png"), "png", job_id="t2i"), job_id="t2i",
+                            params=sample_params(), width=64, height=48, fmt="png")
+        assert _ids(history, input_method="vary") == ["id-old"]
+        assert _ids(history, input_method="VARY (strong)") == ["id-old"]
+        assert _ids(history, input_method="vary (subtle)") == []
+        assert _ids(history, input_method="Upscale") == [new]
+        assert _ids(history, made_from="0123456789abcdef") == ["id-old"]
+        assert _ids(history, made_from="D" * 64) == [new]
+        assert plain in _ids(history) and plain not in _ids(history, input_method="upscale")
+    finally:
+        history.close()

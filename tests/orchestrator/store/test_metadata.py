@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.common.image_params import ImageParams, LoraUse
+from orchestrator.common.image_params import ImageParams, InputUse, LoraUse
 from orchestrator.store.metadata.fooocus import log_fields, stem
 from orchestrator.store.metadata.text import embedded_text, parse
 
@@ -130,7 +130,25 @@ def test_defaults_are_left_out_as_fooocus_does():
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("params", [BASE, FULL], ids=["base", "full"])
+# Made from input images: every InputUse field set once across the two.
+VARIED = msgspec.structs.replace(BASE, input=InputUse(
+    method="Upscale (Custom)", denoise=0.382, image_sha256="ab" * 32, history_id="5f0c2a9e1b7d4c3a",
+    upscale_factor=1.75, upscaler="4x-UltraSharp.pth"))
+OUTPAINTED = msgspec.structs.replace(BASE, input=InputUse(
+    method="Outpaint", denoise=1.0, image_sha256="cd" * 32, mask_sha256="ef" * 32, outpaint=["Left", "Top"],
+    respective_field=1.0, erode_or_dilate=-3, invert_mask=True, inpaint_engine="None"))
+
+
+def test_the_input_is_written_in_each_schemes_words():
+    data = json.loads(embedded_text(OUTPAINTED, "fooocus")["parameters"])
+    assert (data["input_method"], data["denoising_strength"], data["outpaint_selections"]) == (
+        "Outpaint", 1.0, "['Left', 'Top']")
+    text = embedded_text(VARIED, "a1111")["parameters"]
+    assert "Denoising strength: 0.382" in text and "Input method: Upscale (Custom)" in text
+    assert "input_method" not in log_fields(BASE)  # text to image: no input keys at all
+
+
+@pytest.mark.parametrize("params", [BASE, FULL, VARIED, OUTPAINTED], ids=["base", "full", "varied", "outpainted"])
 def test_fooocus_round_trip(params):
     assert parse(embedded_text(params, "fooocus")["parameters"]) == params
 
@@ -213,7 +231,7 @@ def _a1111_view(params: ImageParams) -> ImageParams:
     )
 
 
-@pytest.mark.parametrize("params", [BASE, FULL], ids=["base", "full"])
+@pytest.mark.parametrize("params", [BASE, FULL, VARIED, OUTPAINTED], ids=["base", "full", "varied", "outpainted"])
 def test_a1111_round_trip(params):
     assert parse(embedded_text(params, "a1111")["parameters"]) == _a1111_view(params)
 

@@ -1,0 +1,123 @@
+"""One task's image input, prepared once per task: the diffusion's size and denoise, its start latent,
+the known region of an inpaint, and what turns the decoded image into the output.
+
+Vary: the image resized to the output size, encoded; the task's steps at its denoise. Upscale: resized
+to the output size (Lanczos; a super-resolution `upscaler` is refused); with no denoise that is the
+result, else as Vary at the size rounded up to 8 (edge-padded, cropped back), tiled VAE both ways.
+Inpaint: see inpaint.py; its known region is held to the filled crop's latent (Fooocus's), and a
+9-channel inpainting UNet also gets [mask, masked-image latent] as extra input channels (diffusers'
+layout). Fooocus's inpaint engine (head + patch) is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from contract.image_input import Inpaint, Upscale, Vary
+from contract.task import GenerateTask
+from inference_worker.diffusers_kernel.image_input import inpaint, pixels, vae_io
+from inference_worker.diffusers_kernel.image_input.mask import latent_mask
+from inference_worker.diffusers_kernel.image_input.refiner_plan import encodes_with_refiner, plan_at_denoise
+from inference_worker.diffusers_kernel.loading.model_set import ModelSet
+from inference_worker.diffusers_kernel.sampling.denoiser import ModelPass
+from inference_worker.diffusers_kernel.sampling.known_region import KnownRegion
+from inference_worker.diffusers_kernel.sampling.refiner import RefinerPlan
+
+METHODS = frozenset({"vary", "upscale", "inpaint"})
+INPAINT_UNET_CHANNELS = 9
+
+
+def check(task: GenerateTask) -> None:
+    """What is refused before any model loads."""
+    method = task.method()
+    if method is None:
+        return
+    if isinstance(method, Inpaint) and method.mask is not None:
+        pixels.check_header(method.mask, "image_input.mask")
+    pixels.check_header(method.image, "image_input.image")
+
+
+@dataclass
+class InputRun:
+    size: tuple[int, int]  # the diffusion's width × height (multiples of 8)
+    denoise: float | None  # None: the whole schedule
+    plan: RefinerPlan | None  # the refiner plan at this denoise
+    tiled: bool  # tiled VAE encode and decode
+    finish: Callable[[Image.Image], Image.Image]  # decoded image → output image
+    initial: torch.Tensor | None = None  # the start latent before noise (None: pure noise)
+    known: torch.Tensor | None = None  # inpaint: the latent outside the mask …
+    mask: torch.Tensor | None = None  # … and the latent mask (1 = repaint)
+    refiner_known: torch.Tensor | None = None  # the known latent in a refiner's own latent space
+    extra: torch.Tensor | None = None  # a 9-channel UNet's [mask, masked-image latent]
+    result: Image.Image | None = None  # already the output: no diffusion
+
+    def attach(self, base: ModelPass, refiner: ModelPass | None, seed: int) -> None:
+        """Put this image's known region (its noise follows the seed) on the model passes."""
+        region = None if self.known is None else KnownRegion(self.known, self.mask, seed)
+        base.known, base.extra = region, self.extra
+        if refiner is None:
+            return
+        if self.plan is not None and not self.plan.same_latents and self.refiner_known is not None:
+            # the `vae` swap's refiner run is a second sampler run with seed + 1, as in Fooocus
+            refiner.known = KnownRegion(self.refiner_known, self.mask, seed + 1)
+        else:
+            refiner.known = region
+
+
+def _keep(image: Image.Image) -> Image.Image:
+    return image
+
+
+def prepare(task: GenerateTask, models: ModelSet, warn: Callable[[str], None]) -> InputRun:
+    method = task.method()
+    if isinstance(method, Inpaint):
+        return _inpaint(task, method, models, warn)
+    source = pixels.resize(pixels.load_rgb(method.image, "image_input.image"), task.width, task.height)
+    if isinstance(method, Upscale) and method.denoise is None:
+        return InputRun((task.width, task.height), None, None, False, _keep, result=Image.fromarray(source))
+    if isinstance(method, Upscale):
+        w, h = -(-task.width // 8) * 8, -(-task.height // 8) * 8
+        source = np.pad(source, ((0, h - task.height), (0, w - task.width), (0, 0)), mode="edge")
+        tiled = True  # as Fooocus encodes and decodes an upscale
+
+        def finish(image: Image.Image) -> Image.Image:
+            return image.crop((0, 0, task.width, task.height))
+    else:
+        assert isinstance(method, Vary)
+        w, h, finish = task.width, task.height, _keep
+        tiled = w * h > vae_io.TILE_ABOVE_PIXELS
+    plan = plan_at_denoise(models.plan, task.steps, method.denoise, warn)
+    initial = vae_io.encode(_encoder(models, plan), source, tiled)
+    return InputRun((w, h), method.denoise, plan, tiled, finish, initial=initial)
+
+
+def _encoder(models: ModelSet, plan: RefinerPlan | None):
+    return models.refiner.pipe.vae if encodes_with_refiner(plan) else models.base.pipe.vae
+
+
+def _inpaint(task: GenerateTask, method: Inpaint, models: ModelSet, warn) -> InputRun:
+    area = inpaint.prepare(method, warn)
+    plan = plan_at_denoise(models.plan, task.steps, method.denoise, warn)
+    vae = _encoder(models, plan)
+    fill = vae_io.encode(vae, area.work_fill)
+    mask = latent_mask(area.work_mask).to(fill.device)
+    run = InputRun(area.work_size, method.denoise, plan, False, area.paste, known=fill, mask=mask)
+    if not method.disable_initial_latent:
+        run.initial = fill
+    if plan is not None and not plan.same_latents and not encodes_with_refiner(plan):
+        run.refiner_known = vae_io.encode(models.refiner.pipe.vae, area.work_fill)
+    unet = models.base.pipe.unet
+    if unet.config.in_channels == INPAINT_UNET_CHANNELS:
+        masked = vae_io.encode(vae, inpaint.masked_pixels(area))
+        run.extra = torch.cat([run.mask, masked], dim=1)
+        warn("inpaint engine: none; the checkpoint's own 9-channel inpainting UNet ran")
+    else:
+        warn(
+            "inpaint engine: none; the checkpoint as it is ran, its latent held to the image outside the mask"
+        )
+    return run
