@@ -77,8 +77,8 @@ def operations(doc: dict) -> list[Operation]:
         for method, op in methods.items():
             query = {p["name"]: p.get("schema", {}) for p in op.get("parameters", []) if p["in"] == "query"}
             body = None
-            if "requestBody" in op:
-                body = op["requestBody"]["content"]["application/json"]["schema"]
+            if "requestBody" in op:  # sent as JSON; a route taking only files must refuse that by name
+                body = op["requestBody"]["content"].get("application/json", {}).get("schema", {})
             ops.append(Operation(method, path, query, body))
     return ops
 
