@@ -68,7 +68,8 @@ class Padding(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 class InpaintEngine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Fooocus's inpaint engine: an inpaint head (`fooocus_inpaint_head.pth`) and the patch for the base
-    UNet (`inpaint_v26.fooocus.patch`, or v1 / v2.5)."""
+    UNet (`inpaint_v26.fooocus.patch`, or v1 / v2.5). As in Fooocus, a task without a refiner then ends on a
+    "synthetic refiner" — the base without head and patch — from round(steps × 0.8) on."""
 
     version: Annotated[str, msgspec.Meta(pattern="^(v1|v2\\.5|v2\\.6)$")]
     head: ModelRef

@@ -37,6 +37,9 @@ from orchestrator.api.routes import system as system_routes
 from orchestrator.api.routes import ui as ui_routes
 from orchestrator.api.routes import uploads as uploads_routes
 from orchestrator.catalog import Catalog
+from orchestrator.compat.a1111 import auth as a1111_auth
+from orchestrator.compat.a1111 import routes as a1111_routes
+from orchestrator.compat.fooocus_api import routes as fooocus_api_routes
 from orchestrator.compat.remgo import routes as remgo_routes
 from orchestrator.jobs.dispatcher import Dispatcher
 from orchestrator.jobs.events import EventHub
@@ -108,7 +111,7 @@ def build_services(settings: Settings) -> Services:
 # cookie) and the route that turns it into the cookie. Anywhere else a key in a URL would end up in logs,
 # browser history and Referer headers for no need.
 QUERY_KEY_PATHS = re.compile(
-    r"^(/outputs/|/thumbs/|/images/|/v1/history/[^/]+/(file|thumb)$|/v1/uploads/[^/]+$|/api-key-cookie$)")
+    r"^(/outputs/|/thumbs/|/images/|/files/|/v1/history/[^/]+/(file|thumb)$|/v1/uploads/[^/]+$|/api-key-cookie$)")
 
 
 class KeyRedactor(logging.Filter):
@@ -154,15 +157,18 @@ class ApiKeyMiddleware:
     routes of QUERY_KEY_PATHS. Keys are compared in constant time.
     """
 
-    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+    def __init__(self, app: ASGIApp, keys: list[str], checked_elsewhere: tuple[str, ...] = ()) -> None:
         self.app = app
         self.keys = [k.encode() for k in keys]
+        self.checked_elsewhere = checked_elsewhere  # path prefixes a face's own login check covers
 
     def _allowed(self, scope: Scope) -> bool:
         token = b""
         for name, value in scope.get("headers", ()):
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 token = value[7:].strip()
+            elif name == b"x-api-key" and not token:  # Fooocus-API's header, for its clients
+                token = value.strip()
         if not token and scope.get("method") in ("GET", "HEAD") and QUERY_KEY_PATHS.match(scope["path"]):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             token = query.get("api_key", [""])[0].encode()
@@ -173,7 +179,8 @@ class ApiKeyMiddleware:
         return bool(token) and any(hmac.compare_digest(token, k) for k in self.keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS or self._allowed(scope):
+        if (scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS
+                or scope["path"].startswith(self.checked_elsewhere) or self._allowed(scope)):
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": "an API key is required"})
@@ -275,11 +282,15 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                                      allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                                     allow_headers=["Authorization", "Content-Type"]))
+                                     allow_headers=["Authorization", "Content-Type", "X-API-KEY"]))
     if settings.remgo_compat and not settings.cors_origins:
         middleware.append(Middleware(remgo_routes.LocalOriginCors))  # outside the key check: preflights
+    if settings.a1111_compat:  # A1111's logins (HTTP Basic) or an API key on /sdapi/
+        middleware.append(Middleware(a1111_auth.A1111Auth, credentials=settings.a1111_api_auth,
+                                     api_keys=settings.api_keys))
     if settings.api_keys:
-        middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
+        middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys,
+                                     checked_elsewhere=(a1111_auth.PREFIX,) if settings.a1111_compat else ()))
     middleware.append(Middleware(JsonBodyGuard))
     middleware.append(Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes))
     routes = [
@@ -291,6 +302,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         *history_routes.routes(),
         *outputs_routes.routes(),
         *(remgo_routes.routes() if settings.remgo_compat else []),  # RemGo's API at the root paths
+        *(a1111_routes.routes() if settings.a1111_compat else []),  # AUTOMATIC1111's API at /sdapi/v1/
+        *(fooocus_api_routes.routes() if settings.fooocus_api_compat else []),  # Fooocus-API's paths
         *ui_routes.routes(),  # the web UI at /
     ]
     handlers = {HTTPException: _http_error, Exception: _server_error}

@@ -77,6 +77,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: str = "info"
     # RemGo's HTTP API at the root paths (/settings, /generate, /ws …), for its web frontend and scripts.
     remgo_compat: bool = True
+    # AUTOMATIC1111's API at /sdapi/v1/ (docs/api-a1111.md), and its `--api-auth` logins ("user:pass"), HTTP Basic.
+    a1111_compat: bool = True
+    a1111_api_auth: list[str] = []
+    # Fooocus-API's HTTP API (/v1/generation/…, /v2/generation/…, /v1/engines/…, /files/…) for its clients.
+    fooocus_api_compat: bool = True
+    # Hosts whose http(s) image URLs the Fooocus-API routes fetch as input images ("*.example.org": its
+    # sub-domains). Empty: none (SSRF); addresses on this machine or private networks are never fetched.
+    fooocus_api_url_hosts: list[str] = []
     # The settings file in use (set by load_settings, never read from a source); the config editor writes it.
     config_file: str | None = None
     # ----- where workers run (docs/scaling.md) -----
@@ -138,7 +146,8 @@ class SettingsError(ValueError):
 FIELDS: tuple[str, ...] = tuple(f for f in Settings.__struct_fields__ if f != "config_file")
 # Env var names that differ from REMGO_<FIELD>.
 ENV_NAMES = {name: f"{ENV_PREFIX}{name.upper()}" for name in FIELDS} | {"remgo_compat": "REMGO_COMPAT"}
-_LIST_FIELDS = {"model_roots", "devices", "worker_cmd", "api_keys", "cors_origins", "allowed_hosts"}
+_LIST_FIELDS = {"model_roots", "devices", "worker_cmd", "api_keys", "cors_origins", "allowed_hosts",
+                "fooocus_api_url_hosts", "a1111_api_auth"}
 
 
 def _split_env(name: str, value: str) -> Any:

@@ -20,6 +20,7 @@ from contract.task import GenerateTask
 from inference_worker.diffusers_kernel.conditioning import prompts
 from inference_worker.diffusers_kernel.image_input import inputs, vae_io
 from inference_worker.diffusers_kernel.image_input.img2img import schedule_tail
+from inference_worker.diffusers_kernel.loading.inpaint_engine import EngineCache
 from inference_worker.diffusers_kernel.loading.model_set import ModelSet, load_models
 from inference_worker.diffusers_kernel.loading.pipeline_cache import PipelineCache
 from inference_worker.diffusers_kernel.previews import latent_preview
@@ -84,6 +85,7 @@ class DiffusersKernel:
         default = "float32" if self.device.type == "cpu" else "float16"
         self.dtype = _DTYPES[options.dtype or default]
         self.cache = PipelineCache(options.pipeline_cache, on_evict=self._empty_device_cache)
+        self.engines = EngineCache()  # Fooocus's inpaint head + patch, read once
         self._models: ModelSet | None = None
         self._prepared: _Prepared | None = None
         self._input: tuple[str, inputs.InputRun] | None = None  # the current task's prepared image input
@@ -137,7 +139,7 @@ class DiffusersKernel:
         # Let go of the previous models first, so an eviction really frees their memory before the load.
         self._models, self._prepared, self._input = None, None, None
         self._models = load_models(
-            task, self.cache, self.dtype, self.device, self.options.allow_pickle, steps.warn
+            task, self.cache, self.dtype, self.device, self.options.allow_pickle, steps.warn, self.engines
         )
 
     def _require_models(self) -> ModelSet:
@@ -251,21 +253,26 @@ class DiffusersKernel:
             return on_step
 
         steps.stage(Stage.sampling)
+        try:
+            with torch.inference_mode():
+                if plan is None:
+                    denoiser = Denoiser([prepared.base], prepared.guidance)
+                    latents = sampler(denoiser, x, sig, noise, reporter(0))
+                else:
+                    r = models.refiner
+                    r_table = prepared.refiner.sigmas
+                    run = refiner.Run(
+                        sampler=sampler, base=prepared.base, refiner=prepared.refiner, guidance=prepared.guidance,
+                        sigmas=sig, refiner_sigmas=lambda: self._schedule(task, r_table, r.family, denoise),
+                        noise=noise, seed=seed, on_step=reporter, base_vae=base.pipe.vae, refiner_vae=r.pipe.vae,
+                    )  # fmt: skip
+                    latents = refiner.sample(plan, run, x)
+                    if not plan.same_latents:
+                        decoder = r.pipe.vae
+        finally:  # the engine's patch never outlives the image (a stop or skip included)
+            if models.engine is not None:
+                models.engine.restore()
         with torch.inference_mode():
-            if plan is None:
-                denoiser = Denoiser([prepared.base], prepared.guidance)
-                latents = sampler(denoiser, x, sig, noise, reporter(0))
-            else:
-                r = models.refiner
-                r_table = prepared.refiner.sigmas
-                run = refiner.Run(
-                    sampler=sampler, base=prepared.base, refiner=prepared.refiner, guidance=prepared.guidance,
-                    sigmas=sig, refiner_sigmas=lambda: self._schedule(task, r_table, r.family, denoise),
-                    noise=noise, seed=seed, on_step=reporter, base_vae=base.pipe.vae, refiner_vae=r.pipe.vae,
-                )  # fmt: skip
-                latents = refiner.sample(plan, run, x)
-                if not plan.same_latents:
-                    decoder = r.pipe.vae
             steps.stage(Stage.decoding)
             image = vae_io.decode(decoder, latents, tiled=bool(source and source.tiled))
         return source.finish(image) if source else image

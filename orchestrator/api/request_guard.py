@@ -38,8 +38,16 @@ WILDCARD_BINDS = ("0.0.0.0", "::", "")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MULTIPART = "multipart/form-data"
 IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
-# The body types besides JSON a POST to these paths may have.
-OTHER_BODY_TYPES = {"/v1/jobs": (MULTIPART,), "/v1/uploads": (*IMAGE_MEDIA_TYPES, MULTIPART)}
+# The body types besides JSON a POST to these paths may have (the Fooocus-API routes that take image files:
+# its v1 forms, and its v2 JSON with the images inline, which needs the larger body limit only).
+_FOOOCUS_API_FORMS = ("/v1/generation/image-upscale-vary", "/v1/generation/image-inpaint-outpaint",
+                      "/v1/generation/image-prompt")
+_FOOOCUS_API_JSON = ("/v2/generation/image-upscale-vary", "/v2/generation/image-inpaint-outpaint",
+                     "/v2/generation/image-prompt", "/v2/generation/text-to-image-with-ip")
+OTHER_BODY_TYPES = {"/v1/jobs": (MULTIPART,), "/v1/uploads": (*IMAGE_MEDIA_TYPES, MULTIPART),
+                    **dict.fromkeys(_FOOOCUS_API_FORMS, (MULTIPART,)), **dict.fromkeys(_FOOOCUS_API_JSON, ()),
+                    # AUTOMATIC1111's face: JSON bodies carrying base64 images
+                    "/sdapi/v1/img2img": (), "/sdapi/v1/extra-single-image": (), "/sdapi/v1/png-info": ()}
 # Three input images inline as base64 (4 characters per 3 bytes of MAX_INPUT_BYTES), and 1 MiB for the rest.
 IMAGE_BODY_LIMIT = -(-MAX_INPUT_BYTES // 3) * 4 * 3 + 2**20
 

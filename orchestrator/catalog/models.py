@@ -28,6 +28,7 @@ class ModelKind(enum.StrEnum):
     embeddings = "embeddings"
     upscale = "upscale"
     controlnet = "controlnet"
+    inpaint = "inpaint"  # Fooocus's inpaint engine: its head and patches
 
 
 # Sub-folder names per kind: Fooocus and ComfyUI first, then A1111's.
@@ -38,6 +39,7 @@ FOLDER_NAMES: dict[ModelKind, tuple[str, ...]] = {
     ModelKind.embeddings: ("embeddings",),
     ModelKind.upscale: ("upscale_models", "ESRGAN", "RealESRGAN"),
     ModelKind.controlnet: ("controlnet", "ControlNet"),
+    ModelKind.inpaint: ("inpaint",),
 }
 
 EXTRA_PATHS_FILE = "extra_model_paths.yaml"
@@ -50,6 +52,7 @@ COMFYUI_KEYS: dict[str, ModelKind] = {
     "embeddings": ModelKind.embeddings,
     "upscale_models": ModelKind.upscale,
     "controlnet": ModelKind.controlnet,
+    "inpaint": ModelKind.inpaint,
 }
 
 SAFE_SUFFIXES = frozenset({".safetensors"})
@@ -57,6 +60,10 @@ PICKLE_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl"})
 OTHER_MODEL_SUFFIXES = frozenset({".gguf", ".onnx", ".sft"})
 _PICKLE_REASON = ("a pickle file ({suffix}) can run code when loaded: convert it to .safetensors, "
                   "or set allow_unsafe_pickles")
+# Fooocus's inpaint head (.pth) and patches (.patch) exist only as torch pickles. The worker reads them with
+# torch.load(weights_only=True), which rebuilds tensors and plain containers and runs no code from the
+# file, so they are listed (format "pickle") in this kind only, whatever allow_unsafe_pickles says.
+WEIGHTS_ONLY_PICKLES: dict[ModelKind, frozenset[str]] = {ModelKind.inpaint: frozenset({".pth", ".patch"})}
 
 
 class ModelFile(msgspec.Struct, frozen=True, kw_only=True):
@@ -274,7 +281,9 @@ class _Walker:
 
     def _file(self, entry: os.DirEntry, name: str, path: str) -> None:
         suffix = os.path.splitext(entry.name)[1].lower()
-        if suffix in SAFE_SUFFIXES:
+        if suffix in WEIGHTS_ONLY_PICKLES.get(self.kind, ()):
+            fmt = "pickle"  # read as weights only: no code runs
+        elif suffix in SAFE_SUFFIXES:
             fmt = "safetensors"
         elif suffix in PICKLE_SUFFIXES:
             if not self.allow_unsafe:

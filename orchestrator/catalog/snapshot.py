@@ -17,6 +17,7 @@ KIND_LABELS = {
     ModelKind.embeddings: "embedding",
     ModelKind.upscale: "upscale model",
     ModelKind.controlnet: "ControlNet model",
+    ModelKind.inpaint: "inpaint model",
 }
 
 

@@ -160,8 +160,8 @@ class BuiltinDefaults(msgspec.Struct, frozen=True, kw_only=True):
     inpaint_erode_or_dilate: int = 0
     invert_mask_checkbox: bool = False
     inpaint_disable_initial_latent: bool = False
-    # Fooocus's default is its v2.6 head + patch, which this version does not run yet: the checkpoint as it is.
-    inpaint_engine: str = "None"
+    # Fooocus's head + v2.6 patch; without its files in an inpaint folder the checkpoint inpaints as it is.
+    inpaint_engine: str = "v2.6"
 
 
 BUILTIN = BuiltinDefaults()

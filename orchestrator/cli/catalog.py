@@ -26,7 +26,7 @@ from orchestrator.cli.styles import STYLES_USAGE, styles_command
 def add_parser(subparsers) -> argparse.ArgumentParser:
     models = subparsers.add_parser("models", help="the models a running server has, by kind")
     models.add_argument("--kind", default="checkpoints",
-                        help="checkpoints (default), loras, vae, embeddings, upscale or controlnet")
+                        help="checkpoints (default), loras, vae, embeddings, upscale, controlnet or inpaint")
     add_connection_options(models)
     models.set_defaults(func=guarded("models", list_models))
     styles = subparsers.add_parser("styles", usage=STYLES_USAGE,

@@ -141,7 +141,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
             st.warn(f"{_listed(unused)} while freeu_enabled is false")
     if not used.save_metadata_to_images and st.overridden(["metadata_scheme"]):
         st.warn("metadata_scheme has no effect while save_metadata_to_images is false")
-    plan = plan_input(used, inputs or {}, st.snap, mode, steps, st.warn, catalog.runs_image_input)
+    plan = plan_input(used, inputs or {}, st.snap, mode, steps, st.warn, catalog.runs_image_input, base.architecture)
     if plan is None and (unused := [f for f in st.overridden(list(INPUT_IMAGE_KNOBS)) if f != "uov_method"]):
         st.warn(f"{_listed(unused)} without an input image")
     if plan is not None:

@@ -11,7 +11,10 @@ pixel work):
   diffusion.
 - Inpaint: the output is the input's size; Outpaint pads 30 % of the height (top, bottom), then of the width
   (left, right), and runs at strength 1.0 over the whole image (respective field 1.0). The additional inpaint
-  prompt becomes the first prompt line.
+  prompt becomes the first prompt line. The inpaint engine (Fooocus's default v2.6) is its head and the
+  version's patch from the catalog's `inpaint` folder, sent when the workers' kernel runs it, both files
+  are there and the base's header says SDXL; otherwise a warning says why and the checkpoint inpaints as it
+  is.
 """
 
 from __future__ import annotations
@@ -20,17 +23,21 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from contract.image_input import ImageInput, Inpaint, InputImage, Padding, Upscale, Vary
+from contract.image_input import ImageInput, Inpaint, InpaintEngine, InputImage, Padding, Upscale, Vary
 from contract.request import GenerateRequest, OutpaintDirection, UovMethod
 from contract.task import ModelRef
 from orchestrator.catalog import CatalogError, CatalogSnapshot, ModelKind
 from orchestrator.catalog.preset_fit import NONE_NAMES
-from orchestrator.catalog.tables import PerformanceMode
+from orchestrator.catalog.tables import BUILTIN, PerformanceMode
 from orchestrator.common.image_params import InputUse
 from orchestrator.common.input_image import ResolvedImage
 from orchestrator.normalize.errors import NormalizeError
 
 IMAGE_FIELDS = ("uov_input_image", "inpaint_input_image", "inpaint_mask_image")
+# Fooocus's file names (modules/config.py downloading_inpaint_models), in its models/inpaint folder.
+ENGINE_HEAD = "fooocus_inpaint_head.pth"
+ENGINE_PATCHES = {"v1": "inpaint.fooocus.patch", "v2.5": "inpaint_v25.fooocus.patch",
+                  "v2.6": "inpaint_v26.fooocus.patch"}
 VARY_DENOISE = {UovMethod.vary_subtle: 0.5, UovMethod.vary_strong: 0.85}
 UPSCALE_FACTOR = {UovMethod.upscale_15: 1.5, UovMethod.upscale_2: 2.0, UovMethod.upscale_fast: 2.0}
 UPSCALE_DENOISE = 0.382
@@ -78,9 +85,10 @@ def _strength(value: float | None, default: float) -> float:
 
 def plan_input(used: GenerateRequest, inputs: dict[str, ResolvedImage], snapshot: CatalogSnapshot,
                mode: PerformanceMode, steps: int, warn, runs: Callable[[str], bool] = lambda name: True,
-               ) -> InputPlan | None:
+               base_architecture: str | None = None) -> InputPlan | None:
     """The job's input-image plan, None for text to image. NormalizeError names the field at fault.
-    `runs(name)`: whether the workers' kernel runs an image input ("vary", "upscale.upscaler", …)."""
+    `runs(name)`: whether the workers' kernel runs an image input ("vary", "upscale.upscaler", …);
+    `base_architecture`: the base checkpoint's, as its header says (None: not known)."""
     method = used.uov_method or UovMethod.disabled
     uov, inpaint, mask = (inputs.get(f) for f in IMAGE_FIELDS)
     if uov is not None and inpaint is not None:
@@ -93,7 +101,8 @@ def plan_input(used: GenerateRequest, inputs: dict[str, ResolvedImage], snapshot
             raise NormalizeError("uov_method", f"{method.value} works on uov_input_image, not on "
                                  "inpaint_input_image; leave it Disabled to inpaint")
         _require(runs, "inpaint", "Inpaint and Outpaint", "inpaint_input_image")
-        return _inpaint(used, inpaint, mask, snapshot, steps, warn)
+        engine = _engine(used, snapshot, warn, runs("inpaint.engine"), base_architecture)
+        return _inpaint(used, inpaint, mask, steps, warn, engine)
     if method is UovMethod.disabled:
         if uov is not None:
             raise NormalizeError("uov_method", "uov_input_image is given but uov_method is Disabled: choose "
@@ -189,8 +198,8 @@ def _upscaler(used: GenerateRequest, snapshot: CatalogSnapshot, warn, super_reso
     raise NormalizeError("uov_method", "no upscale model is installed: add an ESRGAN-family model (.pth or "
                          f".safetensors) to {where}, or set upscale_fallback to true for a plain Lanczos resize")
 
-def _inpaint(used: GenerateRequest, image: ResolvedImage, mask: ResolvedImage | None, snapshot: CatalogSnapshot,
-             steps: int, warn) -> InputPlan:
+def _inpaint(used: GenerateRequest, image: ResolvedImage, mask: ResolvedImage | None, steps: int, warn,
+             engine: InpaintEngine | None) -> InputPlan:
     directions = list(dict.fromkeys(used.outpaint_selections or ()))
     if mask is not None and (mask.width, mask.height) != (image.width, image.height):
         raise NormalizeError("inpaint_mask_image", f"the mask is {mask.width}×{mask.height} but the image is "
@@ -211,14 +220,13 @@ def _inpaint(used: GenerateRequest, image: ResolvedImage, mask: ResolvedImage | 
     strength, field = used.inpaint_strength, used.inpaint_respective_field
     if directions:
         for name, value in (("inpaint_strength", strength), ("inpaint_respective_field", field)):
-            if value != 1.0:
+            if value not in (1.0, getattr(BUILTIN, name)):  # one asked for, not the default Outpaint overrides
                 warn(f"{name} is 1.0 for Outpaint (the request or preset asked for {value:g})")
         strength, field = 1.0, 1.0
     width, height = image.width + padding.left + padding.right, image.height + padding.top + padding.bottom
     if max(width, height) > MAX_OUTPUT_SIDE or min(width, height) < 64:
         raise NormalizeError("inpaint_input_image", f"a {image.width}×{image.height} image (padded: {width}×"
                              f"{height}) must have each side within 64…{MAX_OUTPUT_SIDE}")
-    engine = _engine(used, snapshot, warn)
     method = Inpaint(image=_image(image), mask=mask_image, denoise=strength, respective_field=field,
                      erode_or_dilate=used.inpaint_erode_or_dilate, invert_mask=used.invert_mask_checkbox,
                      disable_initial_latent=used.inpaint_disable_initial_latent, padding=padding, engine=engine)
@@ -230,14 +238,29 @@ def _inpaint(used: GenerateRequest, image: ResolvedImage, mask: ResolvedImage | 
     return InputPlan(method, width, height, steps, use, prompt_first_line=used.inpaint_additional_prompt or "")
 
 
-def _engine(used: GenerateRequest, snapshot: CatalogSnapshot, warn):
-    """Fooocus's inpaint head + patch, when asked for (its default v2.6) and installed; None otherwise."""
+def _engine(used: GenerateRequest, snapshot: CatalogSnapshot, warn, runnable: bool,
+            base_architecture: str | None) -> InpaintEngine | None:
+    """Fooocus's inpaint head + patch, when asked for (its default is v2.6) and usable; None otherwise."""
     version = (used.inpaint_engine or "None").strip()
     if version in NONE_NAMES:
         return None
-    if version not in ("v1", "v2.5", "v2.6"):
+    if version not in ENGINE_PATCHES:
         raise NormalizeError("inpaint_engine", f"{version!r} is not an inpaint engine: None, v1, v2.5 or v2.6")
-    warn(f"inpaint engine {version}: Fooocus's inpaint head and patch are not supported by this server yet; "
-         "the checkpoint inpaints as it is")
-    return None
-
+    instead = "; the checkpoint inpaints as it is"
+    if not runnable:
+        warn(f"inpaint engine {version}: the workers' kernel does not run Fooocus's inpaint engine{instead}")
+        return None
+    installed = snapshot.models[ModelKind.inpaint]
+    head, patch = installed.get(ENGINE_HEAD), installed.get(ENGINE_PATCHES[version])
+    if head is None or patch is None:
+        missing = " and ".join(n for n, f in ((ENGINE_HEAD, head), (ENGINE_PATCHES[version], patch)) if f is None)
+        where = ", ".join(snapshot.folders[ModelKind.inpaint]) or "an inpaint folder of a models root (models/inpaint)"
+        warn(f"inpaint engine {version}: {missing} not found in {where} (Fooocus's files, from "
+             f"huggingface.co/lllyasviel/fooocus_inpaint){instead}")
+        return None
+    if base_architecture not in (None, "sdxl"):  # SD 1.5, or a file the worker may run but not patch (9-channel)
+        warn(f"inpaint engine {version}: Fooocus's inpaint patch is for an SDXL base and this base's header says "
+             f"{base_architecture}{instead}")
+        return None
+    return InpaintEngine(version=version, head=ModelRef(name=head.name, path=head.path),
+                         patch=ModelRef(name=patch.name, path=patch.path))

@@ -34,8 +34,8 @@ def not_offered(field: str, label: str, name: str, offered: list[str]) -> tuple[
         return f"{label} {name!r} is not one the kernel runs", close_matches(name, offered)
     sampler, scheduler = a1111
     use = f'sampler_name "{sampler}"' + (f' with scheduler_name "{scheduler}"' if scheduler else "")
-    message = (f"{name!r} is AUTOMATIC1111's name for a sampler. remgo has no A1111-compatible API yet, so "
-               f"A1111's names are not understood here; this API takes Fooocus's names: {use}")
+    message = (f"{name!r} is AUTOMATIC1111's name for a sampler, which remgo's A1111 face (/sdapi/v1) takes; "
+               f"this API takes Fooocus's names: {use}")
     if sampler not in offered:
         return f"{message}, which this server's kernel does not run", close_matches(sampler, offered)
     return message, [sampler]

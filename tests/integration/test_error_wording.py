@@ -43,7 +43,7 @@ def test_an_a1111_sampler_name_is_answered_with_fooocus_names(server) -> None:
         assert r.status_code == 422
         error = r.json()["error"]
         assert error["field"] == "$.sampler_name" and error["suggestions"] == ["dpmpp_2m"]
-        assert "AUTOMATIC1111" in error["message"] and "no A1111-compatible API yet" in error["message"]
+        assert "AUTOMATIC1111" in error["message"] and "/sdapi/v1" in error["message"]
         assert 'sampler_name "dpmpp_2m" with scheduler_name "karras"' in error["message"]
         # What it says to send is accepted.
         r = client.post("/v1/jobs?wait=true", json={**SMALL, "sampler_name": "dpmpp_2m", "scheduler_name": "karras"})

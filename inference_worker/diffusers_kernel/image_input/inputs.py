@@ -6,7 +6,9 @@ to the output size (Lanczos; a super-resolution `upscaler` is refused); with no 
 result, else as Vary at the size rounded up to 8 (edge-padded, cropped back), tiled VAE both ways.
 Inpaint: see inpaint.py; its known region is held to the filled crop's latent (Fooocus's), and a
 9-channel inpainting UNet also gets [mask, masked-image latent] as extra input channels (diffusers'
-layout). Fooocus's inpaint engine (head + patch) is refused.
+layout). With Fooocus's inpaint engine (loading/inpaint_engine.py) the base samples with the patch on and
+its head's output, from [latent mask, latent of the crop with the masked area grey], added after
+`conv_in`; a refiner (the synthetic one: the same UNet) samples with neither.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from contract.task import GenerateTask
 from inference_worker.diffusers_kernel.image_input import inpaint, pixels, vae_io
 from inference_worker.diffusers_kernel.image_input.mask import latent_mask
 from inference_worker.diffusers_kernel.image_input.refiner_plan import encodes_with_refiner, plan_at_denoise
+from inference_worker.diffusers_kernel.loading.inpaint_engine import EngineWeights
 from inference_worker.diffusers_kernel.loading.model_set import ModelSet
 from inference_worker.diffusers_kernel.sampling.denoiser import ModelPass
 from inference_worker.diffusers_kernel.sampling.known_region import KnownRegion
-from inference_worker.diffusers_kernel.sampling.refiner import RefinerPlan
+from inference_worker.diffusers_kernel.sampling.refiner import RefinerPlan, handover_step
 
-METHODS = frozenset({"vary", "upscale", "inpaint"})
+METHODS = frozenset({"vary", "upscale", "inpaint", "inpaint.engine"})
 INPAINT_UNET_CHANNELS = 9
 
 
@@ -55,13 +58,19 @@ class InputRun:
     refiner_known: torch.Tensor | None = None  # the known latent in a refiner's own latent space
     extra: torch.Tensor | None = None  # a 9-channel UNet's [mask, masked-image latent]
     result: Image.Image | None = None  # already the output: no diffusion
+    engine: EngineWeights | None = None  # Fooocus's inpaint engine on the base UNet …
+    head_feature: torch.Tensor | None = None  # … and what its head adds after conv_in
 
     def attach(self, base: ModelPass, refiner: ModelPass | None, seed: int) -> None:
         """Put this image's known region (its noise follows the seed) on the model passes."""
         region = None if self.known is None else KnownRegion(self.known, self.mask, seed)
         base.known, base.extra = region, self.extra
+        base.input_feature = self.head_feature
+        base.before = self.engine.patched if self.engine is not None else None
         if refiner is None:
             return
+        refiner.input_feature = None
+        refiner.before = self.engine.plain if self.engine is not None and refiner.unet is base.unet else None
         if self.plan is not None and not self.plan.same_latents and self.refiner_known is not None:
             # the `vae` swap's refiner run is a second sampler run with seed + 1, as in Fooocus
             refiner.known = KnownRegion(self.refiner_known, self.mask, seed + 1)
@@ -112,7 +121,17 @@ def _inpaint(task: GenerateTask, method: Inpaint, models: ModelSet, warn) -> Inp
     if plan is not None and not plan.same_latents and not encodes_with_refiner(plan):
         run.refiner_known = vae_io.encode(models.refiner.pipe.vae, area.work_fill)
     unet = models.base.pipe.unet
-    if unet.config.in_channels == INPAINT_UNET_CHANNELS:
+    if models.engine is not None:
+        engine = method.engine
+        base_vae = models.base.pipe.vae  # the head feeds the base, in the base's latent space
+        masked = vae_io.encode(base_vae, inpaint.masked_pixels(area))
+        run.engine, run.head_feature = models.engine, models.engine.head_feature(run.mask.to(masked.device), masked)
+        synthetic = models.refiner is models.base
+        warn(f"inpaint engine: Fooocus {engine.version} ({engine.head.name} + {engine.patch.name}) on the base"
+             + (f"; Fooocus's synthetic refiner (the base without the patch) made the last "
+                f"{task.steps - handover_step(plan.method, plan.switch)} of {task.steps} steps"
+                if synthetic and plan is not None else ""))
+    elif unet.config.in_channels == INPAINT_UNET_CHANNELS:
         masked = vae_io.encode(vae, inpaint.masked_pixels(area))
         run.extra = torch.cat([run.mask, masked], dim=1)
         warn("inpaint engine: none; the checkpoint's own 9-channel inpainting UNet ran")

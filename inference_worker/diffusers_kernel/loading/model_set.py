@@ -5,6 +5,10 @@ its base. LoRAs are set to exactly the task's list on every model they go on (so
 from the previous task); like Fooocus, the refiner gets the task's LoRAs too when it has the base's
 architecture, while FreeU applies to the base only. An SDXL refiner-architecture model runs only as the
 refiner of an SDXL base.
+
+An inpaint task with Fooocus's engine also gets the engine's weights on the base (`engine`,
+loading/inpaint_engine.py), and, with no refiner, Fooocus's synthetic refiner: the same base without the
+patch takes over at 0.8 of the steps, by the task's swap method.
 """
 
 from __future__ import annotations
@@ -17,6 +21,11 @@ from contract.events import FailureKind
 from contract.task import GenerateTask
 from inference_worker.diffusers_kernel.conditioning import prompts
 from inference_worker.diffusers_kernel.loading.freeu import set_freeu
+from inference_worker.diffusers_kernel.loading.inpaint_engine import (
+    SYNTHETIC_REFINER_SWITCH,
+    EngineCache,
+    EngineWeights,
+)
 from inference_worker.diffusers_kernel.loading.loras import apply_loras
 from inference_worker.diffusers_kernel.loading.models import LoadedModel, load_model, load_vae
 from inference_worker.diffusers_kernel.loading.pipeline_cache import PipelineCache, file_key
@@ -36,6 +45,7 @@ class ModelSet:
     base: LoadedModel
     refiner: LoadedModel | None = None
     plan: RefinerPlan | None = None
+    engine: EngineWeights | None = None  # Fooocus's inpaint engine on the base UNet
 
 
 def _open(cache, key, path, name, field, dtype, device, allow_pickle, keep=(), vae=None):
@@ -124,8 +134,18 @@ def _plan(task: GenerateTask, base: LoadedModel, ref: LoadedModel, warn) -> Refi
     )
 
 
+def _synthetic_refiner(task: GenerateTask, models: ModelSet) -> None:
+    """Fooocus's refiner for an engine inpaint without one: the base itself, run without the patch."""
+    switch = switch_step(task.steps, SYNTHETIC_REFINER_SWITCH)
+    method = task.refiner_swap_method.value
+    if handover_step(method, switch) < task.steps:
+        models.refiner = models.base
+        models.plan = RefinerPlan(method=method, switch=switch, same_latents=True, refiner_pipe=models.base.pipe)
+
+
 def load_models(
-    task: GenerateTask, cache: PipelineCache, dtype, device, allow_pickle: bool, warn: Callable[[str], None]
+    task: GenerateTask, cache: PipelineCache, dtype, device, allow_pickle: bool, warn: Callable[[str], None],
+    engines: EngineCache | None = None,
 ) -> ModelSet:
     base_ref, vae = task.base_model, task.vae
     base_key = (file_key(base_ref.path), file_key(vae.path if vae else None), str(dtype))
@@ -161,5 +181,10 @@ def load_models(
         models.refiner, models.plan = ref, _plan(task, base, ref, warn)
         if models.plan is None:
             models.refiner = None
+    engine = getattr(task.method(), "engine", None)
+    if engine is not None:
+        models.engine = EngineWeights(base, (engines or EngineCache()).get(engine), task.freeu)
+        if models.refiner is None:
+            _synthetic_refiner(task, models)
     cache.trim(keep)
     return models

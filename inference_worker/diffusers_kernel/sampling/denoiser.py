@@ -15,11 +15,15 @@ both use the plain size. The target size is the output size rounded to a multipl
 A `Denoiser` holds one `ModelPass` per model; `pass_for` picks the one in use (with a refiner in `joint`
 mode, refiner.JointDenoiser hands over inside the same sampler run). For inpainting a pass may carry a
 `KnownRegion` (the latent outside the mask is held to the original around every evaluation) and `extra`
-input channels (an inpainting UNet's mask and masked-image latent, appended to its input unscaled).
+input channels (an inpainting UNet's mask and masked-image latent, appended to its input unscaled);
+with Fooocus's inpaint engine, an `input_feature` added to the output of the UNet's first convolution
+(`conv_in`) at every call, and `before`, which puts the pass's weights on the UNet before each evaluation
+(the engine's patched base and its synthetic refiner share one UNet).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -70,6 +74,8 @@ class ModelPass:
     prediction: str = "epsilon"  # or v_prediction
     known: KnownRegion | None = None  # inpainting: what stays the original outside the mask
     extra: torch.Tensor | None = None  # channels appended to the UNet's input (a 9-channel inpainting UNet)
+    input_feature: torch.Tensor | None = None  # added to conv_in's output (the inpaint engine's head)
+    before: Callable[[], None] | None = None  # makes the UNet's weights this pass's, before each evaluation
 
     def __post_init__(self) -> None:
         self.dtype = self.unet.dtype
@@ -89,16 +95,26 @@ class ModelPass:
         self.evaluations += 1
         if self.extra is not None:
             x_in = torch.cat([x_in, self.extra.to(x_in).expand(x_in.shape[0], -1, -1, -1)], dim=1)
-        out = self.unet(
-            x_in.to(self.dtype), t, encoder_hidden_states=embeds,
-            added_cond_kwargs=self._added(conds, scales), return_dict=False,
-        )[0].float()  # fmt: skip
+        hook = None
+        if self.input_feature is not None:
+            feature = self.input_feature.to(self.device, self.dtype)
+            hook = self.unet.conv_in.register_forward_hook(lambda _m, _args, out: out + feature)
+        try:
+            out = self.unet(
+                x_in.to(self.dtype), t, encoder_hidden_states=embeds,
+                added_cond_kwargs=self._added(conds, scales), return_dict=False,
+            )[0].float()  # fmt: skip
+        finally:
+            if hook is not None:
+                hook.remove()
         if self.prediction == "v_prediction":
             return (x_in[:, : out.shape[1]] - out * sigma) / (sigma**2 + 1) ** 0.5
         return x - out * sigma
 
     def predict(self, x: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor | None, float]:
         """(positive x0, negative x0 or None, timestep)."""
+        if self.before is not None:
+            self.before()
         t = self.sigmas.unet_timestep(sigma).to(self.device, torch.float32).reshape(())
         timestep = float(t)
         x_in = x / (sigma**2 + 1) ** 0.5

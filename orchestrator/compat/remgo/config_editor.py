@@ -25,10 +25,10 @@ import msgspec
 from orchestrator.settings import DEFAULT_CONFIG_FILE, FIELDS, Settings, SettingsError, load_settings
 
 # Secrets, and settings that decide what code runs (worker command, its kernel, its environment, pickles).
-HIDDEN = frozenset({"api_keys", "webhook_secret", "worker_cmd", "worker_kernel", "worker_env", "allow_unsafe_pickles"})
+HIDDEN = frozenset({"api_keys", "a1111_api_auth", "webhook_secret", "worker_cmd", "worker_kernel", "worker_env", "allow_unsafe_pickles"})
 # Who can reach the server and which files it serves or loads: shown, never written from the web.
 EXPOSURE = frozenset({"host", "outputs_dir", "state_dir", "model_roots", "cors_origins", "allowed_hosts",
-                      "webhook_allow_private", "catalog_dir"})
+                      "webhook_allow_private", "catalog_dir", "fooocus_api_url_hosts"})
 EDITABLE = tuple(name for name in FIELDS if name not in HIDDEN and name not in EXPOSURE)
 SHOWN = tuple(name for name in FIELDS if name not in HIDDEN)
 _TYPE_NAMES = {

@@ -4,6 +4,7 @@ below are worked out by hand from those rules, not from remgo's code."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import msgspec
@@ -11,10 +12,16 @@ import pytest
 
 from contract.image_input import Inpaint, Padding, Upscale, Vary
 from contract.request import GenerateRequest, ImageSource
-from orchestrator.catalog import Catalog
+from orchestrator.catalog import Catalog, ModelKind
 from orchestrator.common.input_image import ResolvedImage
 from orchestrator.normalize import NormalizeError, normalize
-from tests.orchestrator.catalog.catalog_samples import STANDARD_MODELS, catalog_dir
+from tests.orchestrator.catalog.catalog_samples import (
+    SD15_SHAPES,
+    SDXL_SHAPES,
+    STANDARD_MODELS,
+    catalog_dir,
+    safetensors_with,
+)
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 
@@ -118,6 +125,7 @@ def test_outpaint_pads_thirty_percent_and_forces_full_strength(catalog):
     assert (task.width, task.height) == (1300, 780)
     assert (method.denoise, method.respective_field) == (1.0, 1.0)
     assert any("inpaint_strength is 1.0 for Outpaint" in w for w in job.warnings)
+    assert not any("inpaint_respective_field" in w for w in job.warnings)  # its default, not asked for
     assert job.images[0].input.method == "Outpaint" and job.images[0].input.outpaint == ["Left", "Top"]
 
 
@@ -132,9 +140,61 @@ def test_inpaint_keeps_the_image_size_and_puts_the_additional_prompt_first(catal
     assert (method.denoise, method.respective_field, method.erode_or_dilate, method.invert_mask) == (
         0.6, 0.3, -4, True)
     assert job.images[0].prompt.split("\n")[:2] == ["red hat", "a cat"]
-    assert any("inpaint engine v2.6" in w for w in job.warnings)  # Fooocus's engine, asked for: not run here
-    plain = run(catalog, inputs, prompt="a cat")
+    # Fooocus's engine, asked for, but this catalog has no inpaint folder: named in the warning, not sent
+    assert method.engine is None and job.images[0].input.inpaint_engine == "None"
+    assert any("inpaint engine v2.6" in w and "fooocus_inpaint_head.pth and inpaint_v26.fooocus.patch not found"
+               in w for w in job.warnings)
+    plain = run(catalog, inputs, prompt="a cat", inpaint_engine="None")
     assert not any("engine" in w for w in plain.warnings) and plain.images[0].input.inpaint_engine == "None"
+
+
+ENGINE_FILES = ["fooocus_inpaint_head.pth", "inpaint_v26.fooocus.patch", "inpaint_v25.fooocus.patch"]
+
+
+INPAINT = {"inpaint_input_image": resolved(900, 700), "inpaint_mask_image": resolved(900, 700, SHA_B)}
+
+
+@pytest.fixture(scope="module")
+def with_engine(tmp_path_factory) -> Catalog:
+    models = {**STANDARD_MODELS, "inpaint": ENGINE_FILES}  # Fooocus's models/inpaint, pickles and all
+    root = catalog_dir(tmp_path_factory.mktemp("engine"), models=models)
+    safetensors_with(root / "models" / "checkpoints" / "xl.safetensors", SDXL_SHAPES)
+    safetensors_with(root / "models" / "checkpoints" / "sd15.safetensors", SD15_SHAPES)
+    return Catalog(root)
+
+
+def test_the_inpaint_engine_is_fooocus_v26_head_and_patch_by_default_when_installed(with_engine):
+    inputs = INPAINT
+    folder = with_engine.snapshot().folders[ModelKind.inpaint][0]
+    for asked, patch in ({}, "inpaint_v26.fooocus.patch"), ({"inpaint_engine": "v2.5"}, "inpaint_v25.fooocus.patch"):
+        job = run(with_engine, inputs, prompt="a cat", base_model_name="xl.safetensors", **asked)
+        engine = job.tasks[0].method().engine
+        assert engine.version == asked.get("inpaint_engine", "v2.6")
+        assert (engine.head.name, engine.patch.name) == ("fooocus_inpaint_head.pth", patch)
+        assert engine.head.path == os.path.join(folder, "fooocus_inpaint_head.pth")
+        assert engine.patch.path == os.path.join(folder, patch)
+        assert job.images[0].input.inpaint_engine == engine.version
+        assert not any("engine" in w for w in job.warnings)
+    job = run(with_engine, inputs, prompt="a cat", base_model_name="xl.safetensors", inpaint_engine="v1")
+    assert job.tasks[0].method().engine is None and job.images[0].input.inpaint_engine == "None"
+    assert any("inpaint.fooocus.patch not found in " + folder in w for w in job.warnings)
+
+
+@pytest.mark.parametrize(("base", "says"), [("sd15.safetensors", "sd15"),
+                                            ("juggernautXL_v8Rundiffusion.safetensors", "unknown")])
+def test_the_engine_goes_to_sdxl_bases_only(with_engine, base, says):
+    # Fooocus's patch names SDXL's weights; a header the catalog cannot read may be a 9-channel inpainting UNet
+    job = run(with_engine, INPAINT, prompt="a cat", base_model_name=base)
+    assert job.tasks[0].method().engine is None and job.images[0].input.inpaint_engine == "None"
+    assert any(f"inpaint patch is for an SDXL base and this base's header says {says}" in w for w in job.warnings)
+
+
+def test_an_installed_engine_is_not_sent_to_a_kernel_that_does_not_run_it(tmp_path):
+    catalog = Catalog(catalog_dir(tmp_path, models={**STANDARD_MODELS, "inpaint": ENGINE_FILES}))
+    catalog.set_kernel_capabilities(["euler"], ["karras"], ["inpaint"])
+    job = run(catalog, INPAINT, prompt="a cat", sampler_name="euler", scheduler_name="karras")
+    assert job.tasks[0].method().engine is None
+    assert any("does not run Fooocus's inpaint engine" in w for w in job.warnings)
 
 
 @pytest.mark.parametrize(("inputs", "fields", "field"), [

@@ -59,17 +59,17 @@ def test_bad_images_are_refused_naming_the_field(kernel, make, image, words):
     assert (err.kind, err.field) == (FailureKind.bad_request, "image_input.mask")
 
 
-def test_an_upscaler_and_an_inpaint_engine_are_refused_by_name(kernel, make):
+def test_an_upscaler_is_refused_by_name_and_the_inpaint_engine_passes_the_gate(kernel, make):
     img = image_file(noise_image(64, 64))
     err = _refusal(kernel, make(image_input={"method": "upscale", "image": img, "upscaler": REF}))
     assert (err.kind, err.field) == (FailureKind.unsupported, "image_input.upscaler")
     assert "runs no super-resolution model" in err.message
+    assert "inpaint.engine" in kernel.image_methods()  # its files are checked when loaded (test_inpaint_engine)
     engine = {"version": "v2.6", "head": REF, "patch": REF}
     mask = image_file(square_mask(64, 64, 10, 10, 10))
-    err = _refusal(
-        kernel, make(image_input={"method": "inpaint", "image": img, "mask": mask, "engine": engine})
-    )
-    assert (err.kind, err.field) == (FailureKind.unsupported, "image_input.engine")
+    task = make(image_input={"method": "inpaint", "image": img, "mask": mask, "engine": engine})
+    check_image_method(kernel, task)
+    kernel.check(task)
 
 
 def test_a_mask_with_nothing_to_repaint_is_refused(kernel, make):

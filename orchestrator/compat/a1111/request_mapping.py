@@ -1,0 +1,363 @@
+"""An AUTOMATIC1111 txt2img / img2img body → remgo's GenerateRequest, every field honoured or refused.
+
+The request is made A1111-like explicitly, so no preset adds what A1111 would not do: no styles but those
+asked, no LoRAs but the prompt's `<lora:…>` tags, no sharpness, adaptive CFG or ADM scaling, no FreeU,
+Speed performance (never a fast mode's forced LoRA), A1111 metadata in the images. The base model is the
+face's `sd_model_checkpoint` (else the default preset's). What cannot be run as A1111 runs it is a
+`MappingRefused` naming the A1111 field; docs/api-a1111.md lists each decision.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from contract.request import GenerateRequest, Performance, UovMethod
+from contract.task import OutputFormat, RefinerSwapMethod
+from orchestrator.catalog import Catalog
+from orchestrator.catalog.preset_fit import MODEL_VAE
+from orchestrator.catalog.tables import size_problem
+from orchestrator.common.field_error import FieldError
+from orchestrator.compat.a1111.face_options import FaceOptions, OptionRefused, find_checkpoint
+from orchestrator.compat.a1111.prompt_syntax import PromptRefused, to_remgo
+from orchestrator.compat.a1111.request_models import Img2ImgRequest, Txt2ImgRequest
+from orchestrator.compat.a1111.sampler_names import NameRefused, Sampling, resolve
+from orchestrator.normalize.image_input import shape_ceil, with_shape_ceil
+from orchestrator.store.input_checks import InputRefused, read_header
+from orchestrator.store.input_refs import decode_inline
+
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_IMAGES = 32
+MAX_STEPS = 200
+# A1111's samplers that evaluate the model twice per step: its refiner switch counts evaluations there.
+SECOND_ORDER = frozenset({"Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ SDE"})
+RESIZE_MODES = {0: "Just resize", 1: "Crop and resize", 2: "Resize and fill", 3: "Just resize (latent upscale)"}
+FILL_ORIGINAL, FILL_FILL = 1, 0
+FILL_NAMES = {0: "fill", 1: "original", 2: "latent noise", 3: "latent nothing"}
+FILLS_ABOVE = 0.99  # the denoise above which remgo's inpaint fills the hole before sampling (Fooocus's rule)
+LATER = "a later version runs it"
+
+
+class MappingRefused(FieldError):
+    """An A1111 field that is not honoured; `field` is its name (`override_settings.sd_vae`, `init_images[0]`)."""
+
+
+@dataclass
+class Mapped:
+    request: GenerateRequest
+    sampling: Sampling
+    notes: list[str] = field(default_factory=list)
+    job_id: str | None = None
+    options_after: dict[str, Any] | None = None  # override_settings to keep (restore_afterwards false)
+
+
+def _refuse(name: str, message: str) -> MappingRefused:
+    return MappingRefused(name, message)
+
+
+def _check_common(body: Txt2ImgRequest | Img2ImgRequest) -> None:
+    if body.restore_faces:
+        raise _refuse("restore_faces", f"face restoration is not run here yet ({LATER})")
+    if body.tiling:
+        raise _refuse("tiling", f"seamless tiling is not run here yet ({LATER})")
+    if body.subseed_strength:
+        raise _refuse("subseed_strength", "variation seeds (subseed) are not run here; send 0")
+    for name in ("seed_resize_from_w", "seed_resize_from_h"):
+        if (getattr(body, name) or 0) > 0:
+            raise _refuse(name, "resizing the seed's noise is not run here; send -1 or 0")
+    if body.s_min_uncond:
+        raise _refuse("s_min_uncond", "skipping the negative prompt at low noise (NGMS) is not run here; send 0")
+    if body.s_churn not in (None, 0):
+        raise _refuse("s_churn", "churn is not run here; send 0 (s_tmin and s_tmax then do nothing)")
+    if body.s_noise not in (None, 1):
+        raise _refuse("s_noise", "the samplers here add noise at scale 1.0; send 1")
+    if body.disable_extra_networks:
+        raise _refuse("disable_extra_networks", "<lora:…> tags in the prompt are always applied here")
+    if body.firstpass_image:
+        raise _refuse("firstpass_image", f"the first pass image of hires fix is not taken ({LATER})")
+    if body.comments:
+        raise _refuse("comments", "comments are not written into the images here")
+    if body.script_name:
+        raise _refuse("script_name", f"script {body.script_name!r} is not run here: this server runs no scripts")
+    if body.script_args:
+        raise _refuse("script_args", "this server runs no scripts; send an empty list")
+    for name in body.alwayson_scripts or {}:
+        raise _refuse(f"alwayson_scripts.{name}", f"script {name!r} is not run here: this server runs no scripts")
+    if body.infotext:
+        raise _refuse("infotext", "reading parameters from an infotext is not done here; send the fields")
+
+
+def _sampling(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog) -> Sampling:
+    name = body.sampler_name or body.sampler_index
+    field_name = "sampler_name" if body.sampler_name else "sampler_index"
+    try:
+        sampling = resolve(name, body.scheduler, field=field_name)
+    except NameRefused as exc:
+        raise _refuse(exc.field, exc.message) from None
+    sampler, scheduler = sampling.ours
+    if sampler not in catalog.samplers:
+        raise _refuse(field_name, f"{sampling.sampler.name!r} is not run by the workers' kernel")
+    if scheduler not in catalog.schedulers:
+        raise _refuse("scheduler", f"{sampling.scheduler.label!r} is not run by the workers' kernel")
+    want = sampling.sampler.eta
+    if want is not None:
+        eta = 1.0 if body.eta is None else body.eta  # A1111's `eta_ancestral` option, 1.0
+        if eta != want:
+            raise _refuse("eta", f"{sampling.sampler.name} runs with eta {want:g} here; send {want:g} (or null)")
+    return sampling
+
+
+def _seed(body: Txt2ImgRequest | Img2ImgRequest) -> tuple[int, bool]:
+    seed = -1 if body.seed is None else body.seed
+    if seed < -1:
+        raise _refuse("seed", f"must be -1 (random) or 0 or more, got {seed}")
+    return seed, seed == -1
+
+
+def _count(body: Txt2ImgRequest | Img2ImgRequest) -> int:
+    for name in ("batch_size", "n_iter"):
+        value = getattr(body, name)
+        if value is not None and value < 1:
+            raise _refuse(name, f"must be 1 or more, got {value}")
+    total = (body.batch_size or 1) * (body.n_iter or 1)
+    if total > MAX_IMAGES:
+        raise _refuse("n_iter", f"batch_size × n_iter is {total}; at most {MAX_IMAGES} images a request")
+    return total
+
+
+def _size(body: Txt2ImgRequest | Img2ImgRequest) -> tuple[int, int]:
+    width, height = body.width or 512, body.height or 512
+    problem = size_problem(width, height)
+    if problem:
+        raise _refuse(problem.split(" ", 1)[0], problem)
+    return width, height
+
+
+def _options(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: FaceOptions) -> tuple[FaceOptions, dict]:
+    """The face's options with the request's override_settings applied (a copy)."""
+    overrides = body.override_settings or {}
+    used = FaceOptions(checkpoint=options.checkpoint, vae=options.vae, vae_label=options.vae_label,
+                       clip_skip=options.clip_skip)
+    try:
+        used.apply(catalog, overrides, prefix="override_settings.")
+    except OptionRefused as exc:
+        raise _refuse(exc.field, exc.message) from None
+    return used, overrides
+
+
+def _refiner(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, sampling: Sampling, steps: int) -> tuple[str, float | None]:
+    given = (body.refiner_checkpoint or "").strip()
+    if given in ("", "None", "none"):
+        return "None", None
+    try:
+        name = find_checkpoint(catalog, given, "refiner_checkpoint").name
+    except OptionRefused as exc:
+        raise _refuse(exc.field, exc.message) from None
+    at = body.refiner_switch_at
+    if at is None or not 0 < at <= 1:
+        raise _refuse("refiner_switch_at", f"with a refiner, the share of steps before it takes over: 0 < x ≤ 1, "
+                                           f"got {at}")
+    if sampling.sampler.name in SECOND_ORDER:
+        raise _refuse("refiner_checkpoint", f"with {sampling.sampler.name} A1111 hands over by model evaluations, "
+                                            "remgo by steps; use a sampler that evaluates once per step")
+    # A1111 hands over after the steps whose share of the run is at most `at` (steps 0 … ⌊steps·at⌋);
+    # remgo's joint swap hands over after steps 0 … round(steps·switch): switch = ⌊steps·at⌋ / steps.
+    base_steps = math.floor(steps * at)
+    switch = min(1.0, base_steps / steps)
+    if switch < 0.1:
+        raise _refuse("refiner_switch_at", f"{at} hands over after {base_steps} of {steps} steps; remgo's refiner "
+                                           "switch starts at 0.1 of the steps")
+    return name, switch
+
+
+def _prompts(body: Txt2ImgRequest | Img2ImgRequest) -> tuple[str, str]:
+    try:
+        return to_remgo(body.prompt or "", "prompt"), to_remgo(body.negative_prompt or "", "negative_prompt")
+    except PromptRefused as exc:
+        raise _refuse(exc.field, exc.message) from None
+
+
+def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: FaceOptions) -> tuple[dict, Mapped]:
+    _check_common(body)
+    sampling = _sampling(body, catalog)
+    used, overrides = _options(body, catalog, options)
+    steps = body.steps if body.steps is not None else 50
+    if not 1 <= steps <= MAX_STEPS:
+        raise _refuse("steps", f"must be within 1…{MAX_STEPS}, got {steps}")
+    cfg = body.cfg_scale if body.cfg_scale is not None else 7.0
+    if not 1.0 <= cfg <= 30.0:
+        raise _refuse("cfg_scale", f"must be within 1…30, got {cfg:g}")
+    width, height = _size(body)
+    seed, random_seed = _seed(body)
+    prompt, negative = _prompts(body)
+    refiner, switch = _refiner(body, catalog, sampling, steps)
+    sampler, scheduler = sampling.ours
+    if body.force_task_id is not None and not JOB_ID.match(body.force_task_id):
+        raise _refuse("force_task_id", "1-64 of A-Za-z0-9._-, starting with a letter or digit")
+    notes = []
+    if not body.save_images:
+        notes.append("save_images is false: remgo keeps every image in its outputs and history all the same")
+    fields = dict(
+        prompt=prompt, negative_prompt=negative, style_selections=list(body.styles or []),
+        performance_selection=Performance.speed.value, aspect_ratios_selection=f"{width}*{height}",
+        image_number=_count(body), image_seed=seed, seed_random=random_seed, image_sharpness=0.0,
+        guidance_scale=cfg, adaptive_cfg=cfg, base_model_name=used.checkpoint, refiner_model_name=refiner,
+        sampler_name=sampler, scheduler_name=scheduler, vae_name=used.vae or MODEL_VAE,
+        output_format=OutputFormat.png.value, clip_skip=used.clip_skip, loras=[], adm_scaler_positive=1.0,
+        adm_scaler_negative=1.0, adm_scaler_end=0.0, refiner_swap_method=RefinerSwapMethod.joint.value,
+        freeu_enabled=False, overwrite_step=steps, disable_seed_increment=False, save_metadata_to_images=True,
+        metadata_scheme="a1111", read_wildcards_in_order=False,
+    )
+    if switch is not None:
+        fields["refiner_switch"] = switch
+    keep = overrides if body.override_settings_restore_afterwards is False and overrides else None
+    return fields, Mapped(request=GenerateRequest(), sampling=sampling, notes=notes, job_id=body.force_task_id,
+                          options_after=keep)
+
+
+def txt2img(body: Txt2ImgRequest, catalog: Catalog, options: FaceOptions) -> Mapped:
+    if body.enable_hr:
+        raise _refuse("enable_hr", f"hires fix is not run here yet ({LATER})")
+    for name in ("firstphase_width", "firstphase_height"):
+        if getattr(body, name):
+            raise _refuse(name, f"the old hires fix's first pass size is not run here ({LATER}); send 0")
+    fields, mapped = _base(body, catalog, options)
+    mapped.request = _build(fields)
+    return mapped
+
+
+def _build(fields: dict[str, Any]) -> GenerateRequest:
+    """The request, checked against the contract's ranges (a value out of range names the A1111 field)."""
+    try:
+        return msgspec.convert(fields, GenerateRequest)
+    except msgspec.ValidationError as exc:
+        path = re.search(r"at `(\$[^`]*)`", str(exc))
+        raise _refuse(a1111_field(path.group(1) if path else "$"), str(exc).split(" - at ")[0]) from None
+
+
+# ----- img2img ----------------------------------------------------------------------------------------
+
+
+def vary_size(width: int, height: int) -> tuple[int, int]:
+    """The size normalize/image_input.py's Vary makes of a width × height image (Fooocus's rule)."""
+    ceil = shape_ceil(width, height)
+    if 1024 <= ceil <= 2048:
+        return width // 8 * 8, height // 8 * 8
+    return with_shape_ceil(width, height, min(max(ceil, 1024), 2048))
+
+
+def _header(text: str, name: str) -> tuple[int, int]:
+    try:
+        data, _ = decode_inline(text, name)
+        found = read_header(data, name)
+    except InputRefused as exc:
+        raise _refuse(name, exc.message) from None
+    return found.width, found.height
+
+
+def _blur(body: Img2ImgRequest) -> None:
+    if body.mask_blur is not None:
+        if body.mask_blur:
+            raise _refuse("mask_blur", "the mask is not blurred here: remgo blends the result in through "
+                                       "Fooocus's feathered edge (see docs); send mask_blur 0")
+        return
+    for name in ("mask_blur_x", "mask_blur_y"):
+        if getattr(body, name):
+            raise _refuse(name, "the mask is not blurred here: remgo blends the result in through Fooocus's "
+                                "feathered edge (see docs); send mask_blur 0")
+
+
+def img2img(body: Img2ImgRequest, catalog: Catalog, options: FaceOptions) -> Mapped:
+    images = body.init_images or []
+    if len(images) != 1:
+        raise _refuse("init_images", f"send exactly one image (got {len(images)})")
+    denoise = body.denoising_strength if body.denoising_strength is not None else 0.75
+    if not 0 < denoise <= 1:
+        raise _refuse("denoising_strength", f"must be 0 < x ≤ 1, got {denoise:g}")
+    if body.initial_noise_multiplier not in (None, 1):
+        raise _refuse("initial_noise_multiplier", "the starting noise is not scaled here; send 1")
+    if body.latent_mask:
+        raise _refuse("latent_mask", "a separate latent mask is not taken here")
+    mode = body.resize_mode if body.resize_mode is not None else 0
+    if mode not in RESIZE_MODES:
+        raise _refuse("resize_mode", f"one of 0 … 3, got {mode}")
+    fields, mapped = _base(body, catalog, options)
+    width, height = _size(body)
+    image_w, image_h = _header(images[0], "init_images[0]")
+    if body.mask is None:
+        fields |= _vary(body, images[0], denoise, (image_w, image_h), (width, height), mode)
+    else:
+        fields |= _inpaint(body, images[0], denoise, (image_w, image_h), (width, height))
+    mapped.request = _build(fields)
+    return mapped
+
+
+def _vary(body: Img2ImgRequest, image: str, denoise: float, given: tuple[int, int], asked: tuple[int, int],
+          mode: int) -> dict:
+    out = vary_size(*given)
+    if asked != out:
+        raise _refuse("width", f"img2img of a {given[0]}×{given[1]} image makes a {out[0]}×{out[1]} image here "
+                               f"(Fooocus's Vary: the image's shape, its size brought within 1024…2048 pixels "
+                               f"a side on average); send width {out[0]} and height {out[1]}")
+    if out != given and mode != 0:
+        raise _refuse("resize_mode", f"the image is resized from {given[0]}×{given[1]} to {out[0]}×{out[1]} "
+                                     f"by stretching (0, {RESIZE_MODES[0]}); {RESIZE_MODES[mode]} is not run here")
+    return dict(uov_method=UovMethod.vary_strong.value, uov_input_image=image, overwrite_vary_strength=denoise)
+
+
+def _inpaint(body: Img2ImgRequest, image: str, denoise: float, given: tuple[int, int],
+             asked: tuple[int, int]) -> dict:
+    assert body.mask is not None
+    if asked != given:
+        raise _refuse("width", f"inpainting keeps the image's size here: send width {given[0]} and height "
+                               f"{given[1]} (resize the image first for another size)")
+    if _header(body.mask, "mask") != given:
+        raise _refuse("mask", "the mask must have the image's size")
+    _blur(body)
+    if body.mask_round is False:
+        raise _refuse("mask_round", "the latent mask is always rounded to 0 or 1 here; send true")
+    if body.inpaint_full_res:
+        raise _refuse("inpaint_full_res", "\"only masked\" (a crop around the mask plus padding) is not run "
+                                          "here; send false: the whole picture is inpainted")
+    fill = body.inpainting_fill if body.inpainting_fill is not None else 0
+    if fill == FILL_ORIGINAL and denoise > FILLS_ABOVE:
+        raise _refuse("inpainting_fill", f"above denoise {FILLS_ABOVE} the masked area is filled before "
+                                         "sampling here (Fooocus's rule): send inpainting_fill 0 (fill)")
+    if fill == FILL_FILL and denoise <= FILLS_ABOVE:
+        raise _refuse("inpainting_fill", f"at denoise {FILLS_ABOVE} or less the masked area starts from the "
+                                         "image here: send inpainting_fill 1 (original), or denoise 1.0 to fill")
+    if fill not in (FILL_FILL, FILL_ORIGINAL):
+        raise _refuse("inpainting_fill", f"{fill} ({FILL_NAMES.get(fill, 'unknown')}) is not run here: 0 (fill) "
+                                         f"above denoise {FILLS_ABOVE}, 1 (original) at or below it")
+    invert = body.inpainting_mask_invert or 0
+    if invert not in (0, 1):
+        raise _refuse("inpainting_mask_invert", f"0 or 1, got {invert}")
+    return dict(inpaint_input_image=image, inpaint_mask_image=body.mask, inpaint_strength=denoise,
+                inpaint_respective_field=1.0, invert_mask_checkbox=bool(invert), inpaint_erode_or_dilate=0,
+                inpaint_disable_initial_latent=False, inpaint_engine="None", inpaint_additional_prompt="",
+                outpaint_selections=[])
+
+
+# Names of remgo's request fields (as the normalizer's errors name them) → the A1111 field behind them.
+A1111_FIELD = {
+    "style_selections": "styles", "image_number": "batch_size", "guidance_scale": "cfg_scale",
+    "overwrite_step": "steps", "base_model_name": "sd_model_checkpoint", "refiner_model_name": "refiner_checkpoint",
+    "refiner_switch": "refiner_switch_at", "sampler_name": "sampler_name", "scheduler_name": "scheduler",
+    "vae_name": "sd_vae", "clip_skip": "CLIP_stop_at_last_layers", "aspect_ratios_selection": "width",
+    "uov_input_image": "init_images[0]", "inpaint_input_image": "init_images[0]", "inpaint_mask_image": "mask",
+    "overwrite_vary_strength": "denoising_strength", "inpaint_strength": "denoising_strength",
+    "loras": "prompt", "image_seed": "seed",
+}
+
+
+def a1111_field(path: str) -> str:
+    """`$.style_selections[0]` → `styles[0]`: a normalizer's field in A1111's name."""
+    bare = path.removeprefix("$.").removeprefix("$")
+    head = re.match(r"[A-Za-z_]+", bare)
+    if head is None:
+        return bare or "body"
+    return A1111_FIELD.get(head.group(0), head.group(0)) + bare[head.end():]

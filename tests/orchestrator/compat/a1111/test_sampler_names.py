@@ -1,0 +1,28 @@
+"""A1111's sampler and scheduler names, as A1111 reads them (its sd_samplers / sd_schedulers tables)."""
+
+import pytest
+
+from orchestrator.compat.a1111.sampler_names import NameRefused, resolve
+
+
+@pytest.mark.parametrize(("sampler", "scheduler", "ours"), [
+    ("Euler a", "automatic", ("euler_ancestral", "normal")),  # Automatic: the model's timesteps, evenly spaced
+    ("Euler", "Karras", ("euler", "karras")),
+    ("DPM++ 2M", None, ("dpmpp_2m", "karras")),  # A1111's DPM++ 2M defaults to Karras
+    ("DPM++ 2M SDE", "Automatic", ("dpmpp_2m_sde_gpu", "exponential")),
+    ("DPM++ 2M Karras", "automatic", ("dpmpp_2m", "karras")),  # the old combined names
+    ("k_euler_a", "uniform", ("euler_ancestral", "normal")),
+    ("DPM2", "sgm_uniform", ("dpm_2", "sgm_uniform")),
+])
+def test_names(sampler, scheduler, ours) -> None:
+    assert resolve(sampler, scheduler).ours == ours
+
+
+@pytest.mark.parametrize(("sampler", "scheduler", "field"), [
+    ("DDIM", None, "sampler_name"), ("UniPC", None, "sampler_name"), ("DPM++ 3M SDE", None, "sampler_name"),
+    ("Nope", None, "sampler_name"), ("Euler", "Beta", "scheduler"), ("Euler", "kl_optimal", "scheduler"),
+])
+def test_refused_names_the_field(sampler, scheduler, field) -> None:
+    with pytest.raises(NameRefused) as refused:
+        resolve(sampler, scheduler)
+    assert refused.value.field == field
