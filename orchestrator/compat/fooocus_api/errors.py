@@ -26,7 +26,7 @@ ADVANCED = frozenset({
     "overwrite_width", "overwrite_height", "overwrite_vary_strength", "overwrite_upscale_strength",
     "refiner_swap_method", "freeu_enabled", "freeu_b1", "freeu_b2", "freeu_s1", "freeu_s2",
     "inpaint_disable_initial_latent", "inpaint_engine", "inpaint_strength", "inpaint_respective_field",
-    "invert_mask_checkbox", "inpaint_erode_or_dilate", "vae_name",
+    "invert_mask_checkbox", "inpaint_erode_or_dilate", "vae_name", "upscale_fallback",
 })
 
 

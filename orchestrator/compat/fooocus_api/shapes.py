@@ -78,6 +78,8 @@ class AdvancedParams(Strict, frozen=True, kw_only=True):
     invert_mask_checkbox: bool | None = None
     inpaint_erode_or_dilate: Annotated[int, msgspec.Meta(ge=-64, le=64)] | None = None
     vae_name: str | None = None
+    # remgo's: with no super-resolution model to run, Upscale enlarges with Lanczos only when asked.
+    upscale_fallback: bool | None = None
     # Fooocus-API's own: what it does is done here too (mapping.py says how).
     disable_intermediate_results: bool | None = None
     inpaint_mask_upload_checkbox: bool | None = None

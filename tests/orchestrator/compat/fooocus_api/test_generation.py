@@ -200,3 +200,18 @@ async def test_image_prompts_urls_and_missing_features_are_refused(tmp_path) -> 
                                   json={**SMALL, "uov_method": "Vary (Subtle)", "input_image": f"{srv.url}/ping"
                                         .replace("127.0.0.1", "localhost")})
         assert r.status_code == 422 and "private network" in r.json()["error"]["message"]
+
+
+async def test_upscale_without_super_resolution_needs_remgos_fallback_key(tmp_path) -> None:
+    photo = png((300, 200), (200, 120, 40))
+    async with running(server_settings(tmp_path)) as srv:
+        # As the diffusers kernel reports itself: every method, no super-resolution model.
+        srv.services.catalog.set_kernel_capabilities([], [], ["vary", "upscale", "inpaint"])
+        body = {**SMALL, "uov_method": "Upscale (Fast 2x)", "input_image": b64(photo)}
+        r = await srv.client.post("/v2/generation/image-upscale-vary", json=body)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "$.uov_method", r.text
+        r = await srv.client.post("/v2/generation/image-upscale-vary",
+                                  json={**body, "advanced_params": {"upscale_fallback": True}})
+        assert r.status_code == 200, r.text
+        image = await srv.client.get(r.json()[0]["url"].removeprefix(srv.url))
+        assert size_of(image.content) == (1216, 768)  # 600×400 is under shape ceil 1024: brought up to it
