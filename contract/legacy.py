@@ -4,7 +4,9 @@ The positional array (Fooocus 2.5 `AsyncTask` order, see `contract.legacy_slots`
 `GenerateRequest` the orchestrator normalizes. Every value v1 carries is passed on explicitly, so a preset can
 never override what a v1 client said. A feature this version cannot run (input images, enhance, image grid,
 NSFW censoring, hidden intermediate results) is refused with a `LegacyError`, never dropped silently; slots that
-only matter while such a feature is on are checked for type only, exactly as Fooocus ignores them.
+only matter while such a feature is on are checked for type only, exactly as Fooocus ignores them. Image prompts
+run as Fooocus 2.5 runs them: with the input-image box checked, on the "ip" tab or with either mixing box checked,
+each slot holding an image.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from contract.legacy_slots import ARGS_LENGTH, INDEX, LORA_SLOTS, SLOTS, Kind, Slot
+from contract.legacy_slots import ARGS_LENGTH, IMAGE_PROMPT_SLOTS, INDEX, LORA_SLOTS, SLOTS, Kind, Slot
 from contract.request import GenerateRequest, LoraEntry
 
 LEGACY_CONTRACT_VERSION = 1
@@ -67,6 +69,11 @@ _INPAINT_KNOBS = ("inpaint_strength", "inpaint_respective_field", "inpaint_erode
                   "inpaint_disable_initial_latent", "inpaint_engine")
 _INPUT_SLOTS = ("uov_method", "uov_input_image", "overwrite_vary_strength", "overwrite_upscale_strength",
                 "inpaint_input_image", "inpaint_additional_prompt", "outpaint_selections", *_INPAINT_KNOBS)
+# The image prompts' shared knobs (same names in v1 and v2), carried while image prompts run.
+_CONTROL_KNOBS = ("controlnet_softness", "canny_low_threshold", "canny_high_threshold", "skipping_cn_preprocessor",
+                  "debugging_cn_preprocessor")
+# An image prompt's v2 field → its v1 slot's suffix (`image_prompt_{k}_<suffix>`).
+_PROMPT_PARTS = {"image": "image", "stop": "stop_at", "weight": "weight", "type": "type"}
 _V2_TO_SLOT: dict[str, str] = (
     {v2: v1 for v1, v2 in _DIRECT.items()}
     | {
@@ -76,6 +83,7 @@ _V2_TO_SLOT: dict[str, str] = (
     }
     | {name: name for name in _OVERWRITES}
     | {name: name for name in _INPUT_SLOTS}
+    | {name: name for name in _CONTROL_KNOBS}
 )
 _ERROR_PATH = re.compile(r"at `\$\.(\w+)(?:\[(\d+)\])?(?:\.(\w+)|\[(\d+)\])?`")
 
@@ -132,10 +140,11 @@ def args_to_request(args: object) -> GenerateRequest:
     values = [_checked(slot, args[slot.index]) for slot in SLOTS]
     _refuse_unsupported(values)
     fields, lora_slots = _v2_fields(values)
+    prompt_slots = _prompt_fields(values, fields)
     try:
         return msgspec.convert(fields, GenerateRequest)
     except msgspec.ValidationError as exc:
-        raise _slot_error(exc, lora_slots) from None
+        raise _slot_error(exc, lora_slots, prompt_slots) from None
 
 
 def _v(values: list[Any], name: str) -> Any:
@@ -195,10 +204,6 @@ def _refuse_unsupported(values: list[Any]) -> None:
         raise refuse("enhance_checkbox", "enhance (detect, mask and re-inpaint regions)")
     if _v(values, "input_image_checkbox"):
         tab = _v(values, "current_tab")
-        mixing = _v(values, "mixing_image_prompt_and_vary_upscale") or _v(values, "mixing_image_prompt_and_inpaint")
-        image_prompts = [values[INDEX[f"image_prompt_{k}_image"]] for k in range(1, 5)]
-        if (tab == "ip" or mixing) and any(image is not None for image in image_prompts):
-            raise refuse("input_image_checkbox", "input image (image prompts / ControlNet)")
         if tab == "enhance" and _v(values, "enhance_input_image") is not None:
             raise refuse("input_image_checkbox", "input image (enhance of enhance_input_image)")
         if _inpaint_runs(values) and _v(values, "debugging_inpaint_preprocessor"):
@@ -224,6 +229,29 @@ def _inpaint_runs(values: list[Any]) -> bool:
         and (tab == "inpaint" or (tab == "ip" and _v(values, "mixing_image_prompt_and_inpaint")))
         and _v(values, "inpaint_input_image") is not None
     )
+
+
+def _prompts_run(values: list[Any]) -> bool:
+    """Fooocus 2.5 runs its image prompts ("cn" goal) for this tab: on "ip", or with either mixing box checked."""
+    return _v(values, "input_image_checkbox") and (
+        _v(values, "current_tab") == "ip" or _v(values, "mixing_image_prompt_and_vary_upscale")
+        or _v(values, "mixing_image_prompt_and_inpaint"))
+
+
+def _prompt_fields(values: list[Any], fields: dict[str, Any]) -> list[int]:
+    """The image prompts (each slot holding an image, in slot order) and their knobs into `fields` while Fooocus
+    would run them; returns each prompt's slot number (1…4)."""
+    if not _prompts_run(values):
+        return []
+    slots = [k for k in range(1, IMAGE_PROMPT_SLOTS + 1) if _v(values, f"image_prompt_{k}_image") is not None]
+    if not slots:
+        return []
+    fields["image_prompts"] = [
+        {"image": _image_part(_v(values, f"image_prompt_{k}_image"), "image"),
+         "stop": _v(values, f"image_prompt_{k}_stop_at"), "weight": _v(values, f"image_prompt_{k}_weight"),
+         "type": _v(values, f"image_prompt_{k}_type")} for k in slots]
+    fields.update({name: _v(values, name) for name in _CONTROL_KNOBS})
+    return slots
 
 
 def _image_part(value: Any, key: str) -> Any:
@@ -282,7 +310,7 @@ def _v2_fields(values: list[Any]) -> tuple[dict[str, Any], list[int]]:
     return fields, lora_slots
 
 
-def _slot_error(exc: msgspec.ValidationError, lora_slots: list[int]) -> LegacyError:
+def _slot_error(exc: msgspec.ValidationError, lora_slots: list[int], prompt_slots: list[int]) -> LegacyError:
     """Map msgspec's `... - at $.field` message back to the v1 slot."""
     text = str(exc)
     message = text.split(" - at ")[0]
@@ -292,6 +320,9 @@ def _slot_error(exc: msgspec.ValidationError, lora_slots: list[int]) -> LegacyEr
         if field == "loras" and item is not None:
             index = lora_slots[int(item)] + (2 if part == "weight" else 1)
             return LegacyError(index, SLOTS[index].name, message)
+        if field == "image_prompts" and item is not None and part in _PROMPT_PARTS:
+            name = f"image_prompt_{prompt_slots[int(item)]}_{_PROMPT_PARTS[part]}"
+            return LegacyError(INDEX[name], name, message)
         name = _V2_TO_SLOT.get(field)
         if name is not None:
             return LegacyError(INDEX[name], name, message)
@@ -315,6 +346,7 @@ def to_legacy(request: GenerateRequest) -> list[Any]:
     for name in _OVERWRITES:
         put(name, getattr(request, name))
     _put_input(request, put)
+    _put_prompts(request, put)
     if request.loras is not None:
         if len(request.loras) > LORA_SLOTS:
             raise LegacyError(None, "loras", f"a v1 payload carries at most {LORA_SLOTS} LoRAs")
@@ -348,6 +380,31 @@ def _put_input(request: GenerateRequest, put: Any) -> None:
             put("outpaint_selections", [d.value for d in request.outpaint_selections])
         for name in _INPAINT_KNOBS:
             put(name, getattr(request, name))
+
+
+def _put_prompts(request: GenerateRequest, put: Any) -> None:
+    """The image prompts in v1's slots: the "ip" tab, or the input image's tab with its mixing box checked."""
+    prompts = request.image_prompts or []
+    if not prompts:
+        return
+    if len(prompts) > IMAGE_PROMPT_SLOTS:
+        raise LegacyError(None, "image_prompts", f"a v1 payload carries at most {IMAGE_PROMPT_SLOTS} image prompts")
+    if any(not isinstance(p.image, str) for p in prompts):
+        raise LegacyError(None, "image_prompts", "a v1 payload carries images inline (base64 or a data URI), not by id")
+    put("input_image_checkbox", True)
+    if request.uov_input_image is not None:
+        put("mixing_image_prompt_and_vary_upscale", True)
+    elif request.inpaint_input_image is not None:
+        put("mixing_image_prompt_and_inpaint", True)
+    else:
+        put("current_tab", "ip")
+    for k, prompt in enumerate(prompts, start=1):
+        put(f"image_prompt_{k}_image", prompt.image)
+        put(f"image_prompt_{k}_stop_at", 0.0 if prompt.stop is None else prompt.stop)  # 0: the type's default
+        put(f"image_prompt_{k}_weight", 0.0 if prompt.weight is None else prompt.weight)
+        put(f"image_prompt_{k}_type", prompt.type)
+    for name in _CONTROL_KNOBS:
+        put(name, getattr(request, name))
 
 
 def to_legacy_payload(request: GenerateRequest) -> dict[str, Any]:

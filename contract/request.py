@@ -12,6 +12,7 @@ from typing import Annotated, Union
 
 import msgspec
 
+from contract.image_prompt import MAX_IMAGE_PROMPTS, ImagePromptType
 from contract.task import MAX_SEED, OutputFormat, RefinerSwapMethod
 
 
@@ -65,6 +66,16 @@ class ImageSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 # An input image: the file as base64 or a data URI (data:image/png;base64,…), or an ImageSource.
 ImageRef = Union[str, ImageSource]
 Strength = Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]  # Fooocus's -1 (or 0) = not overridden
+
+
+class ImagePromptRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One of up to four image prompts. A stop or weight left out (or 0) takes the type's default, as in
+    Fooocus: ImagePrompt 0.5 / 0.6, FaceSwap 0.9 / 0.75, PyraCanny and CPDS 0.5 / 1.0."""
+
+    image: ImageRef
+    type: ImagePromptType = ImagePromptType.image_prompt
+    stop: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
+    weight: Annotated[float, msgspec.Meta(ge=0.0, le=2.0)] | None = None
 
 
 class LoraEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -138,3 +149,10 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     invert_mask_checkbox: bool | None = None
     inpaint_disable_initial_latent: bool | None = None
     inpaint_engine: str | None = None  # "None" (the checkpoint as is), "v1", "v2.5", "v2.6"
+    # Image prompts (IP-Adapter, control models), mixed freely with text and with the input image above.
+    image_prompts: Annotated[list[ImagePromptRequest], msgspec.Meta(max_length=MAX_IMAGE_PROMPTS)] | None = None
+    controlnet_softness: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
+    canny_low_threshold: Annotated[int, msgspec.Meta(ge=1, le=255)] | None = None
+    canny_high_threshold: Annotated[int, msgspec.Meta(ge=1, le=255)] | None = None
+    skipping_cn_preprocessor: bool | None = None
+    debugging_cn_preprocessor: bool | None = None

@@ -12,6 +12,7 @@ from typing import Annotated
 import msgspec
 
 from contract.image_input import ImageInput, Inpaint, Vary
+from contract.image_prompt import MAX_IMAGE_PROMPTS, ControlSettings, ImagePrompt
 from contract.model_ref import ModelRef
 
 CONTRACT_VERSION = 2
@@ -150,6 +151,10 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # Vary / Upscale / Inpaint an input image (contract.image_input); unset (never sent): text to image, so a
     # text-to-image task reads the same as before the field existed.
     image_input: ImageInput | msgspec.UnsetType = msgspec.UNSET
+    # Up to four image prompts (contract.image_prompt) and their shared knobs; unset (never sent): none.
+    image_prompts: Annotated[list[ImagePrompt], msgspec.Meta(min_length=1, max_length=MAX_IMAGE_PROMPTS)] | (
+        msgspec.UnsetType) = msgspec.UNSET
+    control: ControlSettings | msgspec.UnsetType = msgspec.UNSET
     contract_version: int = CONTRACT_VERSION
 
     def __post_init__(self) -> None:
@@ -169,3 +174,10 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def method(self) -> ImageInput | None:
         """The image input, None for text to image."""
         return None if self.image_input is msgspec.UNSET else self.image_input
+
+    def prompts(self) -> list[ImagePrompt]:
+        """The image prompts, [] when there are none."""
+        return [] if self.image_prompts is msgspec.UNSET else list(self.image_prompts)
+
+    def control_settings(self) -> ControlSettings:
+        return ControlSettings() if self.control is msgspec.UNSET else self.control

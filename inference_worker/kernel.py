@@ -107,8 +107,9 @@ class Kernel(Protocol):
         """Drop caches after an out-of-memory error so the next task can run."""
 
     # Optional: `image_methods() -> Collection[str]`, the image inputs it runs: methods ("vary", "upscale",
-    # "inpaint") and options ("upscale.upscaler", "inpaint.engine"); without it, text to image only
-    # (`check_image_method`). Health reports them as `image_inputs`.
+    # "inpaint"), options ("upscale.upscaler", "inpaint.engine") and image prompt types ("prompt.PyraCanny",
+    # "prompt.CPDS", …); without it, text to image only (`check_image_method`). Health reports them as
+    # `image_inputs`.
 
 
 def image_methods(kernel: Any) -> frozenset[str]:
@@ -117,13 +118,22 @@ def image_methods(kernel: Any) -> frozenset[str]:
 
 
 def check_image_method(kernel: Any, task: GenerateTask) -> None:
-    """Refuse, before any work, a task whose image-input method the kernel does not run."""
+    """Refuse, before any work, a task whose image-input method or image prompt type the kernel does not run."""
+    offered = image_methods(kernel)
+    kernel_name = getattr(kernel, "name", "?")
+    for i, prompt in enumerate(task.prompts()):
+        if f"prompt.{prompt.type.value}" not in offered:
+            runs = sorted(m.removeprefix("prompt.") for m in offered if m.startswith("prompt."))
+            raise KernelError(
+                FailureKind.unsupported,
+                f"image prompt type {prompt.type.value!r} is not run by the {kernel_name} kernel; "
+                f"it runs: {runs or 'no image prompts'}",
+                f"image_prompts[{i}].type",
+            )
     method = task.method()
     if method is None:
         return
     name = method.__struct_config__.tag
-    offered = image_methods(kernel)
-    kernel_name = getattr(kernel, "name", "?")
     if name not in offered:
         raise KernelError(
             FailureKind.unsupported,

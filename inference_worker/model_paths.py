@@ -36,6 +36,12 @@ def task_paths(task: GenerateTask) -> list[tuple[str, str]]:
             ("image_input.engine.head.path", engine.head.path),
             ("image_input.engine.patch.path", engine.patch.path),
         ]
+    for i, prompt in enumerate(task.prompts()):
+        paths.append((f"image_prompts[{i}].model.path", prompt.model.path))
+        for part in ("image_encoder", "ip_negative"):
+            ref = getattr(prompt, part)
+            if ref is not None:
+                paths.append((f"image_prompts[{i}].{part}.path", ref.path))
     return paths
 
 

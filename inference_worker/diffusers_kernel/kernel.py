@@ -1,4 +1,5 @@
-"""The diffusers kernel: SDXL / SD 1.5 text-to-image, Vary, Upscale and Inpaint with Fooocus's sampling knobs.
+"""The diffusers kernel: SDXL / SD 1.5 text-to-image, Vary, Upscale, Inpaint and image prompts (control models:
+PyraCanny, CPDS; IP-Adapters: ImagePrompt, FaceSwap) with Fooocus's sampling knobs.
 
 diffusers provides the model classes and checkpoint loading; the sampling loop is remgo's own
 (sampling/: samplers, sigmas, denoiser, guidance, refiner) so that Fooocus's sampler and scheduler
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +22,12 @@ from contract.task import GenerateTask
 from inference_worker.diffusers_kernel.conditioning import prompts
 from inference_worker.diffusers_kernel.image_input import inputs, vae_io
 from inference_worker.diffusers_kernel.image_input.img2img import schedule_tail
+from inference_worker.diffusers_kernel.image_prompts import (
+    control,
+    control_prompts,
+    image_encoder,
+    ip_prompts,
+)
 from inference_worker.diffusers_kernel.loading.inpaint_engine import EngineCache
 from inference_worker.diffusers_kernel.loading.model_set import ModelSet, load_models
 from inference_worker.diffusers_kernel.loading.pipeline_cache import PipelineCache
@@ -89,6 +97,11 @@ class DiffusersKernel:
         self._models: ModelSet | None = None
         self._prepared: _Prepared | None = None
         self._input: tuple[str, inputs.InputRun] | None = None  # the current task's prepared image input
+        self.controls = control.ControlCache()  # the control models of the latest task
+        self._control_nets: dict[int, object] = {}  # image prompt index → its ControlNet, this task's
+        self.ip_adapters = ip_prompts.AdapterCache()  # the IP-Adapters of the latest task, and its encoder:
+        self.image_encoders = image_encoder.EncoderCache()
+        self._ip: ip_prompts.IpConditioning | None = None  # this task's IP-Adapter prompts
         self.prompt_context = prompts.PromptContext()
 
     # ----- what this kernel offers --------------------------------------------------------------------
@@ -100,7 +113,7 @@ class DiffusersKernel:
         return sorted(SCHEDULES)
 
     def image_methods(self) -> frozenset[str]:
-        return inputs.METHODS
+        return inputs.METHODS | control.METHODS | ip_prompts.METHODS
 
     def loaded_models(self) -> list[str]:
         return self.cache.names()
@@ -131,16 +144,23 @@ class DiffusersKernel:
         if task.scheduler.value == "turbo" and task.steps > 10:
             raise KernelError(FailureKind.bad_request, "the turbo scheduler runs at most 10 steps", "steps")
         inputs.check(task)
+        control_prompts.check(task)
+        ip_prompts.check(task)
 
     # ----- loading --------------------------------------------------------------------------------------
 
     def load(self, task: GenerateTask, steps: StepSink) -> None:
         steps.stage(Stage.loading)
         # Let go of the previous models first, so an eviction really frees their memory before the load.
-        self._models, self._prepared, self._input = None, None, None
+        self._models, self._prepared, self._input, self._control_nets, self._ip = None, None, None, {}, None
         self._models = load_models(
             task, self.cache, self.dtype, self.device, self.options.allow_pickle, steps.warn, self.engines
         )
+        if not task.control_settings().debug_preprocessor:  # showing the maps runs no model
+            self._control_nets = self.controls.load(task, self._models.base, self.dtype, self.device)
+            self._ip = ip_prompts.prepare(
+                task, self._models.base.pipe.unet, self.ip_adapters, self.image_encoders, steps.warn
+            )
 
     def _require_models(self) -> ModelSet:
         if self._models is None:
@@ -183,6 +203,9 @@ class DiffusersKernel:
         base_pass = ModelPass(
             base.pipe.unet, table(base.pipe), cond, uncond, size_for(base.arch), boundary, base.prediction
         )
+        # Control prompts act on the base only (Fooocus gives the refiner its prompts without them).
+        base_pass.control = control_prompts.residuals(task, self._control_nets, size, base_pass.sigmas)
+        base_pass.image_prompts = self._ip.acting if self._ip is not None else None  # base only, too
         refiner_pass = None
         if models.refiner is not None:
             r = models.refiner
@@ -213,12 +236,24 @@ class DiffusersKernel:
             self._input = (task.task_id, inputs.prepare(task, self._require_models(), steps.warn))
         return self._input[1]
 
+    def _debug_image(self, task: GenerateTask, index: int, size: tuple[int, int], steps: StepSink) -> Image.Image:
+        prompt = task.prompts()[index]
+        if prompt.type in ip_prompts.IP_ADAPTER_TYPES:  # the 224² picture the image encoder reads
+            skip = task.control_settings().skip_preprocessor
+            return Image.fromarray(ip_prompts.prepared_picture(prompt, index, skip, steps.warn))
+        if prompt.type not in control.CONTROL_TYPES:
+            raise _unsupported("control.debug_preprocessor",
+                               f"image_prompts[{index}]: no preprocessed image of a {prompt.type.value} prompt")
+        return Image.fromarray(control_prompts.prompt_map(task, index, size))
+
     def generate_image(self, task: GenerateTask, index: int, seed: int, steps: StepSink) -> Image.Image:
         steps.stage(Stage.encoding_prompt)  # also the stage of encoding an input image
         source = self._image_input(task, steps)  # None: text to image
         if source is not None and source.result is not None:
             return source.result  # an Upscale without denoise: no diffusion
         width, height = source.size if source else (task.width, task.height)
+        if task.control_settings().debug_preprocessor:  # image i: image prompt i's control image
+            return self._debug_image(task, index, (width, height), steps)
         prepared = self._prepare(task, (width, height))
         models = self._require_models()
         base = models.base
@@ -253,8 +288,9 @@ class DiffusersKernel:
             return on_step
 
         steps.stage(Stage.sampling)
+        ip_attention = self._ip.installed(base.pipe.unet) if self._ip is not None else nullcontext()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), ip_attention:  # (the IP attention never outlives the image either)
                 if plan is None:
                     denoiser = Denoiser([prepared.base], prepared.guidance)
                     latents = sampler(denoiser, x, sig, noise, reporter(0))

@@ -2,7 +2,9 @@
 
 `POST /v1/uploads`: one file part `file`. `POST /v1/jobs`: a part `request` holding the JSON body, and
 file parts named as the request's image fields; each file is checked and stored, and the JSON gets
-`{"upload_id": sha256}` in that field, so the job's kept body is plain JSON naming its inputs. Every
+`{"upload_id": sha256}` in that field, so the job's kept body is plain JSON naming its inputs (an image
+prompt's file goes in a part `image_prompts[i].image`, the entry `image_prompts[i]` of the JSON giving its
+type, stop and weight). Every
 refusal is a FormRefused (400) naming the part, or `$` for a body that is not multipart at all.
 """
 
@@ -16,14 +18,16 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from contract.image_input import MAX_INPUT_BYTES
+from contract.image_prompt import MAX_IMAGE_PROMPTS
 from contract.legacy import is_legacy_payload
 from orchestrator.api.request_body import decode_request
 from orchestrator.api.request_guard import IMAGE_BODY_LIMIT
 from orchestrator.common.field_error import FieldError
-from orchestrator.store.input_refs import IMAGE_FIELDS
+from orchestrator.store.input_refs import IMAGE_FIELDS, PROMPT_IMAGE
 from orchestrator.store.inputs import InputStore
 
 REQUEST_PART = "request"
+PROMPT_PARTS = tuple(PROMPT_IMAGE.format(i) for i in range(MAX_IMAGE_PROMPTS))
 
 
 class FormRefused(FieldError):
@@ -61,7 +65,7 @@ async def upload_file(request: Request) -> bytes:
 
 async def job_body(request: Request, store: InputStore) -> bytes:
     """The JSON body of a multipart job submission, its file parts stored and named by upload id."""
-    parts = await read_parts(request, (REQUEST_PART, *IMAGE_FIELDS))
+    parts = await read_parts(request, (REQUEST_PART, *IMAGE_FIELDS, *PROMPT_PARTS))
     if REQUEST_PART not in parts:
         raise FormRefused(REQUEST_PART, "a multipart job needs a part 'request' holding the JSON request; "
                                         f"the files go in parts named {', '.join(IMAGE_FIELDS)}")
@@ -81,8 +85,21 @@ async def job_body(request: Request, store: InputStore) -> bytes:
         if not isinstance(data, bytes):
             raise FormRefused(name, f"the part {name!r} must be a file (with a filename); an image as text "
                                     "goes in the JSON request instead")
-        if document.get(name) is not None:
+        holder, key = _slot(document, name)
+        if holder.get(key) is not None:
             raise FormRefused(name, f"{name} is given twice: in the JSON request and as a file part")
         found = await run_in_threadpool(store.put, data, name)  # decodes and hashes: off the event loop
-        document[name] = {"upload_id": found.sha256}
+        holder[key] = {"upload_id": found.sha256}
     return msgspec.json.encode(document)
+
+
+def _slot(document: dict, name: str) -> tuple[dict, str]:
+    """The JSON object and key a file part fills: the request's field, or an image prompt's `image`."""
+    if name not in PROMPT_PARTS:
+        return document, name
+    index = PROMPT_PARTS.index(name)
+    prompts = document.get("image_prompts")
+    if not isinstance(prompts, list) or index >= len(prompts) or not isinstance(prompts[index], dict):
+        raise FormRefused(name, f"a file for image_prompts[{index}] needs that entry in the JSON request "
+                                '(its type, stop and weight: {"type": "ImagePrompt"} at the least)')
+    return prompts[index], "image"

@@ -20,6 +20,7 @@ from orchestrator.catalog import tables
 from orchestrator.catalog.errors import CatalogError
 from orchestrator.common.field_error import close_matches
 from orchestrator.catalog.hashes import INLINE_HASH_BYTES, BackgroundHasher, HashCache
+from orchestrator.catalog.image_prompt_models import image_prompt_types
 from orchestrator.catalog.model_info import ModelInfo
 from orchestrator.catalog.models import ModelFile, ModelKind, Refusal, name_problem, scan
 from orchestrator.catalog.preset_fit import fit_preset
@@ -118,7 +119,7 @@ class Catalog:
             self._image_inputs = frozenset(image_inputs)
 
     def runs_image_input(self, name: str) -> bool:
-        """Whether the workers' kernel runs this image input ("vary", "upscale.upscaler", …); True until a
+        """Whether the workers' kernel runs this image input ("vary", "upscale.upscaler", "prompt.CPDS", …); True until a
         ready kernel has said (the worker refuses what it cannot run in any case)."""
         return self._image_inputs is None or name in self._image_inputs
 
@@ -208,6 +209,7 @@ class Catalog:
             "output_formats": [f.value for f in OutputFormat],
             "metadata_schemes": [m.value for m in MetadataScheme],
             "refiner_swap_methods": [m.value for m in RefinerSwapMethod],
+            "image_prompt_types": image_prompt_types(snap, self.runs_image_input),
             "defaults": msgspec.to_builtins(tables.BUILTIN),
             "limits": tables.LIMITS,
             "problems": list(snap.problems),

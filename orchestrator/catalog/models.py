@@ -29,6 +29,8 @@ class ModelKind(enum.StrEnum):
     upscale = "upscale"
     controlnet = "controlnet"
     inpaint = "inpaint"  # Fooocus's inpaint engine: its head and patches
+    ipadapter = "ipadapter"  # IP-Adapters and Fooocus's negative image embedding
+    clip_vision = "clip_vision"  # the image encoders IP-Adapters read
 
 
 # Sub-folder names per kind: Fooocus and ComfyUI first, then A1111's.
@@ -40,6 +42,10 @@ FOLDER_NAMES: dict[ModelKind, tuple[str, ...]] = {
     ModelKind.upscale: ("upscale_models", "ESRGAN", "RealESRGAN"),
     ModelKind.controlnet: ("controlnet", "ControlNet"),
     ModelKind.inpaint: ("inpaint",),
+    # Fooocus keeps its IP-Adapters in models/controlnet and A1111's ControlNet extension in models/ControlNet,
+    # beside the control models; ComfyUI gives them a folder of their own.
+    ModelKind.ipadapter: ("ipadapter", "controlnet", "ControlNet"),
+    ModelKind.clip_vision: ("clip_vision",),
 }
 
 EXTRA_PATHS_FILE = "extra_model_paths.yaml"
@@ -53,6 +59,8 @@ COMFYUI_KEYS: dict[str, ModelKind] = {
     "upscale_models": ModelKind.upscale,
     "controlnet": ModelKind.controlnet,
     "inpaint": ModelKind.inpaint,
+    "ipadapter": ModelKind.ipadapter,
+    "clip_vision": ModelKind.clip_vision,
 }
 
 SAFE_SUFFIXES = frozenset({".safetensors"})
@@ -63,7 +71,18 @@ _PICKLE_REASON = ("a pickle file ({suffix}) can run code when loaded: convert it
 # Fooocus's inpaint head (.pth) and patches (.patch) exist only as torch pickles. The worker reads them with
 # torch.load(weights_only=True), which rebuilds tensors and plain containers and runs no code from the
 # file, so they are listed (format "pickle") in this kind only, whatever allow_unsafe_pickles says.
-WEIGHTS_ONLY_PICKLES: dict[ModelKind, frozenset[str]] = {ModelKind.inpaint: frozenset({".pth", ".patch"})}
+# IP-Adapters are published as torch pickles (.bin) too, and are read the same way.
+WEIGHTS_ONLY_PICKLES: dict[ModelKind, frozenset[str]] = {ModelKind.inpaint: frozenset({".pth", ".patch"}),
+                                                         ModelKind.ipadapter: frozenset({".bin"})}
+# Kinds that may share a folder: there a file belongs to the one its name says (an IP-Adapter's name says so).
+SHARED_FOLDER_KINDS = frozenset({ModelKind.controlnet, ModelKind.ipadapter})
+
+
+def is_ip_adapter_name(name: str) -> bool:
+    """Whether a file in a folder shared by control models and IP-Adapters is an IP-Adapter part (the
+    adapters' published names, and Fooocus's negative embedding)."""
+    stem = os.path.splitext(os.path.basename(name))[0].casefold().replace("_", "-")
+    return "ip-adapter" in stem or "ipadapter" in stem or stem == "fooocus-ip-negative"
 
 
 class ModelFile(msgspec.Struct, frozen=True, kw_only=True):
@@ -207,26 +226,37 @@ def scan(roots: list[Path], *, allow_unsafe_pickles: bool = False) -> ScanResult
     refused: list[Refusal] = []
     problems: list[str] = []
     folders: dict[ModelKind, list[str]] = {k: [] for k in ModelKind}
-    seen_folders: set[str] = set()
     for root in roots:
         if not root.is_dir():
             continue
         for kind, dirs in kind_folders(root, problems).items():
             for folder in dirs:
                 real = os.path.realpath(folder)
-                if real in seen_folders:
-                    continue  # the same folder reached twice (case-insensitive disk, nested roots)
-                seen_folders.add(real)
-                folders[kind].append(real)
-                _Walker(kind, allow_unsafe_pickles, files[kind], refused).walk(real, "")
+                if real not in folders[kind]:  # the same folder reached twice (case-insensitive disk, nested roots)
+                    folders[kind].append(real)
+    shared = {real for kind in SHARED_FOLDER_KINDS for real in folders[kind]
+              if all(real in folders[other] for other in SHARED_FOLDER_KINDS)}
+    for kind in ModelKind:
+        for real in folders[kind]:
+            take = None
+            if kind in SHARED_FOLDER_KINDS and real in shared:
+                take = is_ip_adapter_name if kind is ModelKind.ipadapter else _not_ip_adapter
+            _Walker(kind, allow_unsafe_pickles, files[kind], refused, take).walk(real, "")
     for kind in ModelKind:
         files[kind] = dict(sorted(files[kind].items(), key=lambda kv: kv[0].casefold()))
     return ScanResult(files=files, refused=refused, folders=folders, problems=problems)
 
 
+def _not_ip_adapter(name: str) -> bool:
+    return not is_ip_adapter_name(name)
+
+
 class _Walker:
+    """`take(name)`: which files of the folder are this kind's (None: all of them)."""
+
     def __init__(self, kind: ModelKind, allow_unsafe: bool, out: dict[str, ModelFile],
-                 refused: list[Refusal]) -> None:
+                 refused: list[Refusal], take=None) -> None:
+        self.take = take
         self.kind = kind
         self.allow_unsafe = allow_unsafe
         self.out = out
@@ -280,6 +310,8 @@ class _Walker:
             self.add(name, path, size, mtime, fmt)
 
     def _file(self, entry: os.DirEntry, name: str, path: str) -> None:
+        if self.take is not None and not self.take(name):
+            return  # the other kind sharing this folder lists it
         suffix = os.path.splitext(entry.name)[1].lower()
         if suffix in WEIGHTS_ONLY_PICKLES.get(self.kind, ()):
             fmt = "pickle"  # read as weights only: no code runs

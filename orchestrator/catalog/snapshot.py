@@ -18,6 +18,8 @@ KIND_LABELS = {
     ModelKind.upscale: "upscale model",
     ModelKind.controlnet: "ControlNet model",
     ModelKind.inpaint: "inpaint model",
+    ModelKind.ipadapter: "IP-Adapter",
+    ModelKind.clip_vision: "CLIP-vision model",
 }
 
 

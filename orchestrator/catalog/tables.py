@@ -162,6 +162,12 @@ class BuiltinDefaults(msgspec.Struct, frozen=True, kw_only=True):
     inpaint_disable_initial_latent: bool = False
     # Fooocus's head + v2.6 patch; without its files in an inpaint folder the checkpoint inpaints as it is.
     inpaint_engine: str = "v2.6"
+    # Image prompts' shared knobs (Fooocus's advanced Control settings).
+    controlnet_softness: float = 0.25
+    canny_low_threshold: int = 64
+    canny_high_threshold: int = 128
+    skipping_cn_preprocessor: bool = False
+    debugging_cn_preprocessor: bool = False
 
 
 BUILTIN = BuiltinDefaults()

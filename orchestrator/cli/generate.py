@@ -6,6 +6,7 @@
     remgo generate [PROMPT] --upscale 1.5x|2x|fast|FACTOR IMAGE
     remgo generate PROMPT --inpaint IMAGE --mask MASK [--outpaint left,top,right,bottom]
     remgo generate [PROMPT] --outpaint left,top IMAGE
+    remgo generate PROMPT --image-prompt IMAGE[:TYPE[:STOP[:WEIGHT]]] ...   (up to 4; mixes with the above)
 
 Input images are sent inline (base64) with the request; the server checks them and keeps each once.
 
@@ -26,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from contract.image_prompt import MAX_IMAGE_PROMPTS, ImagePromptType
 from orchestrator.cli.client import RemgoClient
 from orchestrator.cli.common import (
     EXIT_FAILED,
@@ -70,6 +72,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--mask", metavar="MASK", help="the inpaint mask (white = repaint), the image's size")
     p.add_argument("--outpaint", nargs="+", metavar=("left,top,…", "IMAGE"),
                    help="extend the image on these sides; the IMAGE is --inpaint's when that is given")
+    p.add_argument("--image-prompt", dest="image_prompts", action="append", default=[],
+                   metavar="IMAGE[:TYPE[:STOP[:WEIGHT]]]",
+                   help="an image prompt (up to 4): TYPE ImagePrompt (default), FaceSwap, PyraCanny or CPDS; STOP "
+                        "and WEIGHT left out (or 0) take the type's default")
     p.add_argument("--priority", type=int, help="higher runs first (-100 … 100)")
     p.add_argument("--out", default=".", help="folder for the images (default: the current one)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -93,6 +99,10 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"--size: expected WIDTHxHEIGHT like 1152x896, got {args.size!r}")
         body["aspect_ratios_selection"] = f"{m.group(1)}*{m.group(2)}"
     body.update(_input_fields(args))
+    if args.image_prompts:
+        if len(args.image_prompts) > MAX_IMAGE_PROMPTS:
+            raise UsageError(f"--image-prompt: at most {MAX_IMAGE_PROMPTS}, got {len(args.image_prompts)}")
+        body["image_prompts"] = [_image_prompt(spec) for spec in args.image_prompts]
     for item in args.fields:
         name, sep, raw = item.partition("=")
         if not sep or not name.strip():
@@ -116,6 +126,39 @@ def _image_text(flag: str, path: str) -> str:
         return base64.b64encode(Path(path).read_bytes()).decode("ascii")
     except OSError as exc:
         raise UsageError(f"{flag}: cannot read {path!r}: {exc.strerror or exc}") from None
+
+
+_PROMPT_TYPES = {t.value.casefold(): t.value for t in ImagePromptType}
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def _image_prompt(spec: str) -> dict[str, Any]:
+    """IMAGE[:TYPE[:STOP[:WEIGHT]]] → one image prompt. Read from the right, so a path may hold colons: the
+    longest tail that is a type and numbers (an empty one: the default) is the options."""
+    for count in (3, 2, 1):
+        parts = spec.rsplit(":", count)
+        if len(parts) != count + 1 or not parts[0]:
+            continue
+        path, kind, *numbers = parts
+        if kind.casefold() not in _PROMPT_TYPES:
+            continue
+        if any(n and _number(n) is None for n in numbers):
+            raise UsageError(f"--image-prompt: STOP and WEIGHT must be numbers, got {spec!r}")
+        prompt: dict[str, Any] = {"image": _image_text("--image-prompt", path), "type": _PROMPT_TYPES[kind.casefold()]}
+        for name, text in zip(("stop", "weight"), numbers, strict=False):
+            if text:
+                prompt[name] = _number(text)
+        return prompt
+    if ":" in spec and not Path(spec).exists():
+        raise UsageError(f"--image-prompt: expected IMAGE[:TYPE[:STOP[:WEIGHT]]] with TYPE one of "
+                         f"{', '.join(_PROMPT_TYPES.values())}, got {spec!r}")
+    return {"image": _image_text("--image-prompt", spec)}
 
 
 def _input_fields(args: argparse.Namespace) -> dict[str, Any]:

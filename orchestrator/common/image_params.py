@@ -29,6 +29,16 @@ class InputUse(msgspec.Struct, frozen=True, kw_only=True):
     inpaint_engine: str | None = None
 
 
+class PromptUse(msgspec.Struct, frozen=True, kw_only=True):
+    """One image prompt an image was made with."""
+
+    type: str  # Fooocus's name: "ImagePrompt", "FaceSwap", "PyraCanny", "CPDS"
+    stop: float
+    weight: float
+    image_sha256: str
+    history_id: str | None = None  # when the image was one of the history
+
+
 class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
     """What was asked for one image, in the orchestrator's terms (catalog names, not paths)."""
 
@@ -67,3 +77,4 @@ class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
     # Fooocus's `metadata_created_by` setting: logged as `created_by` / a1111 `User` when set.
     created_by: str | None = None
     input: InputUse | None = None  # None: text to image
+    image_prompts: list[PromptUse] = []

@@ -19,12 +19,19 @@ def without_inline_images(body: bytes, request: GenerateRequest, resolved: dict[
     """`body`, as decoded into `request`, with each inline image of `resolved` replaced by its upload id."""
     replaced = {}
     for name, found in resolved.items():
-        given = getattr(request, name)
+        given = _given(request, name)
         if isinstance(given, str):
             replaced[given] = found.sha256
     if not replaced:
         return body
     return msgspec.json.encode(_swap(msgspec.json.decode(body), replaced))
+
+
+def _given(request: GenerateRequest, name: str) -> Any:
+    """The value of an image field as the client sent it; `image_prompts[i].image` for a prompt's image."""
+    if name.startswith("image_prompts["):
+        return request.image_prompts[int(name[len("image_prompts["):name.index("]")])].image
+    return getattr(request, name)
 
 
 def _swap(value: Any, replaced: dict[str, str]) -> Any:

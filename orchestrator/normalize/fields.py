@@ -21,6 +21,7 @@ from orchestrator.common.input_image import ResolvedImage
 from orchestrator.normalize.architecture import ADM_NEUTRAL, lora_fits, neutralize_sdxl_only, refiner_fits
 from orchestrator.normalize.errors import NormalizeError
 from orchestrator.normalize.image_input import IMAGE_FIELDS, InputPlan, plan_input
+from orchestrator.normalize.image_prompts import CONTROL_KNOBS, PromptPlan, idle_knobs, plan_prompts
 from orchestrator.normalize.prompts import extract_lora_tags, split_lines, tidy_commas
 from orchestrator.normalize.sources import Sources
 
@@ -48,6 +49,7 @@ class Settled:
     effective: GenerateRequest  # the job's record: `used`, with the knobs that had no effect as the client sent them
     snapshot: CatalogSnapshot  # the one catalog view the whole job was read from
     image_input: InputPlan | None = None  # Vary / Upscale / Inpaint of an input image; None: text to image
+    image_prompts: PromptPlan | None = None  # up to four image prompts; None: none
 
 
 FREEU_KEYS = ("b1", "b2", "s1", "s2")
@@ -152,6 +154,9 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         width, height, steps = plan.width, plan.height, plan.steps
         if plan.prompt_first_line.strip():  # Fooocus puts the additional inpaint prompt on the first line
             lines = [plan.prompt_first_line, *(ln for ln in lines if ln)]
+    prompts = plan_prompts(used, inputs or {}, st.snap, st.warn, catalog.runs_image_input, base.architecture)
+    if unused := idle_knobs(prompts, st.overridden(list(CONTROL_KNOBS))):
+        st.warn(f"{_listed(unused)} without an image prompt of a type it acts on")
 
     used = msgspec.structs.replace(
         used, style_selections=style_names, aspect_ratios_selection=aspect, image_seed=st.seed(rng),
@@ -163,13 +168,17 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         used=used, steps=steps, base=base, refiner=refiner, vae=vae, loras=loras, main_prompt=lines[0],
         extra_prompts=lines[1:], main_negative=negative_lines[0], extra_negatives=negative_lines[1:],
         styles=styles, expansion=expansion, width=width, height=height,
-        effective=_record(used, req, refined=refiner is not None, image_input=plan is not None), snapshot=st.snap,
-        image_input=plan)
+        effective=_record(used, req, refined=refiner is not None, image_input=plan is not None,
+                          image_prompts=prompts is not None),
+        snapshot=st.snap, image_input=plan, image_prompts=prompts)
 
 
-def _record(used: GenerateRequest, req: GenerateRequest, *, refined: bool, image_input: bool) -> GenerateRequest:
+def _record(used: GenerateRequest, req: GenerateRequest, *, refined: bool, image_input: bool,
+            image_prompts: bool) -> GenerateRequest:
     """The job's record of its request: what ran, but a knob that had no effect keeps the client's value."""
     kept = {} if image_input else {f: getattr(req, f) for f in (*INPUT_IMAGE_KNOBS, *IMAGE_FIELDS)}
+    if not image_prompts:
+        kept.update({f: getattr(req, f) for f in CONTROL_KNOBS})
     if not refined:
         kept.update(refiner_switch=req.refiner_switch, refiner_swap_method=req.refiner_swap_method)
     if not used.freeu_enabled:

@@ -93,7 +93,8 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         full_prompt=positive_chunks, full_negative_prompt=negative_chunks,
         freeu=(freeu.b1, freeu.b2, freeu.s1, freeu.s2) if freeu.enabled else None,
         metadata_scheme=u.metadata_scheme.value, overwrite_switch=forced_switch,
-        input=s.image_input.use if s.image_input else None)
+        input=s.image_input.use if s.image_input else None,
+        image_prompts=s.image_prompts.uses if s.image_prompts else [])
     task = GenerateTask(
         task_id="-", base_model=_ref(s.base), width=s.width, height=s.height, seeds=[seed],
         positive=positive_chunks, negative=negative_chunks, steps=s.steps, sampler=Sampler(u.sampler_name),
@@ -105,7 +106,9 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         freeu=freeu, output_format=u.output_format,
         image_metadata=[metadata.embedded_text(params, u.metadata_scheme)] if u.save_metadata_to_images else [],
         preview=PreviewSettings(enabled=not u.disable_preview),
-        image_input=s.image_input.method if s.image_input else msgspec.UNSET)
+        image_input=s.image_input.method if s.image_input else msgspec.UNSET,
+        image_prompts=s.image_prompts.prompts if s.image_prompts else msgspec.UNSET,
+        control=s.image_prompts.control if s.image_prompts else msgspec.UNSET)
     return _Image(params=params, task=task)
 
 

@@ -87,6 +87,12 @@ class RpcClient:
             return await asyncio.wait_for(future, timeout) if timeout else await future
         finally:
             self._pending.pop(rid, None)
+            # The worker may go while the request is still being written: the send raises, and the failure
+            # set on this future meanwhile is the same news; mark it seen, or asyncio reports it as lost.
+            if future.done() and not future.cancelled():
+                future.exception()
+            else:
+                future.cancel()
 
     async def _send(self, frame: bytes) -> None:
         try:

@@ -25,6 +25,8 @@ from orchestrator.store.input_checks import InputRefused, check_size, read_heade
 from orchestrator.store.inputs import InputStore
 
 IMAGE_FIELDS = ("uov_input_image", "inpaint_input_image", "inpaint_mask_image")
+# An image prompt's image goes by `image_prompts[i].image`, its JSON path without `$.`.
+PROMPT_IMAGE = "image_prompts[{}].image"
 # The longest base64 text (without whitespace) of a file within MAX_INPUT_BYTES: longer is refused unread.
 MAX_BASE64_CHARS = -(-MAX_INPUT_BYTES // 3) * 4
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
@@ -64,15 +66,23 @@ class InputResolver:
         self.history = history
 
     def resolve_inputs(self, request: GenerateRequest) -> tuple[GenerateRequest, dict[str, ResolvedImage]]:
-        """`request` with every image field as `{"upload_id": sha256}`, and what was stored, by field name."""
+        """`request` with every image field (the image prompts' too) as `{"upload_id": sha256}`, and what was
+        stored, by field name (`image_prompts[i].image` for a prompt's)."""
         resolved: dict[str, ResolvedImage] = {}
         for name in IMAGE_FIELDS:
             ref = getattr(request, name)
             if ref is not None:
                 resolved[name] = self.resolve(ref, f"$.{name}")
+        prompts = list(request.image_prompts or [])
+        for i, prompt in enumerate(prompts):
+            name = PROMPT_IMAGE.format(i)
+            resolved[name] = found = self.resolve(prompt.image, f"$.{name}")
+            prompts[i] = msgspec.structs.replace(prompt, image=ImageSource(upload_id=found.sha256))
         if not resolved:
             return request, resolved
-        sources = {name: ImageSource(upload_id=found.sha256) for name, found in resolved.items()}
+        sources = {name: ImageSource(upload_id=resolved[name].sha256) for name in IMAGE_FIELDS if name in resolved}
+        if prompts:
+            sources["image_prompts"] = prompts
         return msgspec.structs.replace(request, **sources), resolved
 
     def resolve(self, ref: str | ImageSource, field: str) -> ResolvedImage:

@@ -71,8 +71,9 @@ async function main() {
     button.disabled = true;
     try {
       const body = { ...form.request(), ...(await panel.request()) };
-      const accepted = await post("/v1/jobs", body);
-      live.track(accepted, body.prompt || body.uov_method || (body.inpaint_input_image && "Inpaint"));
+      const accepted = await post("/v1/jobs", body).catch((err) => { throw panel.placeError(err); });
+      live.track(accepted, body.prompt || body.uov_method || (body.inpaint_input_image && "Inpaint")
+        || (body.image_prompts && "Image prompt"));
     } catch (err) {
       form.showError(err instanceof ApiError ? err : new ApiError(0, String(err)));
     } finally {

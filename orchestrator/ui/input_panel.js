@@ -1,8 +1,11 @@
-// The input-image panel, Fooocus's "Input Image": off until its checkbox is ticked; two tabs, Vary / Upscale
-// and Inpaint / Outpaint, each with its own image. Its fields join the request only while it is on, and only
-// the open tab's; its knobs only where they differ from what the preset gives, as the rest of the form.
+// The input-image panel, Fooocus's "Input Image": off until its checkbox is ticked; three tabs, Vary / Upscale
+// and Inpaint / Outpaint, each with its own image, and Image Prompt's four slots. Its fields join the request
+// only while it is on: the open tab's, and the image prompts holding an image whichever tab is open (one input
+// image per job, image prompts mixed with it as Fooocus's mixing options do); its knobs only where they differ
+// from what the preset gives, as the rest of the form.
 
 import { ApiError, upload } from "./api.js";
+import { ImagePrompts } from "./image_prompts.js";
 import { ImageSlot, imageFile } from "./image_slot.js";
 import { MaskPainter } from "./mask_painter.js";
 
@@ -14,6 +17,8 @@ const VARY_KNOBS = ["overwrite_vary_strength"];
 const UPSCALE_KNOBS = ["overwrite_upscale_strength", "upscale_model", "upscale_fallback"];
 const INPAINT_KNOBS = ["inpaint_additional_prompt", "inpaint_strength", "inpaint_respective_field",
   "inpaint_erode_or_dilate", "invert_mask_checkbox", "inpaint_disable_initial_latent", "inpaint_engine"];
+const IMAGE_PROMPT_KNOBS = ["controlnet_softness", "canny_low_threshold", "canny_high_threshold",
+  "skipping_cn_preprocessor", "debugging_cn_preprocessor"];
 const CUSTOM = "Upscale (Custom)";
 
 const $ = (id) => document.getElementById(id);
@@ -28,12 +33,14 @@ export class InputPanel {
     this.toggle = $("input-on");
     this.tab = "uov";
     this.slots = {};
-    for (const holder of this.root.querySelectorAll(".image-slot")) {
+    for (const holder of this.root.querySelectorAll(".image-slot[data-slot]")) {
       this.slots[holder.dataset.slot] = new ImageSlot(holder, {
         onChange: (slot) => this.imageChanged(slot),
         onError: showError,
       });
     }
+    this.prompts = new ImagePrompts($("ip-slots"), $("ip-slot-template"), $("ip-notes"), catalog.image_prompt_types || [],
+      { onChange: () => this.countPrompts(), onError: showError });
     this.painter = new MaskPainter($("mask-canvas"));
     this.maskSent = null; // {version, ref}: the upload of the mask as the painter held it then
     this.fillUpscaleModels(catalog.models.upscale || []);
@@ -91,7 +98,7 @@ export class InputPanel {
       const file = imageFile(e.clipboardData);
       if (!file) return;
       e.preventDefault();
-      this.slots[this.tab].setFile(file);
+      this.slotShown().setFile(file);
     });
     // An error the form shows on one of the panel's fields: open the panel at its tab.
     this.root.addEventListener("reveal", (e) => this.reveal(e.target));
@@ -108,7 +115,7 @@ export class InputPanel {
   // The knobs as the preset gives them (the form's preset changed, or the page opened).
   reset() {
     const eff = this.effective();
-    for (const name of [...VARY_KNOBS, ...UPSCALE_KNOBS, ...INPAINT_KNOBS]) {
+    for (const name of [...VARY_KNOBS, ...UPSCALE_KNOBS, ...INPAINT_KNOBS, ...IMAGE_PROMPT_KNOBS]) {
       const el = this.form.elements[name];
       if (name === "upscale_model" || eff[name] === undefined || eff[name] === null) continue;
       if (el.type === "checkbox") el.checked = Boolean(eff[name]);
@@ -125,6 +132,18 @@ export class InputPanel {
       tab.setAttribute("aria-selected", String(on));
       $(tab.getAttribute("aria-controls")).hidden = !on;
     }
+  }
+
+  // The image a paste or the gallery fills: the tab's, or on Image Prompt the first empty slot.
+  slotShown() {
+    return this.tab === "ip" ? this.prompts.target() : this.slots[this.tab];
+  }
+
+  // The Image Prompt tab's title says how many prompts go with the job (also while another tab is shown).
+  countPrompts() {
+    const count = this.prompts.filled.length;
+    $("ip-count").textContent = String(count);
+    $("ip-count").hidden = !count;
   }
 
   methodChanged() {
@@ -160,13 +179,13 @@ export class InputPanel {
     } else if (action === "inpaint") {
       this.showTab("inpaint");
     }
-    this.slots[this.tab].setHistory(item);
+    this.slotShown().setHistory(item);
   }
 
   reveal(target) {
     this.on = true;
     const panel = target.closest("[role=tabpanel]");
-    if (panel) this.showTab(panel.id === "input-inpaint" ? "inpaint" : "uov");
+    if (panel) this.showTab(this.root.querySelector(`[role=tab][aria-controls="${panel.id}"]`).dataset.tab);
   }
 
   // The panel's part of the request ({} while it is off). Waits for uploads; an ApiError names the field.
@@ -174,6 +193,12 @@ export class InputPanel {
     if (!this.on) return {};
     const eff = this.effective();
     const req = {};
+    const prompts = await this.prompts.request(this.tab === "ip");
+    if (prompts.length) {
+      req.image_prompts = prompts;
+      this.addKnobs(req, IMAGE_PROMPT_KNOBS, eff);
+    }
+    if (this.tab === "ip") return req;
     if (this.tab === "uov") {
       req.uov_method = this.method;
       req.uov_input_image = await this.slots.uov.ref();
@@ -188,6 +213,11 @@ export class InputPanel {
     if (JSON.stringify(outpaint) !== JSON.stringify(eff.outpaint_selections || [])) req.outpaint_selections = outpaint;
     this.addKnobs(req, INPAINT_KNOBS, eff);
     return req;
+  }
+
+  // A refusal of the job: an image prompt's index as sent → its slot.
+  placeError(err) {
+    return this.prompts.placeError(err);
   }
 
   addKnobs(req, names, eff) {

@@ -14,6 +14,7 @@ import msgspec.inspect as mi
 from hypothesis import strategies as st
 
 from contract.image_input import Inpaint, Padding, Upscale
+from contract.image_prompt import IP_ADAPTER_TYPES, ImagePrompt
 from contract.request import ImageSource
 from contract.task import GenerateTask
 
@@ -141,4 +142,13 @@ def _generate_task(kw: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
-_FIXUPS = {GenerateTask: _generate_task, Inpaint: _inpaint, ImageSource: _image_source}
+def _image_prompt(kw: dict[str, Any]) -> dict[str, Any]:
+    # The IP-Adapter types need a CLIP-vision encoder; the control-model types take none.
+    if kw["type"] in IP_ADAPTER_TYPES:
+        kw["image_encoder"] = kw["image_encoder"] or kw["model"]
+    else:
+        kw["image_encoder"] = kw["ip_negative"] = None
+    return kw
+
+
+_FIXUPS = {GenerateTask: _generate_task, Inpaint: _inpaint, ImageSource: _image_source, ImagePrompt: _image_prompt}

@@ -19,6 +19,10 @@ from contract.legacy import (
 from contract.legacy_slots import INDEX, SLOTS, Kind
 from contract.request import GenerateRequest, LoraEntry
 
+# The image prompts and their knobs travel only while Fooocus runs them (tests/golden/legacy pins their trip).
+PROMPT_FIELDS = ("image_prompts", "controlnet_softness", "canny_low_threshold", "canny_high_threshold",
+                 "skipping_cn_preprocessor", "debugging_cn_preprocessor")
+
 
 def args(**changes) -> list:
     values = [slot.default for slot in SLOTS]
@@ -166,7 +170,7 @@ def test_every_value_v1_carries_is_explicit():
         "preset", "seed_random", "overwrite_step", "overwrite_switch", "overwrite_width", "overwrite_height",
     } - {f for f in GenerateRequest.__struct_fields__ if f.startswith(("uov_", "inpaint_", "upscale_", "outpaint_"))} - {
         "overwrite_vary_strength", "overwrite_upscale_strength", "invert_mask_checkbox",
-    }  # fmt: skip  # the input-image fields travel only while their feature runs (tests/golden/legacy)
+    } - set(PROMPT_FIELDS)  # fmt: skip  # the input-image fields travel only while their feature runs (tests/golden/legacy)
     assert sorted(field for field in carried if getattr(request, field) is None) == []
 
 
@@ -182,20 +186,6 @@ def test_every_value_v1_carries_is_explicit():
              "debugging_inpaint_preprocessor": True},
             INDEX["debugging_inpaint_preprocessor"],
             "debugging_inpaint_preprocessor",
-        ),
-        (
-            {"input_image_checkbox": True, "current_tab": "ip", "image_prompt_2_image": "aW1n"},
-            30,
-            "input_image_checkbox",
-        ),
-        (
-            {
-                "input_image_checkbox": True,
-                "mixing_image_prompt_and_vary_upscale": True,
-                "image_prompt_1_image": "aW1n",
-            },
-            30,
-            "input_image_checkbox",
         ),
         (
             {"input_image_checkbox": True, "current_tab": "enhance", "enhance_input_image": "aW1n"},
@@ -295,7 +285,7 @@ def test_input_images_travel_only_while_their_feature_runs():
 
 _INPUT_FIELDS = [f for f in GenerateRequest.__struct_fields__
                  if f.startswith(("uov_", "inpaint_", "upscale_", "outpaint_", "overwrite_vary", "overwrite_upscale",
-                                  "invert_mask"))]
+                                  "invert_mask"))] + list(PROMPT_FIELDS)
 aspects = st.sampled_from(["1152×896", "1024*1024", "832x1216", None])
 v2_requests = st.builds(
     lambda request, aspect, loras: msgspec.structs.replace(
@@ -331,3 +321,37 @@ def test_v2_to_v1_and_back(request):
     if request.loras is not None:
         kept = [lora for lora in request.loras if lora.enabled and lora.name != "None"]
         assert back.loras == [LoraEntry(name=lora.name, weight=lora.weight) for lora in kept]
+
+
+@pytest.mark.parametrize(("changes", "slots"), [
+    ({"input_image_checkbox": True, "current_tab": "ip", "image_prompt_2_image": "aW1n"}, [2]),
+    # Fooocus runs image prompts with either mixing box checked, whatever the tab.
+    ({"input_image_checkbox": True, "mixing_image_prompt_and_vary_upscale": True, "image_prompt_1_image": "aW1n",
+      "image_prompt_3_image": {"image": "aW1n", "mask": None}}, [1, 3]),
+    ({"input_image_checkbox": True, "current_tab": "inpaint", "mixing_image_prompt_and_inpaint": True,
+      "image_prompt_4_image": "aW1n"}, [4]),
+    # Not on another tab without a mixing box, nor with the input-image box unchecked.
+    ({"input_image_checkbox": True, "current_tab": "uov", "image_prompt_1_image": "aW1n"}, []),
+    ({"input_image_checkbox": False, "current_tab": "ip", "image_prompt_1_image": "aW1n"}, []),
+])
+def test_image_prompts_travel_while_fooocus_runs_them(changes, slots):
+    given = {f"image_prompt_{k}_{part}": value for k in slots
+             for part, value in (("stop_at", 0.25 * k), ("weight", 0.5 * k), ("type", "CPDS"))}
+    request = args_to_request(args(**changes, **given, controlnet_softness=0.4, canny_low_threshold=10))
+    prompts = request.image_prompts or []
+    assert [(p.image, p.stop, p.weight, p.type.value) for p in prompts] == [
+        ("aW1n", 0.25 * k, 0.5 * k, "CPDS") for k in slots]
+    knobs = (request.controlnet_softness, request.canny_low_threshold, request.canny_high_threshold)
+    assert knobs == ((0.4, 10, 128) if slots else (None, None, None))
+
+
+def test_image_prompt_errors_name_their_slot():
+    error = error_of(args(input_image_checkbox=True, current_tab="ip", image_prompt_3_image="aW1n",
+                          image_prompt_3_type="Depth"))
+    assert (error.index, error.field) == (INDEX["image_prompt_3_type"], "image_prompt_3_type")
+    error = error_of(args(input_image_checkbox=True, current_tab="ip", image_prompt_2_image="aW1n",
+                          image_prompt_2_weight=2.5))
+    assert error.field == "image_prompt_2_weight"
+    error = error_of(args(input_image_checkbox=True, current_tab="ip", image_prompt_1_image="aW1n",
+                          canny_low_threshold=0))
+    assert error.field == "canny_low_threshold"

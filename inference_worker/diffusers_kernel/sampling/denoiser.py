@@ -18,12 +18,16 @@ mode, refiner.JointDenoiser hands over inside the same sampler run). For inpaint
 input channels (an inpainting UNet's mask and masked-image latent, appended to its input unscaled);
 with Fooocus's inpaint engine, an `input_feature` added to the output of the UNet's first convolution
 (`conv_in`) at every call, and `before`, which puts the pass's weights on the UNet before each evaluation
-(the engine's patched base and its synthetic refiner share one UNet).
+(the engine's patched base and its synthetic refiner share one UNet); with control prompts, `control`,
+whose ControlNet residuals (image_prompts/residuals.py) the UNet adds to its skip connections.
+With IP-Adapter prompts, `image_prompts` gives the context of each call in which the UNet's cross-attention
+also reads the prompts' image tokens (which rows are conditional, and the call's timestep, decide).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -76,6 +80,11 @@ class ModelPass:
     extra: torch.Tensor | None = None  # channels appended to the UNet's input (a 9-channel inpainting UNet)
     input_feature: torch.Tensor | None = None  # added to conv_in's output (the inpaint engine's head)
     before: Callable[[], None] | None = None  # makes the UNet's weights this pass's, before each evaluation
+    # (x_in, t, sigma, embeds, added conditioning) → extra UNet arguments (ControlNet residuals) or None
+    control: Callable[..., dict | None] | None = None
+    # IP-Adapter prompts: (rows, timestep) → a context in which the UNet's cross-attention reads their image
+    # tokens (rows: True for a conditional batch row), image_prompts/ip_prompts.py
+    image_prompts: Callable[[list[bool], float], AbstractContextManager] | None = None
 
     def __post_init__(self) -> None:
         self.dtype = self.unet.dtype
@@ -93,17 +102,22 @@ class ModelPass:
     def _x0(self, x, x_in, sigma, t, conds, scales) -> torch.Tensor:
         embeds = torch.cat([c.embeds for c in conds]).to(self.device, self.dtype)
         self.evaluations += 1
+        added = self._added(conds, scales)
+        residuals = self.control(x_in, t, sigma, embeds, added) if self.control is not None else None
         if self.extra is not None:
             x_in = torch.cat([x_in, self.extra.to(x_in).expand(x_in.shape[0], -1, -1, -1)], dim=1)
         hook = None
         if self.input_feature is not None:
             feature = self.input_feature.to(self.device, self.dtype)
             hook = self.unet.conv_in.register_forward_hook(lambda _m, _args, out: out + feature)
+        rows = [c is self.cond for c in conds]
+        acting = self.image_prompts(rows, float(t)) if self.image_prompts is not None else nullcontext()
         try:
-            out = self.unet(
-                x_in.to(self.dtype), t, encoder_hidden_states=embeds,
-                added_cond_kwargs=self._added(conds, scales), return_dict=False,
-            )[0].float()  # fmt: skip
+            with acting:
+                out = self.unet(
+                    x_in.to(self.dtype), t, encoder_hidden_states=embeds,
+                    added_cond_kwargs=added, return_dict=False, **(residuals or {}),
+                )[0].float()  # fmt: skip
         finally:
             if hook is not None:
                 hook.remove()

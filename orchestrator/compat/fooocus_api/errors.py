@@ -5,7 +5,7 @@ own `{"error": {message, field, suggestions}}`, so a 4xx names the field whichev
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from starlette.responses import Response
 
@@ -27,7 +27,11 @@ ADVANCED = frozenset({
     "refiner_swap_method", "freeu_enabled", "freeu_b1", "freeu_b2", "freeu_s1", "freeu_s2",
     "inpaint_disable_initial_latent", "inpaint_engine", "inpaint_strength", "inpaint_respective_field",
     "invert_mask_checkbox", "inpaint_erode_or_dilate", "vae_name", "upscale_fallback",
+    "controlnet_softness", "canny_low_threshold", "canny_high_threshold", "skipping_cn_preprocessor",
+    "debugging_cn_preprocessor",
 })
+# An image prompt's fields in remgo's request → Fooocus-API's names.
+PROMPT_NAMES = {"image": "cn_img", "type": "cn_type", "stop": "cn_stop", "weight": "cn_weight"}
 
 
 class Refused(FieldError):
@@ -38,13 +42,19 @@ class Refused(FieldError):
         self.status = status
 
 
-def fooocus_path(path: str) -> str:
-    """A JSON path into remgo's request (`$.image_sharpness`, `$.loras[0].name`) → the same field in this
-    face's body (`$.sharpness`, `$.loras[0].model_name`, `$.advanced_params.sampler_name`)."""
+def fooocus_path(path: str, prompt_slots: Sequence[int] = ()) -> str:
+    """A JSON path into remgo's request (`$.image_sharpness`, `$.loras[0].name`, `$.image_prompts[0].type`) →
+    the same field in this face's body (`$.sharpness`, `$.loras[0].model_name`, `$.image_prompts[2].cn_type`;
+    `prompt_slots[i]` is the body's slot of the request's image prompt i)."""
     head, _, rest = path.removeprefix("$.").partition(".")
     head, bracket, index = head.partition("[")
     if head == "loras" and rest == "name":
         rest = "model_name"
+    if head == "image_prompts":
+        rest = PROMPT_NAMES.get(rest, rest)
+        item = index.rstrip("]")
+        if item.isdigit() and int(item) < len(prompt_slots):
+            index = f"{prompt_slots[int(item)]}]"
     if head in ADVANCED:
         head = f"advanced_params.{head}"
     head = FIELD_NAMES.get(head, head)

@@ -3,7 +3,8 @@
 Text parts are Fooocus-API's form fields: `style_selections` and `outpaint_selections` comma-separated
 (and/or repeated), `loras` and `advanced_params` JSON strings, the rest numbers and booleans as text (read
 when the document is decoded). File parts (`input_image`, `input_mask`) are checked and stored in the input
-store; the document names each by `{"upload_id"}`. `cn_img1…4` with a file are image prompts: 501.
+store; the document names each by `{"upload_id"}`. `cn_img1…4` are the image prompts' files (slot n with its
+`cn_stop{n}`, `cn_weight{n}`, `cn_type{n}`), stored the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from starlette.requests import Request
 from contract.image_input import MAX_INPUT_BYTES
 from orchestrator.api.request_guard import IMAGE_BODY_LIMIT
 from orchestrator.compat.fooocus_api.errors import Refused
-from orchestrator.compat.fooocus_api.mapping import IMAGE_PROMPT
 from orchestrator.compat.fooocus_api.shapes import IMAGE_FIELDS, AnyRequest
 from orchestrator.store.input_checks import InputRefused
 from orchestrator.store.inputs import InputStore
@@ -70,28 +70,30 @@ async def read_form(request: Request, shape: type[AnyRequest], store: InputStore
                 document[name] = json.loads(document[name])
             except ValueError as exc:
                 raise Refused(f"$.{name}", f"must be JSON text: {exc}") from None
-    _image_prompts(document, files)
+    stored = {}
     for name, data in files.items():
-        if name not in IMAGE_FIELDS:
+        if name not in IMAGE_FIELDS and not name.startswith("cn_img"):
             raise Refused(f"$.{name}", f"the part {name!r} must be text, not a file")
         try:
             found = await run_in_threadpool(store.put, data, f"$.{name}")  # decodes and hashes: off the loop
         except InputRefused as exc:
             raise Refused(exc.field, exc.message) from None
-        document[name] = {"upload_id": found.sha256}
+        stored[name] = {"upload_id": found.sha256}
+    document.update({name: ref for name, ref in stored.items() if name in IMAGE_FIELDS})
+    _image_prompts(document, stored)
     return document
 
 
-def _image_prompts(document: dict[str, Any], files: dict[str, bytes]) -> None:
-    """`cn_img{n}` with its stop/weight/type → `image_prompts[n-1]` (checked by the shape); an image is 501."""
+def _image_prompts(document: dict[str, Any], stored: dict[str, dict]) -> None:
+    """`cn_img{n}` (stored) with its stop/weight/type → one entry of `image_prompts` (checked by the shape)."""
     for n in SLOTS:
-        if f"cn_img{n}" in files:
-            raise Refused(f"$.cn_img{n}", IMAGE_PROMPT, status=501)
         if f"cn_img{n}" in document:
             raise Refused(f"$.cn_img{n}", "send the image prompt's image as a file")
     prompts = []
     for n in SLOTS:
         slot = {key: document.pop(f"{key}{n}") for key in ("cn_stop", "cn_weight", "cn_type") if f"{key}{n}" in document}
+        if f"cn_img{n}" in stored:
+            slot["cn_img"] = stored[f"cn_img{n}"]
         if slot:
             prompts.append(slot)
     if prompts:

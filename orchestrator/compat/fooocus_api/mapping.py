@@ -4,7 +4,12 @@ webhook). Most fields carry over by name; the others are said here, each honoure
 Differences from Fooocus-API, on purpose: an unknown style, model or LoRA is refused with the close names
 (Fooocus-API drops it or swaps in its default with a line in its log); values out of range are refused
 (Fooocus-API falls back to its defaults for a bad `advanced_params` string); a feature remgo does not run
-(Image Prompt, ControlNet) is a 501 naming it.
+is a 501 naming it.
+
+Image prompts: each slot with an image becomes one of the request's `image_prompts` (its cn_stop and cn_weight
+as they are: None or 0 is the type's default, as in Fooocus-API); empty slots (Fooocus-API pads to four) are
+skipped. Fooocus-API mixes image prompts with an input image unless the request's advanced_params leave its
+mixing flag off; remgo mixes them always, so a mixing flag sent as false with both is refused, not dropped.
 """
 
 from __future__ import annotations
@@ -35,12 +40,8 @@ IMAGE_NUMBER = 1
 NO_IMAGE = frozenset({"", "None", "none", "null", "string"})
 EXTENSIONS = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
 SCHEMES = {"fooocus": "fooocus", "a111": "a1111", "a1111": "a1111"}
-IMAGE_PROMPT = ("Image Prompt (ControlNet: ImagePrompt, FaceSwap, PyraCanny, CPDS) is not available on this "
-                "server yet")
-# Knobs of image prompts: a request here carries none (they are refused), so the knobs change nothing.
-CONTROLNET_ONLY = ("mixing_image_prompt_and_vary_upscale", "mixing_image_prompt_and_inpaint",
-                   "debugging_cn_preprocessor", "skipping_cn_preprocessor", "canny_low_threshold",
-                   "canny_high_threshold", "controlnet_softness")
+MIXING = {"mixing_image_prompt_and_vary_upscale": "uov_input_image",
+          "mixing_image_prompt_and_inpaint": "inpaint_input_image"}
 ENHANCE_ONLY = ("debugging_dino", "dino_erode_or_dilate", "debugging_enhance_masks_checkbox")
 # Asked for (true), these need what remgo does not have.
 UNSUPPORTED = {
@@ -62,6 +63,7 @@ class JobType(str, enum.Enum):
 class Mapped:
     request: GenerateRequest
     notes: tuple[str, ...]
+    prompt_slots: tuple[int, ...] = ()  # the body's image_prompts index of each of the request's
 
 
 def decode(document: Any, shape: type[AnyRequest], *, strict: bool = True) -> AnyRequest:
@@ -79,11 +81,24 @@ def image_given(value: ImageField) -> bool:
     return isinstance(value, ImageSource) or (isinstance(value, str) and value.strip() not in NO_IMAGE)
 
 
-def check_image_prompts(req: AnyRequest) -> None:
-    """An image prompt with an image needs ControlNet: 501. Empty slots (Fooocus-API pads to four) are fine."""
-    for i, prompt in enumerate(getattr(req, "image_prompts", [])):
-        if image_given(prompt.cn_img):
-            raise Refused(f"$.image_prompts[{i}].cn_img", IMAGE_PROMPT, status=501)
+def _image_prompts(req: AnyRequest, fields: dict[str, Any], notes: list[str]) -> tuple[int, ...]:
+    """The slots with an image → the request's image prompts; returns each one's slot in the body. A mixing
+    flag off with both image prompts and an input image is refused; one on that mixes nothing is noted."""
+    slots = tuple(i for i, p in enumerate(getattr(req, "image_prompts", [])) if image_given(p.cn_img))
+    if slots:
+        fields["image_prompts"] = [{"image": p.cn_img, "type": p.cn_type.value, "stop": p.cn_stop,
+                                    "weight": p.cn_weight} for p in (req.image_prompts[i] for i in slots)]
+    adv = req.advanced_params
+    for flag, image in MIXING.items():
+        mixed = bool(slots) and fields.get(image) is not None
+        given = getattr(adv, flag) if adv is not None else None
+        if mixed and given is False:
+            raise Refused(f"$.advanced_params.{flag}", f"image prompts and the input image always run together "
+                          f"here; send {flag} true (or leave it out), or send the image prompts alone")
+        if given and not mixed:
+            notes.append(f"advanced_params.{flag} had no effect: the request does not have both image prompts "
+                         "and that input image")
+    return slots
 
 
 def _advanced(adv: AdvancedParams | None, fields: dict[str, Any], notes: list[str]) -> None:
@@ -96,12 +111,10 @@ def _advanced(adv: AdvancedParams | None, fields: dict[str, Any], notes: list[st
     for name, why in UNSUPPORTED.items():
         if getattr(adv, name):
             raise Refused(f"$.advanced_params.{name}", why)
-    quiet = {"controlnet_softness": 0.25, "canny_low_threshold": 64, "canny_high_threshold": 128}
-    for name in (*CONTROLNET_ONLY, *ENHANCE_ONLY):
+    for name in ENHANCE_ONLY:
         value = getattr(adv, name)
-        if value not in (None, False, 0, quiet.get(name)):
-            feature = "image prompts (ControlNet)" if name in CONTROLNET_ONLY else "Image Enhance"
-            notes.append(f"advanced_params.{name} had no effect: it applies to {feature}, which this server "
+        if value not in (None, False, 0):
+            notes.append(f"advanced_params.{name} had no effect: it applies to Image Enhance, which this server "
                          "does not run")
 
 
@@ -135,7 +148,6 @@ def _images(req: AnyRequest, fields: dict[str, Any], notes: list[str]) -> None:
 def to_request(req: AnyRequest, *, image_number: int | None = None) -> Mapped:
     """The GenerateRequest `req` asks for, and notes for the job's warnings. Raises Refused naming the field
     as the client sent it."""
-    check_image_prompts(req)
     notes: list[str] = []
     fields: dict[str, Any] = {
         name: getattr(req, name) for name in (
@@ -163,13 +175,14 @@ def to_request(req: AnyRequest, *, image_number: int | None = None) -> Mapped:
                                      "leave save_name empty")
     _advanced(req.advanced_params, fields, notes)
     _images(req, fields, notes)
+    slots = _image_prompts(req, fields, notes)
     given = {k: v for k, v in fields.items() if v is not None}
     try:
         request = msgspec.convert(msgspec.to_builtins(given), GenerateRequest)
     except msgspec.ValidationError as exc:
         told = explain(exc, GenerateRequest, msgspec.to_builtins(given))
-        raise Refused(fooocus_path(told.path), told.message, told.suggestions) from None
-    return Mapped(request=request, notes=tuple(notes))
+        raise Refused(fooocus_path(told.path, slots), told.message, told.suggestions) from None
+    return Mapped(request=request, notes=tuple(notes), prompt_slots=slots)
 
 
 def job_type(request: GenerateRequest) -> JobType:
@@ -178,6 +191,8 @@ def job_type(request: GenerateRequest) -> JobType:
         return JobType.upscale_vary
     if request.inpaint_input_image is not None:
         return JobType.inpaint_outpaint
+    if request.image_prompts:
+        return JobType.image_prompt
     return JobType.text_to_image
 
 

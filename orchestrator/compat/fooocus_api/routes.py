@@ -4,7 +4,7 @@ against remgo unchanged (docs/api-fooocus.md says what is honoured and what is r
 POST /v1/generation/text-to-image            JSON CommonRequest
 POST /v1/generation/image-upscale-vary       multipart form: input_image file, the fields as text
 POST /v1/generation/image-inpaint-outpaint   multipart form: input_image, input_mask files
-POST /v1/generation/image-prompt             multipart form: as inpaint-outpaint, cn_img1…4 (501: no ControlNet)
+POST /v1/generation/image-prompt             multipart form: as inpaint-outpaint, and cn_img1…4 (image prompts)
 POST /v2/generation/{text-to-image-with-ip, image-upscale-vary, image-inpaint-outpaint, image-prompt}  JSON
      each answers a list of {base64, url, seed, finish_reason} when the job ends, or at once an
      AsyncJobResponse with `async_process`, or the first image as PNG bytes with `Accept: image/png`
@@ -33,12 +33,12 @@ from orchestrator.api.query import takes
 from orchestrator.api.request_guard import MULTIPART, media_type
 from orchestrator.api.responses import json_response, services
 from orchestrator.catalog import ModelKind
-from orchestrator.common.query_params import NoQuery, Query, QueryError
+from orchestrator.common.query_params import KeyQuery, NoQuery, Query, QueryError
 from orchestrator.compat.fooocus_api.errors import Refused, fooocus_path, query_refusal, refusal
 from orchestrator.compat.fooocus_api.form import read_form
 from orchestrator.compat.fooocus_api.mapping import REQUEST_FORMAT, SHAPES, decode, job_type, to_request
 from orchestrator.compat.fooocus_api.shapes import IMAGE_FIELDS
-from orchestrator.compat.fooocus_api.url_inputs import replace_urls
+from orchestrator.compat.fooocus_api.url_inputs import replace_prompt_urls, replace_urls
 from orchestrator.compat.fooocus_api.views import (
     FinishReason,
     HistoryResponse,
@@ -85,9 +85,9 @@ class HistoryQuery(Query):
                                        "with DELETE /v1/history/{id}")
 
 
-def _refused(exc: Refused | SubmitRefused) -> Response:
+def _refused(exc: Refused | SubmitRefused, prompt_slots: tuple[int, ...] = ()) -> Response:
     status = exc.status if isinstance(exc, Refused) else 422
-    field = exc.field if isinstance(exc, Refused) else fooocus_path(exc.field)
+    field = exc.field if isinstance(exc, Refused) else fooocus_path(exc.field, prompt_slots)
     return refusal(status, exc.message, field, exc.suggestions)
 
 
@@ -134,13 +134,18 @@ async def _generate(request: Request, query: GenerateQuery, route: str, *, form:
     svc = services(request)
     base = str(request.base_url)
     png = (query.accept or request.headers.get("accept") or "").strip().lower() == PNG
+    slots: tuple[int, ...] = ()
     try:
         document, raw = await _document(request, route, form, image_prompts)
         if isinstance(document, dict) and await replace_urls(document, IMAGE_FIELDS,
                                                              svc.settings.fooocus_api_url_hosts, svc.inputs):
             raw = None
+        if isinstance(document, dict) and await replace_prompt_urls(document, svc.settings.fooocus_api_url_hosts,
+                                                                    svc.inputs):
+            raw = None
         req = decode(document, SHAPES[route], strict=not form)
         mapped = to_request(req, image_number=1 if png else None)  # one image in PNG mode, as Fooocus-API
+        slots = mapped.prompt_slots
         webhook = req.webhook_url.strip() if req.webhook_url else None
         if webhook and (problem := await webhook_problem(webhook, svc)):
             raise Refused("$.webhook_url", problem)
@@ -148,7 +153,7 @@ async def _generate(request: Request, query: GenerateQuery, route: str, *, form:
         decoded = Decoded(request=mapped.request, request_format=REQUEST_FORMAT, notes=mapped.notes)
         job, _ = await svc.submitter.submit(Submission(body=body, decode=lambda _: decoded))
     except (Refused, SubmitRefused) as exc:
-        return _refused(exc)
+        return _refused(exc, slots)
     except QueueFull as exc:
         retry = {"Retry-After": str(exc.retry_after)}
         if png:
@@ -193,13 +198,14 @@ async def inpaint_outpaint_form(request: Request, query: GenerateQuery) -> Respo
 
 @takes(GenerateQuery, query_refusal)
 async def image_prompt_form(request: Request, query: GenerateQuery) -> Response:
-    """Fooocus-API v1: image prompt (multipart form); 501 for an image prompt's image."""
+    """Fooocus-API v1: image prompts (cn_img1…4 files), with inpaint or outpaint when input_image is given
+    (multipart form)."""
     return await _generate(request, query, "image-prompt", form=True, image_prompts=True)
 
 
 @takes(GenerateQuery, query_refusal)
 async def text_to_image_ip(request: Request, query: GenerateQuery) -> Response:
-    """Fooocus-API v2: text to image with image prompts (JSON); 501 for an image prompt's image."""
+    """Fooocus-API v2: text to image with image prompts (JSON)."""
     return await _generate(request, query, "text-to-image-with-ip")
 
 
@@ -217,7 +223,7 @@ async def inpaint_outpaint_json(request: Request, query: GenerateQuery) -> Respo
 
 @takes(GenerateQuery, query_refusal)
 async def image_prompt_json(request: Request, query: GenerateQuery) -> Response:
-    """Fooocus-API v2: image prompt (JSON); 501 for an image prompt's image."""
+    """Fooocus-API v2: image prompts, with inpaint or outpaint when input_image is given (JSON)."""
     return await _generate(request, query, "image-prompt")
 
 
@@ -317,7 +323,7 @@ def _converted(path: Any, fmt: str) -> bytes:
         return out.getvalue()
 
 
-@takes(NoQuery, query_refusal)
+@takes(KeyQuery, query_refusal)
 async def output_file(request: Request) -> Response:
     """Fooocus-API: an image by the URL its results carry; `Accept: image/png|jpeg|webp` converts it."""
     svc = services(request)

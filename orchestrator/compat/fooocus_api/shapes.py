@@ -84,7 +84,7 @@ class AdvancedParams(Strict, frozen=True, kw_only=True):
     disable_intermediate_results: bool | None = None
     inpaint_mask_upload_checkbox: bool | None = None
     inpaint_advanced_masking_checkbox: bool | None = None
-    # Image prompts (ControlNet) only; a request here carries none, so they change nothing.
+    # Image prompts: the two mixing flags (mapping.py says how they are read) and the shared knobs.
     mixing_image_prompt_and_vary_upscale: bool | None = None
     mixing_image_prompt_and_inpaint: bool | None = None
     debugging_cn_preprocessor: bool | None = None

@@ -72,3 +72,22 @@ async def replace_urls(document: dict[str, Any], fields: tuple[str, ...], allowe
         document[name] = {"upload_id": found.sha256}
         replaced = True
     return replaced
+
+
+async def replace_prompt_urls(document: dict[str, Any], allowed: list[str], store: InputStore, **options: Any) -> bool:
+    """The same for each image prompt's `cn_img` (`image_prompts[i].cn_img`); whether any was."""
+    replaced = False
+    prompts = document.get("image_prompts")
+    for i, prompt in enumerate(prompts if isinstance(prompts, list) else []):
+        url = prompt.get("cn_img") if isinstance(prompt, dict) else None
+        if not is_url(url):
+            continue
+        field = f"$.image_prompts[{i}].cn_img"
+        data = await fetch(url, field, allowed, **options)
+        try:
+            found = await run_in_threadpool(store.put, data, field)
+        except InputRefused as exc:
+            raise Refused(exc.field, exc.message) from None
+        prompt["cn_img"] = {"upload_id": found.sha256}
+        replaced = True
+    return replaced

@@ -46,6 +46,11 @@ class HistoryParams(Query):
         "as 'Vary (Subtle)', any case"))] | None = None
     made_from: Annotated[str, msgspec.Meta(description=(
         "only images made from this input: the history id of the image used, or the input file's sha256"))] | None = None
+    image_prompts: Annotated[bool, msgspec.Meta(description=(
+        "only images made with image prompts (true) or without (false)"))] | None = None
+    image_prompt_type: Annotated[str, msgspec.Meta(description=(
+        "only images made with an image prompt of this type: ImagePrompt, FaceSwap, PyraCanny or CPDS, any "
+        "case"))] | None = None
 
 
 PARAMS = names(HistoryParams)
@@ -102,6 +107,8 @@ class HistoryQuery:
     starred: bool | None = None
     input_method: str | None = None  # casefolded
     made_from: str | None = None
+    image_prompts: bool | None = None
+    image_prompt_type: str | None = None  # casefolded
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> HistoryQuery:
@@ -120,6 +127,8 @@ class HistoryQuery:
             starred=params.starred,
             input_method=params.input_method.strip().casefold() if params.input_method else None,
             made_from=params.made_from.strip().lower() if params.made_from else None,
+            image_prompts=params.image_prompts,
+            image_prompt_type=params.image_prompt_type.strip().casefold() if params.image_prompt_type else None,
         )
         if query.since is not None and query.until is not None and query.since > query.until:
             raise QueryError("until", f"{params.until!r} is before since {params.since!r}: nothing can match")
@@ -146,6 +155,11 @@ class HistoryQuery:
         if self.made_from is not None:
             where.append("(images.input_history_id = ? OR images.input_hash = ?)")
             args += [self.made_from, self.made_from]
+        if self.image_prompts is not None:
+            where.append(f"images.image_prompt_types IS {'NOT ' if self.image_prompts else ''}NULL")
+        if self.image_prompt_type is not None:  # one type per line
+            where.append("instr(char(10) || lower(images.image_prompt_types) || char(10), char(10) || ? || char(10))")
+            args.append(self.image_prompt_type)
         for clause, value in ((f"{key} >= ?", self.since), (f"{key} <= ?", self.until),
                               (f"{key} < ?", self.cursor)):
             if value is not None:

@@ -95,6 +95,7 @@ def params_columns(params: ImageParams) -> dict[str, Any]:
         "input_method": params.input.method if params.input else None,
         "input_hash": params.input.image_sha256 if params.input else None,
         "input_history_id": params.input.history_id if params.input else None,
+        "image_prompt_types": "\n".join(p.type for p in params.image_prompts) or None,
         "metadata": msgspec.json.encode(params).decode(),
         "raw_metadata": None,
     }

@@ -133,7 +133,16 @@ CREATE INDEX images_input_hash ON images(input_hash) WHERE input_hash IS NOT NUL
 CREATE INDEX images_input_history_id ON images(input_history_id) WHERE input_history_id IS NOT NULL;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+# The image prompts an image was made with, for the history's filters: their types, one per line.
+_V4 = """
+ALTER TABLE images ADD COLUMN image_prompt_types TEXT; -- e.g. 'ImagePrompt' || char(10) || 'CPDS'; NULL: none
+UPDATE images SET image_prompt_types =
+    (SELECT group_concat(json_extract(value, '$.type'), char(10)) FROM json_each(images.metadata, '$.image_prompts'))
+    WHERE json_valid(metadata) AND json_array_length(metadata, '$.image_prompts') > 0;
+CREATE INDEX images_image_prompt_types ON images(image_prompt_types) WHERE image_prompt_types IS NOT NULL;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 LATEST = len(MIGRATIONS)
 FTS_COLUMNS = ("prompt", "negative", "styles", "models")
 

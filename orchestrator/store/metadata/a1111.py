@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from orchestrator.common.image_params import ImageParams, LoraUse
-from orchestrator.store.metadata import input_fields
+from orchestrator.store.metadata import input_fields, prompt_fields
 from orchestrator.store.metadata.fooocus import (
     DEFAULT_ADAPTIVE_CFG,
     DEFAULT_SWAP_METHOD,
@@ -133,6 +133,7 @@ def render(params: ImageParams, fields: dict[str, Any]) -> str:
         weights = ", ".join(f"{stem(lora.name)}: {float(lora.weight)}" for lora in params.loras)
         entries.append(("Lora weights", weights))
     entries += input_fields.a1111_entries(params.input)
+    entries += prompt_fields.a1111_entries(params.image_prompts)
     entries.append(("Version", params.version))
     if params.created_by:
         entries.append(("User", params.created_by))
@@ -213,6 +214,7 @@ def _params(values: dict[str, str], positive: str, negative: str) -> ImageParams
         version=values.get("Version", ""),
         created_by=values.get("User"),
         input=input_fields.from_a1111(values),
+        image_prompts=prompt_fields.from_a1111(values),
     )
 
 

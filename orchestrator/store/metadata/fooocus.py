@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from orchestrator.common.image_params import ImageParams, LoraUse
-from orchestrator.store.metadata import input_fields
+from orchestrator.store.metadata import input_fields, prompt_fields
 
 FOOOCUS_EXPANSION = "Fooocus V2"  # the style name that stands for prompt expansion
 DEFAULT_VAE = "Default (model)"  # Fooocus's name for "the checkpoint's own VAE"
@@ -151,6 +151,7 @@ def log_fields(params: ImageParams) -> dict[str, Any]:
     for i, lora in enumerate(params.loras, start=1):
         fields[f"lora_combined_{i}"] = f"{lora.name} : {float(lora.weight)}"
     fields.update(input_fields.fooocus_fields(params.input))
+    fields.update(prompt_fields.fooocus_fields(params.image_prompts))
     fields["metadata_scheme"] = params.metadata_scheme
     fields["version"] = params.version
     return fields
@@ -237,6 +238,7 @@ def _from_fooocus(data: dict[str, Any]) -> ImageParams | None:
             version=as_str(data.get("version", "")),
             created_by=data.get("created_by") if isinstance(data.get("created_by"), str) else None,
             input=input_fields.from_fooocus(data),
+            image_prompts=prompt_fields.from_fooocus(data),
         )
     except (KeyError, IndexError, TypeError, ValueError, SyntaxError, RecursionError, msgspec.ValidationError):
         return None

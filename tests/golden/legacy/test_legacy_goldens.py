@@ -52,7 +52,8 @@ def test_every_tunable_golden_changes_every_tunable():
     """Each v2 field a v1 payload can set differs from the plain golden (so none is silently dropped)."""
     plain = msgspec.to_builtins(from_legacy(_payload("plain")))
     tuned = msgspec.to_builtins(from_legacy(_payload("every_tunable")))
-    settable = set(GenerateRequest.__struct_fields__) - {"preset", "seed_random"} - INPUT_FIELDS - NOT_IN_V1
+    settable = (set(GenerateRequest.__struct_fields__) - {"preset", "seed_random"} - INPUT_FIELDS - NOT_IN_V1
+                - PROMPT_FIELDS)
     unchanged = sorted(field for field in settable if plain.get(field) == tuned.get(field))
     assert unchanged == []
 
@@ -65,6 +66,9 @@ INPUT_FIELDS = {
     "inpaint_engine",
 }
 NOT_IN_V1 = {"upscale_value", "upscale_model", "upscale_fallback"}  # Fooocus-API's and remgo's: no v1 slot
+# Carried only while Fooocus would run image prompts: the image_prompts golden sets them.
+PROMPT_FIELDS = {"image_prompts", "controlnet_softness", "canny_low_threshold", "canny_high_threshold",
+                 "skipping_cn_preprocessor", "debugging_cn_preprocessor"}
 
 
 def test_the_input_image_goldens_set_every_input_field():
@@ -74,6 +78,14 @@ def test_the_input_image_goldens_set_every_input_field():
     assert not set_by["vary"] & (INPUT_FIELDS - {"uov_method", "uov_input_image", "overwrite_vary_strength",
                                                    "overwrite_upscale_strength"})
     assert not NOT_IN_V1 & (set_by["vary"] | set_by["inpaint_outpaint"])
+
+
+def test_the_image_prompts_golden_sets_every_prompt_field_with_its_input_image():
+    plain = msgspec.to_builtins(from_legacy(_payload("plain")))
+    mixed = msgspec.to_builtins(from_legacy(_payload("image_prompts")))
+    assert all(plain.get(f) is None and mixed.get(f) not in (None, False) for f in PROMPT_FIELDS)
+    assert [p["type"] for p in mixed["image_prompts"]] == ["ImagePrompt", "FaceSwap", "PyraCanny", "CPDS"]
+    assert mixed["uov_method"] == "Vary (Strong)"  # mixed with Vary, as its mixing box asks
 
 
 def _mutated(index: int, value) -> dict:

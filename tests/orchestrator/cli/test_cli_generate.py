@@ -18,10 +18,11 @@ import pytest
 from PIL import Image
 
 from bench.harness.in_process import free_socket
-from bench.harness.settings import REPO_ROOT, server_settings
+from bench.harness.settings import REPO_ROOT, make_catalog, server_settings
 from bench.harness.worker_kernels import HOLD
 from orchestrator.cli import generate as cli_generate
 from orchestrator.cli.generate import UsageError, build_request
+from tests.orchestrator.catalog.catalog_samples import write_models
 from tests.orchestrator.cli.cli_run import cli_env, remgo, remgo_cmd
 from tests.orchestrator.server_thread import ServerThread, wait_job
 
@@ -82,6 +83,41 @@ def test_input_image_flags_send_the_file_inline(tmp_path) -> None:
                         (["--vary", "subtle", str(photo), "--inpaint", str(photo)], "one input-image feature")):
         with pytest.raises(UsageError, match=wrong):
             build_request(_args(*argv))
+
+
+def test_image_prompt_flags(tmp_path) -> None:
+    photo = tmp_path / "a:b.png"  # a colon in the path: the options are read from the right
+    Image.new("RGB", (64, 48), (20, 40, 200)).save(photo)
+    inline = base64.b64encode(photo.read_bytes()).decode()
+    body = build_request(_args("a cat", "--image-prompt", str(photo), "--image-prompt", f"{photo}:pyracanny",
+                               "--image-prompt", f"{photo}:FaceSwap:0.8", "--image-prompt", f"{photo}:CPDS::1.5",
+                               "--vary", "subtle", str(photo)))
+    assert body["image_prompts"] == [{"image": inline}, {"image": inline, "type": "PyraCanny"},
+                                     {"image": inline, "type": "FaceSwap", "stop": 0.8},
+                                     {"image": inline, "type": "CPDS", "weight": 1.5}]
+    assert body["uov_method"] == "Vary (Subtle)"  # mixed with an input image
+    for argv, wrong in (([f"{photo}:Depth"], "TYPE one of ImagePrompt, FaceSwap, PyraCanny, CPDS"),
+                        ([f"{photo}:CPDS:high"], "must be numbers"),
+                        ([str(photo)] * 5, "at most 4")):
+        with pytest.raises(UsageError, match=wrong):
+            build_request(_args("x", *[a for spec in argv for a in ("--image-prompt", spec)]))
+
+
+def test_generate_with_an_image_prompt_runs_on_the_server(tmp_path) -> None:
+    write_models(make_catalog(tmp_path) / "models", {"controlnet": ["fooocus_xl_cpds_128.safetensors"]})
+    photo = tmp_path / "ref.png"
+    Image.new("RGB", (64, 48), (20, 40, 200)).save(photo)
+    with ServerThread(server_settings(tmp_path)) as srv:
+        done = remgo("generate", "a cat", "--image-prompt", f"{photo}:CPDS:0.3", "--steps", "2", *FAST,
+                     "--out", str(tmp_path / "out"), "--server", srv.url, "--json")
+        assert done.returncode == 0, done.stderr
+        job = srv.client().get(f"/v1/jobs/{json.loads(done.stdout)['id']}").json()
+        (prompt,) = job["normalized"]["tasks"][0]["image_prompts"]
+        assert (prompt["type"], prompt["stop"], prompt["weight"]) == ("CPDS", 0.3, 1.0)
+        assert prompt["model"]["name"] == "fooocus_xl_cpds_128.safetensors"
+        refused = remgo("generate", "a cat", "--image-prompt", f"{photo}:PyraCanny", *FAST, "--server", srv.url)
+        assert refused.returncode == 2 and "image_prompts[0].type" in refused.stderr
+        assert "control-lora-canny-rank128.safetensors" in refused.stderr
 
 
 def test_generate_two_images_on_the_tiny_model(tmp_path, tiny_models) -> None:

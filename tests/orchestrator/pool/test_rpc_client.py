@@ -1,6 +1,7 @@
 """RpcClient against a real worker: concurrent calls matched by id, notifications, errors, a dying pipe."""
 
 import asyncio
+import gc
 import os
 
 import msgspec
@@ -91,3 +92,32 @@ async def test_a_dead_worker_fails_pending_calls() -> None:
     with pytest.raises(WorkerGone):
         await client.call("health")
     await client.close()
+
+
+async def test_a_worker_gone_while_a_request_is_written_leaves_no_lost_failure() -> None:
+    """The output closes while the request is still being written: the call raises WorkerGone once, and the
+    failure set on its waiting future meanwhile is not left for asyncio to report as never retrieved."""
+    reader = asyncio.StreamReader()
+    lost: list[dict] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: lost.append(context))
+
+    class Writer:  # a pipe whose other end goes away during the write
+        def write(self, data: bytes) -> None:
+            reader.feed_eof()
+
+        async def drain(self) -> None:
+            await asyncio.sleep(0.05)  # the reader sees the end and fails every pending call meanwhile
+            raise ConnectionResetError("the worker is gone")
+
+        def close(self) -> None:
+            pass
+
+    client = RpcClient(reader, Writer(), on_notification=lambda method, params: None, name="w0")
+    client.start()
+    with pytest.raises(WorkerGone):
+        await client.call("health")
+    await client.close()
+    gc.collect()  # an unretrieved exception is reported when its future is collected
+    await asyncio.sleep(0)
+    assert [c for c in lost if "never retrieved" in str(c.get("message"))] == []

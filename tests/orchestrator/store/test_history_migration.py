@@ -10,7 +10,7 @@ from pathlib import Path
 
 import msgspec
 
-from orchestrator.common.image_params import InputUse
+from orchestrator.common.image_params import InputUse, PromptUse
 from orchestrator.store.history.index import History
 from orchestrator.store.history.query import HistoryQuery
 from orchestrator.store.history.schema import LATEST, MIGRATIONS, schema_version
@@ -56,7 +56,7 @@ def test_an_old_database_is_migrated_and_its_index_rebuilt(tmp_path: Path) -> No
 
     history = History(db, store)
     try:
-        assert schema_version(history.db) == LATEST == 3
+        assert schema_version(history.db) == LATEST == 4
         assert _ids(history, q="anime") == [ids["fox"]]
         assert _ids(history, q="sharp OR anime") == [ids["owl"], ids["fox"]]
         assert _ids(history, q="tweaker") == [ids["fox"]]
@@ -117,5 +117,40 @@ def test_schema_3_finds_images_by_the_input_they_were_made_from(tmp_path: Path) 
         assert _ids(history, made_from="0123456789abcdef") == ["id-old"]
         assert _ids(history, made_from="D" * 64) == [new]
         assert plain in _ids(history) and plain not in _ids(history, input_method="upscale")
+    finally:
+        history.close()
+
+
+def test_schema_4_finds_images_by_their_image_prompts(tmp_path: Path) -> None:
+    """A schema-3 database whose rows carry image prompts in their metadata is backfilled; new rows are indexed
+    as they are added; `image_prompts` says with or without, `image_prompt_type` names one type, any case."""
+    store = OutputStore(tmp_path / "outputs")
+    db = tmp_path / "outputs" / "history.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.create_function("remgo_model_key", 1, lambda name: name, deterministic=True)
+    conn.executescript(f"BEGIN;\n{MIGRATIONS[0]}\n{MIGRATIONS[1]}\n{MIGRATIONS[2]}\nPRAGMA user_version = 3;\nCOMMIT;")
+    prompted = sample_params(image_prompts=[PromptUse(type="PyraCanny", stop=0.5, weight=1.0, image_sha256="e" * 64),
+                                            PromptUse(type="ImagePrompt", stop=0.5, weight=0.6, image_sha256="f" * 64)])
+    rel = store.save(image_bytes("png"), "png", job_id="old")
+    conn.execute("INSERT INTO images (seq, id, root, path, created, prompt, metadata, source) "
+                 "VALUES (1700000000000000, 'id-old', 0, ?, '2023-11-14T22:13:20Z', 'a fox', ?, 'generated')",
+                 [rel, msgspec.json.encode(prompted).decode()])
+    conn.commit()
+    conn.close()
+
+    history = History(db, store)
+    try:
+        face = sample_params(image_prompts=[PromptUse(type="FaceSwap", stop=0.9, weight=0.75, image_sha256="a" * 64)])
+        new = history.add(relpath=store.save(image_bytes("png"), "png", job_id="new"), job_id="new", params=face,
+                          width=64, height=48, fmt="png")
+        plain = history.add(relpath=store.save(image_bytes("png"), "png", job_id="t2i"), job_id="t2i",
+                            params=sample_params(), width=64, height=48, fmt="png")
+        assert _ids(history, image_prompts="true") == [new, "id-old"]
+        assert _ids(history, image_prompts="false") == [plain]
+        assert _ids(history, image_prompt_type="pyracanny") == ["id-old"]
+        assert _ids(history, image_prompt_type="ImagePrompt") == ["id-old"]
+        assert _ids(history, image_prompt_type="FaceSwap") == [new]
+        assert _ids(history, image_prompt_type="Image") == []  # a whole type name, not a part of one
     finally:
         history.close()

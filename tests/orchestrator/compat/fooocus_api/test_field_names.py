@@ -30,7 +30,7 @@ def test_fooocus_api_conventions() -> None:
     mapped = _mapped(CommonRequest, prompt="x", loras=[{"model_name": "None", "enabled": True}],
                      advanced_params={"overwrite_step": -1, "overwrite_width": -1, "controlnet_softness": 0.5})
     assert mapped.request.overwrite_step == -1 and mapped.request.loras[0].name == "None"
-    assert any("controlnet_softness had no effect" in n for n in mapped.notes)
+    assert mapped.request.controlnet_softness == 0.5  # an image prompts' knob: normalization says if it is idle
     vary = _mapped(UpscaleVary, input_image="aGk=", uov_method="Vary (Subtle)", upscale_value=2.0)
     assert vary.request.upscale_value is None and any("upscale_value had no effect" in n for n in vary.notes)
     custom = _mapped(UpscaleVary, input_image="aGk=", uov_method="Upscale (Custom)", upscale_value=2.0)

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from bench.harness.in_process import running
-from bench.harness.settings import CHECKPOINT, server_settings
+from bench.harness.settings import CHECKPOINT, make_catalog, server_settings
+from tests.orchestrator.catalog.catalog_samples import write_models
 from tests.orchestrator.compat.fooocus_api.documented import (
     MODEL_NAMES,
     check,
@@ -172,19 +173,65 @@ async def test_upscale_vary_and_inpaint_outpaint_by_form_and_json(tmp_path) -> N
         assert len(history) == 4
 
 
-async def test_image_prompts_urls_and_missing_features_are_refused(tmp_path) -> None:
-    photo = png((64, 64), "blue")
+async def test_image_prompts_are_mapped_on_every_route_that_takes_them(tmp_path) -> None:
+    """Fooocus-API's image prompts (v2 JSON `image_prompts`, v1 form `cn_img1…4`): slots with an image become
+    the job's prompts, cn_stop/cn_weight 0 or left out are the type's default (its api_utils), empty slots are
+    skipped; a type whose files are missing is refused naming the slot's cn_type."""
+    photo, other = png((64, 64), "blue"), png((64, 64), "red")
+    write_models(make_catalog(tmp_path) / "models", {
+        "controlnet": ["control-lora-canny-rank128.safetensors", "ip-adapter-plus_sdxl_vit-h.bin",
+                       "fooocus_ip_negative.safetensors"],
+        "clip_vision": ["clip_vision_vit_h.safetensors"]})
+    async with running(server_settings(tmp_path)) as srv:
+        body = {**SMALL, "image_prompts": [{"cn_img": None}, {"cn_img": b64(photo), "cn_stop": 0.6, "cn_weight": 0,
+                                                              "cn_type": "PyraCanny"},
+                                           {"cn_img": b64(other)}],
+                "advanced_params": {**SMALL["advanced_params"], "canny_high_threshold": 150}}
+        r = await srv.client.post("/v2/generation/text-to-image-with-ip", json={**body, "async_process": True})
+        queued = check_async_job(r.json())
+        assert queued["job_type"] == "Image Prompt"
+        await srv.services.dispatcher.wait_done(queued["job_id"], timeout=60)
+        job = (await srv.client.get(f"/v1/jobs/{queued['job_id']}")).json()
+        assert job["status"] == "succeeded", job
+        task = job["normalized"]["tasks"][0]
+        assert [(p["type"], p["stop"], p["weight"], p["model"]["name"]) for p in task["image_prompts"]] == [
+            ("PyraCanny", 0.6, 1.0, "control-lora-canny-rank128.safetensors"),
+            ("ImagePrompt", 0.5, 0.6, "ip-adapter-plus_sdxl_vit-h.bin")]
+        assert task["control"]["canny_high"] == 150
+
+        # The v1 form: files in cn_img{n}, the slot's other fields beside them; with an input image, mixed.
+        form = {"prompt": "x", "base_model_name": CHECKPOINT, "cn_type2": "PyraCanny", "cn_weight2": "1.5",
+                "advanced_params": json.dumps(SMALL["advanced_params"])}
+        r = await form_post(srv, "/v1/generation/image-prompt", form,
+                            {"cn_img2": ("ip.png", photo, "image/png"), "input_image": ("in.png", other, "image/png"),
+                             "input_mask": ("m.png", png((64, 64), 255, "L"), "image/png")})
+        assert r.status_code == 200, r.text
+        assert check_image_result(r.json()[0])["finish_reason"] == "SUCCESS"
+        mixed = (await srv.client.get("/v1/jobs", params={"limit": 1})).json()["jobs"][0]
+        mixed = (await srv.client.get(f"/v1/jobs/{mixed['id']}")).json()
+        mixed_task = mixed["normalized"]["tasks"][0]
+        assert mixed_task["image_input"]["method"] == "inpaint"
+        assert [(p["type"], p["weight"]) for p in mixed_task["image_prompts"]] == [("PyraCanny", 1.5)]
+
+        r = await srv.client.post("/v2/generation/image-prompt",
+                                  json={**SMALL, "image_prompts": [{"cn_img": ""}, {"cn_img": b64(photo),
+                                                                                    "cn_type": "FaceSwap"}]})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["field"] == "$.image_prompts[1].cn_type"
+        assert "ip-adapter-plus-face_sdxl_vit-h.bin" in r.json()["error"]["message"]
+        r = await srv.client.post("/v2/generation/image-prompt",
+                                  json={**SMALL, "input_image": b64(other), "input_mask": b64(png((64, 64), 255, "L")),
+                                        "image_prompts": [{"cn_img": b64(photo)}],
+                                        "advanced_params": {"mixing_image_prompt_and_inpaint": False}})
+        assert r.status_code == 422
+        assert r.json()["error"]["field"] == "$.advanced_params.mixing_image_prompt_and_inpaint"
+
+
+async def test_urls_and_missing_features_are_refused(tmp_path) -> None:
     async with running(server_settings(tmp_path), ready=False) as srv:
         r = await srv.client.post("/v2/generation/text-to-image-with-ip",
-                                  json={**SMALL, "image_prompts": [{"cn_img": b64(photo), "cn_stop": 0.6,
-                                                                    "cn_weight": 0.6, "cn_type": "ImagePrompt"}]})
-        assert r.status_code == 501 and "Image Prompt" in r.json()["detail"]
-        assert r.json()["error"]["field"] == "$.image_prompts[0].cn_img"
-        r = await srv.client.post("/v2/generation/image-prompt",
-                                  json={**SMALL, "image_prompts": [{"cn_img": b64(photo), "cn_type": "FaceSwap"}]})
-        assert r.status_code == 501
-        r = await form_post(srv, "/v1/generation/image-prompt", {"prompt": "x", "cn_type1": "PyraCanny"}, {"cn_img1": ("ip.png", photo, "image/png")})
-        assert r.status_code == 501 and r.json()["error"]["field"] == "$.cn_img1"
+                                  json={**SMALL, "image_prompts": [{"cn_img": "https://example.com/a.png"}]})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "$.image_prompts[0].cn_img"
         # An image URL is not fetched unless its host is allowed: SSRF.
         r = await srv.client.post("/v2/generation/image-upscale-vary",
                                   json={**SMALL, "uov_method": "Vary (Subtle)", "input_image": "https://example.com/a.png"})
