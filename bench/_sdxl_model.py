@@ -35,3 +35,36 @@ def parse_args(doc: str | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--model-width", type=int, default=64, help="UNet base channels (multiple of 32)")
     return p.parse_args()
+
+
+def base_task(path: str, size: int, steps: int) -> dict:
+    """The plain text-to-image task every variant of a kernel bench builds on."""
+    return {"base_model": {"name": "bench", "path": path}, "width": size, "height": size, "steps": steps,
+            "sampler": "euler", "scheduler": "karras", "guidance_scale": 4.0, "positive": ["a lighthouse"],
+            "negative": ["blurry"]}
+
+
+def time_variants(variants: dict[str, dict], repeats: int, threads: int) -> dict[str, list[float]]:
+    """Seconds per `generate` of each task in `variants` (name → task without id and seeds) on one worker.
+    Rounds interleave the variants so drift hits all alike; the first round warms the model up and is not
+    counted. A task the worker refuses raises with its error."""
+    import time
+
+    from inference_worker.process_client import WorkerClient, default_worker_cmd
+
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    worker = WorkerClient(default_worker_cmd(), "--threads", str(threads), env={"OMP_NUM_THREADS": str(threads)})
+    try:
+        worker.call("health", timeout=120)
+        for i in range(repeats + 1):
+            for name, task in variants.items():
+                began = time.perf_counter()
+                answer = worker.call("generate", {**task, "task_id": f"{name}-{i}", "seeds": [100 + i]},
+                                     timeout=1800)
+                if "error" in answer:
+                    raise RuntimeError(f"{name}: {answer['error']}")
+                if i:
+                    times[name].append(time.perf_counter() - began)
+    finally:
+        worker.close()
+    return times

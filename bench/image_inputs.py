@@ -19,13 +19,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import msgspec
-from _sdxl_model import REPO, build_model, parse_args  # puts the repository on sys.path
+from _sdxl_model import (  # puts the repository on sys.path
+    REPO,
+    base_task,
+    build_model,
+    parse_args,
+    time_variants,
+)
 
 from contract.image_input import InputImage
-from inference_worker.process_client import WorkerClient, default_worker_cmd
 
 
 def _png(width: int, height: int, seed: int) -> InputImage:
@@ -65,33 +69,14 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="remgo-bench-")
     path, skeleton = build_model(tmp, args.model_width)
     size, half = args.size, args.size // 2
-    base = {"base_model": {"name": "bench", "path": path}, "width": size, "height": size, "steps": args.steps,
-            "sampler": "euler", "scheduler": "karras", "guidance_scale": 4.0, "positive": ["a lighthouse"],
-            "negative": ["blurry"]}
+    base = base_task(path, size, args.steps)
     inputs = {
         "txt2img": None,
         "vary": msgspec.to_builtins({"method": "vary", "image": _png(size, size, 1), "denoise": 0.5}),
         "upscale": msgspec.to_builtins({"method": "upscale", "image": _png(half, half, 2), "denoise": 0.382}),
     }
-    worker = WorkerClient(default_worker_cmd(), "--threads", str(args.threads),
-                          env={"OMP_NUM_THREADS": str(args.threads)})
-    times: dict[str, list[float]] = {name: [] for name in inputs}
-    try:
-        worker.call("health", timeout=120)
-        for i in range(args.repeats + 1):  # the first round warms the model up and is not counted
-            for name, method in inputs.items():
-                task = {**base, "task_id": f"{name}-{i}", "seeds": [100 + i]}
-                if method is not None:
-                    task["image_input"] = method
-                began = time.perf_counter()
-                answer = worker.call("generate", task, timeout=1800)
-                if "error" in answer:
-                    print(f"{name}: {answer['error']}", file=sys.stderr)
-                    return 1
-                if i:
-                    times[name].append(time.perf_counter() - began)
-    finally:
-        worker.close()
+    times = time_variants({name: base if method is None else {**base, "image_input": method}
+                           for name, method in inputs.items()}, args.repeats, args.threads)
     plain = statistics.median(times["txt2img"])
     print(f"{size}×{size}, {args.steps} steps, UNet width {args.model_width}, {args.threads} thread(s), "
           f"median of {args.repeats}")

@@ -15,13 +15,11 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 import msgspec
-from _sdxl_model import build_model, parse_args  # puts the repository on sys.path
+from _sdxl_model import base_task, build_model, parse_args, time_variants  # puts the repository on sys.path
 
 from contract.image_input import InputImage
-from inference_worker.process_client import WorkerClient, default_worker_cmd
 
 ENCODER_WIDTH, TOKENS = 32, 4
 
@@ -66,29 +64,11 @@ def main() -> int:
         extra = {} if kind in ("PyraCanny", "CPDS") else {"image_encoder": {"name": "enc", "path": files["encoder"]}}
         return msgspec.to_builtins({"type": kind, "image": image, "stop": 1.0, "weight": 1.0, "model": ref, **extra})
 
-    base = {"base_model": {"name": "bench", "path": path}, "width": args.size, "height": args.size,
-            "steps": args.steps, "sampler": "euler", "scheduler": "karras", "guidance_scale": 4.0,
-            "positive": ["a lighthouse"], "negative": ["blurry"]}
+    base = base_task(path, args.size, args.steps)
     kinds = ["text", "PyraCanny", "CPDS", "ImagePrompt", "FaceSwap"]
-    times: dict[str, list[float]] = {k: [] for k in kinds}
-    worker = WorkerClient(default_worker_cmd(), "--threads", str(args.threads),
-                          env={"OMP_NUM_THREADS": str(args.threads)})
-    try:
-        worker.call("health", timeout=120)
-        for i in range(args.repeats + 1):
-            for kind in kinds:
-                task = {**base, "task_id": f"{kind}-{i}", "seeds": [100 + i]}
-                if kind != "text":  # stop 1: the prompt acts on every step, as the per-step figure needs
-                    task["image_prompts"] = [prompt(kind)]
-                began = time.perf_counter()
-                answer = worker.call("generate", task, timeout=1800)
-                if "error" in answer:
-                    print(f"{kind}: {answer['error']}", file=sys.stderr)
-                    return 1
-                if i:
-                    times[kind].append(time.perf_counter() - began)
-    finally:
-        worker.close()
+    # stop 1: each prompt acts on every step, as the per-step figure needs
+    times = time_variants({kind: base if kind == "text" else {**base, "image_prompts": [prompt(kind)]}
+                           for kind in kinds}, args.repeats, args.threads)
     plain = statistics.median(times["text"])
     print(f"{args.size}×{args.size}, {args.steps} steps, UNet width {args.model_width}, {args.threads} thread(s), "
           f"one prompt acting on every step, median of {args.repeats}")

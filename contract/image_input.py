@@ -8,6 +8,7 @@ the output size (the task's `width` × `height`); the worker makes exactly that 
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Union
 
 import msgspec
@@ -76,6 +77,44 @@ class InpaintEngine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     patch: ModelRef
 
 
+class MaskedContent(str, enum.Enum):
+    """AUTOMATIC1111's `inpainting_fill`: what the masked area starts from (0 … 3 there, in this order)."""
+
+    fill = "fill"  # the image with the masked area blurred in from its surroundings
+    original = "original"  # the image as it is
+    latent_noise = "latent noise"  # the fill's latent, unit noise (of the task's first seed) inside the mask
+    latent_nothing = "latent nothing"  # the fill's latent, zero inside the mask
+
+
+MAX_MASK_BLUR = 256
+WorkSide = Annotated[int, msgspec.Meta(ge=64, le=MAX_INPUT_SIDE, multiple_of=8)]
+
+
+class A1111Inpaint(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """AUTOMATIC1111's img2img inpainting steps, in place of Fooocus's crop, fill and feathered blend.
+
+    The mask (grey levels kept; an RGBA mask's alpha, thresholded at 128 when `round_mask`), inverted if
+    the Inpaint asks, is blurred by a horizontal then a vertical Gaussian (sigma `blur_x` / `blur_y`, kernel
+    2·int(2.5·sigma + 0.5) + 1, OpenCV's border). `only_masked`: the box of the blurred mask's non-zero
+    pixels, widened by `padding` and grown to the aspect of `width` × `height` (clamped to the image), is
+    cut out, resized to `width` × `height` ("resize and fill") and sampled; the result is resized back
+    ("crop and resize") into the box. Otherwise the whole image is sampled at its own size (`width` ×
+    `height` must be it). `content` other than original fills the masked area first (blurred in from
+    around it); the latent mask is the (cropped, resized) blurred mask brought to latent size (bicubic),
+    rounded to 0/1 when `round_mask`; the estimate of every step and the final latent are held to the
+    start latent outside it. Last, the original image is laid over the result through the blurred mask
+    (doubled for the whole picture), so every pixel where that mask is 0 is the input's, bit for bit."""
+
+    blur_x: Annotated[int, msgspec.Meta(ge=0, le=MAX_MASK_BLUR)]
+    blur_y: Annotated[int, msgspec.Meta(ge=0, le=MAX_MASK_BLUR)]
+    content: MaskedContent
+    only_masked: bool
+    padding: Annotated[int, msgspec.Meta(ge=0, le=MAX_INPUT_SIDE)]
+    round_mask: bool
+    width: WorkSide  # the size sampled at: the box's resize (only_masked), else the image's own size
+    height: WorkSide
+
+
 class Inpaint(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="inpaint",
               tag_field="method"):
     """Repaint where `mask` is white (after `invert_mask`), leaving the rest of `image` as it was.
@@ -97,8 +136,13 @@ class Inpaint(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     disable_initial_latent: bool = False
     padding: Padding = Padding()
     engine: InpaintEngine | None = None
+    # AUTOMATIC1111's steps instead of Fooocus's (unset, never sent: Fooocus's); they need a mask and leave
+    # respective_field 1.0, erode_or_dilate 0, disable_initial_latent false, no padding and no engine.
+    a1111: A1111Inpaint | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
+        if self.a1111 is not msgspec.UNSET:
+            self._check_a1111(self.a1111)
         if self.mask is None:
             if not any(msgspec.structs.astuple(self.padding)):
                 raise ValueError("without a mask, padding must add something to repaint")
@@ -107,6 +151,19 @@ class Inpaint(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
                 f"the mask is {self.mask.width}×{self.mask.height} but the image is "
                 f"{self.image.width}×{self.image.height}: they must be the same size"
             )
+
+    def _check_a1111(self, steps: A1111Inpaint) -> None:
+        if self.mask is None:
+            raise ValueError("a1111: AUTOMATIC1111's inpainting needs a mask")
+        fooocus_only = {"respective_field": self.respective_field != 1.0, "erode_or_dilate": self.erode_or_dilate != 0,
+                        "disable_initial_latent": self.disable_initial_latent, "engine": self.engine is not None,
+                        "padding": any(msgspec.structs.astuple(self.padding))}
+        for name, set_ in fooocus_only.items():
+            if set_:
+                raise ValueError(f"a1111: {name} is Fooocus's; with AUTOMATIC1111's steps leave it neutral")
+        if not steps.only_masked and (steps.width, steps.height) != (self.image.width, self.image.height):
+            raise ValueError(f"a1111: the whole picture is sampled at its own size, {self.image.width}×"
+                             f"{self.image.height}; width × height is {steps.width}×{steps.height}")
 
     def output_size(self) -> tuple[int, int]:
         p = self.padding

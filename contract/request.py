@@ -12,7 +12,9 @@ from typing import Annotated, Union
 
 import msgspec
 
+from contract.hires import HiresFixRequest
 from contract.image_prompt import MAX_IMAGE_PROMPTS, ImagePromptType
+from contract.inpaint_a1111 import A1111InpaintRequest
 from contract.task import MAX_SEED, OutputFormat, RefinerSwapMethod
 
 
@@ -156,3 +158,9 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     canny_high_threshold: Annotated[int, msgspec.Meta(ge=1, le=255)] | None = None
     skipping_cn_preprocessor: bool | None = None
     debugging_cn_preprocessor: bool | None = None
+    # AUTOMATIC1111's seamless tiling: the image wraps around at its edges (every convolution pads circularly).
+    tiling: bool | None = None
+    # AUTOMATIC1111's hires fix: a second pass at a larger size (contract/hires.py); None: off.
+    hires_fix: HiresFixRequest | None = None
+    # AUTOMATIC1111's img2img inpainting steps (contract/inpaint_a1111.py) for the Inpaint; None: Fooocus's.
+    inpaint_a1111: A1111InpaintRequest | None = None

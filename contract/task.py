@@ -11,6 +11,7 @@ from typing import Annotated
 
 import msgspec
 
+from contract.hires import HiresFix
 from contract.image_input import ImageInput, Inpaint, Vary
 from contract.image_prompt import MAX_IMAGE_PROMPTS, ControlSettings, ImagePrompt
 from contract.model_ref import ModelRef
@@ -155,12 +156,18 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     image_prompts: Annotated[list[ImagePrompt], msgspec.Meta(min_length=1, max_length=MAX_IMAGE_PROMPTS)] | (
         msgspec.UnsetType) = msgspec.UNSET
     control: ControlSettings | msgspec.UnsetType = msgspec.UNSET
+    # AUTOMATIC1111's seamless tiling: sent only when true (unset: off), so other tasks read as before it existed.
+    tiling: bool | msgspec.UnsetType = msgspec.UNSET
+    # Hires fix's second pass (contract.hires); unset (never sent): none. width × height stay the first pass's.
+    hires: HiresFix | msgspec.UnsetType = msgspec.UNSET
     contract_version: int = CONTRACT_VERSION
 
     def __post_init__(self) -> None:
         if self.image_metadata and len(self.image_metadata) != len(self.seeds):
             raise ValueError("image_metadata must be empty or have one entry per seed")
         method = self.method()
+        if method is not None and self.hires is not msgspec.UNSET:
+            raise ValueError("Expected no hires fix with an image input (text to image only) - at `$.hires`")
         if method is None or isinstance(method, Vary):  # the UNet works at exactly this size
             for name, side in (("width", self.width), ("height", self.height)):
                 if side % 8 or side > 4096:
@@ -181,3 +188,21 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     def control_settings(self) -> ControlSettings:
         return ControlSettings() if self.control is msgspec.UNSET else self.control
+
+    def seamless(self) -> bool:
+        """Whether the task asks for seamless tiling (unset: no)."""
+        return self.tiling is True
+
+    def hires_fix(self) -> HiresFix | None:
+        """The hires fix's second pass, None when there is none."""
+        return None if self.hires is msgspec.UNSET else self.hires
+
+    def steps_total(self) -> int:
+        """The sampling steps of one image, every pass counted: what its progress counts to."""
+        fix = self.hires_fix()
+        return self.steps + (fix.steps if fix is not None else 0)
+
+    def output_size(self) -> tuple[int, int]:
+        """The size of the images the task makes."""
+        fix = self.hires_fix()
+        return (fix.width, fix.height) if fix is not None else (self.width, self.height)

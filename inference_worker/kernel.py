@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
+from msgspec import UNSET
+
 from contract.events import FailureKind, Stage
 from contract.task import GenerateTask
 
@@ -107,9 +109,9 @@ class Kernel(Protocol):
         """Drop caches after an out-of-memory error so the next task can run."""
 
     # Optional: `image_methods() -> Collection[str]`, the image inputs it runs: methods ("vary", "upscale",
-    # "inpaint"), options ("upscale.upscaler", "inpaint.engine") and image prompt types ("prompt.PyraCanny",
-    # "prompt.CPDS", …); without it, text to image only (`check_image_method`). Health reports them as
-    # `image_inputs`.
+    # "inpaint"), options ("upscale.upscaler", "inpaint.engine", "inpaint.a1111"), image prompt types ("prompt.PyraCanny",
+    # "prompt.CPDS", …), "hires" (hires fix's second pass) and "tiling" (AUTOMATIC1111's seamless tiling);
+    # without it, text to image only (`check_image_method`). Health reports them as `image_inputs`.
 
 
 def image_methods(kernel: Any) -> frozenset[str]:
@@ -130,6 +132,11 @@ def check_image_method(kernel: Any, task: GenerateTask) -> None:
                 f"it runs: {runs or 'no image prompts'}",
                 f"image_prompts[{i}].type",
             )
+    if task.hires_fix() is not None and "hires" not in offered:
+        raise KernelError(FailureKind.unsupported, f"hires fix is not run by the {kernel_name} kernel", "hires")
+    if task.seamless() and "tiling" not in offered:
+        raise KernelError(FailureKind.unsupported,
+                          f"tiling: the {kernel_name} kernel runs no seamless tiling; send tiling false", "tiling")
     method = task.method()
     if method is None:
         return
@@ -145,8 +152,9 @@ def check_image_method(kernel: Any, task: GenerateTask) -> None:
         ("upscale.upscaler", "upscaler", "super-resolution model", "send no upscaler for a Lanczos resize"),
         ("inpaint.engine", "engine", "Fooocus inpaint engine (head + patch)",
          "send no engine to inpaint with the checkpoint itself"),
+        ("inpaint.a1111", "a1111", "AUTOMATIC1111-style inpainting", "leave a1111 unset for Fooocus's inpainting"),
     ):
-        if option.startswith(f"{name}.") and getattr(method, part) is not None and option not in offered:
+        if option.startswith(f"{name}.") and getattr(method, part) not in (None, UNSET) and option not in offered:
             raise KernelError(FailureKind.unsupported,
                               f"image_input.{part}: the {kernel_name} kernel runs no {what}; {instead}",
                               f"image_input.{part}")

@@ -70,7 +70,7 @@ class TaskRun:
             image_index=self.image_index,
             images_total=len(self.task.seeds),
             step=self._step,
-            steps_total=self.task.steps,
+            steps_total=self.task.steps_total(),
             stage=self._stage,
             preview=preview,
         )
@@ -91,14 +91,15 @@ class TaskRun:
     def step(self, step: int, steps_total: int, preview: bytes | None = None) -> None:
         if self._stage not in (Stage.sampling, Stage.refining):
             self._enter(Stage.sampling)
-        # Kernels whose schedule has more entries than task.steps report on the task's scale.
-        self._step = min(self.task.steps, max(1, round(step * self.task.steps / max(1, steps_total))))
+        # Kernels whose schedule has more entries than the task's steps report on the task's scale (every pass).
+        total = self.task.steps_total()
+        self._step = min(total, max(1, round(step * total / max(1, steps_total))))
         self._publish(preview)
         self._check()
 
     def wants_preview(self, step: int) -> bool:
         p = self.task.preview
-        return p.enabled and (step % p.every_n_steps == 0 or step >= self.task.steps)
+        return p.enabled and (step % p.every_n_steps == 0 or step >= self.task.steps_total())
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -145,7 +146,7 @@ class TaskRun:
                 continue
             except StopRequested:
                 return self.result(stopped=True)
-            self._step = task.steps
+            self._step = task.steps_total()
             # The image is finished: a stop from here on still returns it.
             self._enter(Stage.saving)
             self._publish()

@@ -85,8 +85,8 @@ class ColorKernel:
     def image_methods(self) -> frozenset[str]:
         # The image is task.width × task.height for each; the options and image prompts (their images, types,
         # stops, weights and models are all in the digest) only change its colours.
-        return frozenset({"vary", "upscale", "inpaint", "upscale.upscaler", "inpaint.engine", "prompt.ImagePrompt",
-                          "prompt.FaceSwap", "prompt.PyraCanny", "prompt.CPDS"})
+        return frozenset({"vary", "upscale", "inpaint", "upscale.upscaler", "inpaint.engine", "inpaint.a1111",
+                          "prompt.ImagePrompt", "prompt.FaceSwap", "prompt.PyraCanny", "prompt.CPDS"})
 
     def check(self, task: GenerateTask) -> None:
         return None

@@ -1,5 +1,6 @@
 """The diffusers kernel: SDXL / SD 1.5 text-to-image, Vary, Upscale, Inpaint and image prompts (control models:
-PyraCanny, CPDS; IP-Adapters: ImagePrompt, FaceSwap) with Fooocus's sampling knobs.
+PyraCanny, CPDS; IP-Adapters: ImagePrompt, FaceSwap) with Fooocus's sampling knobs, and AUTOMATIC1111's
+seamless tiling (loading/seamless.py) and hires fix (hires.py).
 
 diffusers provides the model classes and checkpoint loading; the sampling loop is remgo's own
 (sampling/: samplers, sigmas, denoiser, guidance, refiner) so that Fooocus's sampler and scheduler
@@ -18,7 +19,9 @@ import torch
 from PIL import Image
 
 from contract.events import FailureKind, Stage
+from contract.hires import HiresFix
 from contract.task import GenerateTask
+from inference_worker.diffusers_kernel import hires
 from inference_worker.diffusers_kernel.conditioning import prompts
 from inference_worker.diffusers_kernel.image_input import inputs, vae_io
 from inference_worker.diffusers_kernel.image_input.img2img import schedule_tail
@@ -31,6 +34,7 @@ from inference_worker.diffusers_kernel.image_prompts import (
 from inference_worker.diffusers_kernel.loading.inpaint_engine import EngineCache
 from inference_worker.diffusers_kernel.loading.model_set import ModelSet, load_models
 from inference_worker.diffusers_kernel.loading.pipeline_cache import PipelineCache
+from inference_worker.diffusers_kernel.loading.seamless import seamless
 from inference_worker.diffusers_kernel.previews import latent_preview
 from inference_worker.diffusers_kernel.sampling import refiner
 from inference_worker.diffusers_kernel.sampling.aesthetic_score import AestheticConditioning
@@ -52,6 +56,8 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 # Fooocus gives these samplers one more schedule entry and drops the last non-zero one, so their final
 # step starts from a higher level (dpm_2: a midpoint step; UniPC: it ends at 1e-3, not at zero).
 _EXTRA_STEP_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"})
+TILING = "tiling"  # declared with the image inputs: this kernel runs AUTOMATIC1111's seamless tiling
+HIRES = "hires"  # …and hires fix's second pass (hires.py)
 
 
 def _unsupported(field: str, message: str) -> KernelError:
@@ -113,7 +119,7 @@ class DiffusersKernel:
         return sorted(SCHEDULES)
 
     def image_methods(self) -> frozenset[str]:
-        return inputs.METHODS | control.METHODS | ip_prompts.METHODS
+        return inputs.METHODS | control.METHODS | ip_prompts.METHODS | {TILING, HIRES}
 
     def loaded_models(self) -> list[str]:
         return self.cache.names()
@@ -146,6 +152,8 @@ class DiffusersKernel:
         inputs.check(task)
         control_prompts.check(task)
         ip_prompts.check(task)
+        if task.hires_fix() is not None and (task.refiner is not None or task.prompts()):
+            raise _unsupported("hires", "hires fix runs on text to image without a refiner or image prompts")
 
     # ----- loading --------------------------------------------------------------------------------------
 
@@ -177,7 +185,7 @@ class DiffusersKernel:
             return self._prepared
         models = self._require_models()
         base = models.base
-        guidance = Guidance(task.guidance_scale, task.sharpness, task.adaptive_cfg)
+        guidance = Guidance(task.guidance_scale, task.sharpness, task.adaptive_cfg, wrap=task.seamless())
         self.prompt_context.embeddings = list(task.embeddings)
         ctx = self.prompt_context
         cond = prompts.encode(base.pipe, base.arch, task.positive, task.clip_skip, ctx, "positive")
@@ -217,7 +225,9 @@ class DiffusersKernel:
         self._prepared = _Prepared(task.task_id, size, base_pass, refiner_pass, guidance)
         return self._prepared
 
-    def _schedule(self, task: GenerateTask, table, family: str, denoise: float | None = None) -> torch.Tensor:
+    def _schedule(self, task: GenerateTask, table, family: str, denoise: float | None = None,
+                  steps: int | None = None) -> torch.Tensor:
+        """`steps` (else the task's) steps; with `denoise`, the tail of a longer schedule (img2img.py)."""
         name = task.scheduler.value
 
         def build(steps: int) -> torch.Tensor:
@@ -226,7 +236,7 @@ class DiffusersKernel:
                 return torch.cat([sig[:-2], sig[-1:]])
             return schedule(name, table, steps, family)
 
-        return schedule_tail(build, task.steps, denoise).to(torch.float32).to(self.device)
+        return schedule_tail(build, steps or task.steps, denoise).to(torch.float32).to(self.device)
 
     def _image_input(self, task: GenerateTask, steps: StepSink) -> inputs.InputRun | None:
         if task.method() is None:
@@ -246,7 +256,21 @@ class DiffusersKernel:
                                f"image_prompts[{index}]: no preprocessed image of a {prompt.type.value} prompt")
         return Image.fromarray(control_prompts.prompt_map(task, index, size))
 
+    def padding_for(self, task: GenerateTask):
+        """The block in which the task's models pad as it asks: circularly for seamless tiling (every model
+        that touches the canvas: UNets, VAEs, control models), as they were otherwise and afterwards."""
+        models = self._require_models()
+        parts = [models.base.pipe.unet, models.base.pipe.vae, *self._control_nets.values()]
+        if models.refiner is not None:
+            parts += [models.refiner.pipe.unet, models.refiner.pipe.vae]
+        return seamless(parts, task.seamless())
+
     def generate_image(self, task: GenerateTask, index: int, seed: int, steps: StepSink) -> Image.Image:
+        # The models are cached for later tasks: tiling lasts for this image only, whatever ends it.
+        with self.padding_for(task):
+            return self._generate_image(task, index, seed, steps)
+
+    def _generate_image(self, task: GenerateTask, index: int, seed: int, steps: StepSink) -> Image.Image:
         steps.stage(Stage.encoding_prompt)  # also the stage of encoding an input image
         source = self._image_input(task, steps)  # None: text to image
         if source is not None and source.result is not None:
@@ -259,7 +283,8 @@ class DiffusersKernel:
         base = models.base
         denoise = source.denoise if source else None
         sig = self._schedule(task, prepared.base.sigmas, base.arch, denoise)
-        total = len(sig) - 1
+        fix = task.hires_fix()
+        total = len(sig) - 1 + (fix.steps if fix is not None else 0)  # progress counts both passes
         noise = NoiseSource(seed, self.device, span=sig)  # one Brownian path over the whole schedule
         scale = start_noise_scale(float(sig[0]), prepared.base.sigmas.sigma_max)
         x = noise.start((1, 4, height // 8, width // 8), 1.0) * scale
@@ -308,7 +333,26 @@ class DiffusersKernel:
         finally:  # the engine's patch never outlives the image (a stop or skip included)
             if models.engine is not None:
                 models.engine.restore()
+        if fix is not None:
+            latents = self._second_pass(task, fix, seed, latents, sampler, reporter(len(sig) - 1), steps)
         with torch.inference_mode():
             steps.stage(Stage.decoding)
-            image = vae_io.decode(decoder, latents, tiled=bool(source and source.tiled))
+            if source is not None:
+                latents = source.settle(latents)
+            tiled = bool(source and source.tiled) or (fix is not None and hires.tiled(fix.width, fix.height))
+            image = vae_io.decode(decoder, latents, tiled=tiled)
         return source.finish(image) if source else image
+
+    def _second_pass(self, task: GenerateTask, fix: HiresFix, seed: int, first: torch.Tensor, sampler,
+                     on_step, steps: StepSink) -> torch.Tensor:
+        """Hires fix: the first pass's latent upscaled and denoised again at the final size (hires.py)."""
+        base = self._require_models().base
+        steps.stage(Stage.encoding_prompt)  # SDXL's size conditioning is the final size's
+        prepared = self._prepare(task, (fix.width, fix.height))
+        steps.stage(Stage.sampling)
+        table = prepared.base.sigmas
+        with torch.inference_mode():
+            return hires.run(first, hires.SecondPass(
+                fix=fix, seed=seed, device=self.device, vae=base.pipe.vae, sampler=sampler,
+                model_pass=prepared.base, guidance=prepared.guidance, on_step=on_step,
+                schedule=lambda: self._schedule(task, table, base.arch, fix.denoise, fix.steps)))

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from contract.task import PreviewSettings
+from inference_worker.diffusers_kernel.loading.seamless import ZEROS, padding
 
 PATCH = 32  # pixels per colour patch; only the middle latent pixels of each patch are used
 # The cube's corners and mid-tones: 16 colours in [0, 1].
@@ -51,7 +52,8 @@ def fit_projection(latents: torch.Tensor, colours: torch.Tensor) -> torch.Tensor
 def _calibrate(vae) -> torch.Tensor:
     image, colours = _test_card()
     cfg = vae.config
-    mean = vae.encode(image.to(vae.device, vae.dtype)).latent_dist.mean.float().cpu()
+    with padding([vae], ZEROS):  # fitted once per VAE: never to a seamless task's circular padding
+        mean = vae.encode(image.to(vae.device, vae.dtype)).latent_dist.mean.float().cpu()
     scaled = (mean - (getattr(cfg, "shift_factor", None) or 0.0)) * cfg.scaling_factor
     return fit_projection(scaled, colours)
 

@@ -168,6 +168,7 @@ class BuiltinDefaults(msgspec.Struct, frozen=True, kw_only=True):
     canny_high_threshold: int = 128
     skipping_cn_preprocessor: bool = False
     debugging_cn_preprocessor: bool = False
+    tiling: bool = False  # AUTOMATIC1111's seamless tiling
 
 
 BUILTIN = BuiltinDefaults()

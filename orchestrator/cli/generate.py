@@ -63,6 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", help="WIDTHxHEIGHT, e.g. 1152x896")
     p.add_argument("--model", help="base checkpoint (see `remgo models`)")
     p.add_argument("--steps", type=int, help="sampling steps (overrides the performance's)")
+    p.add_argument("--tiling", action="store_true", help="seamless tiling: an image that wraps around at its edges")
     p.add_argument("--set", dest="fields", action="append", default=[], metavar="FIELD=VALUE",
                    help="any other request field, VALUE as JSON or text (e.g. --set guidance_scale=5)")
     p.add_argument("--vary", nargs=2, metavar=("subtle|strong", "IMAGE"), help="Vary (Subtle) or (Strong) IMAGE")
@@ -91,6 +92,8 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
               "performance_selection": args.performance, "image_seed": args.seed, "base_model_name": args.model,
               "overwrite_step": args.steps}
     body.update({k: v for k, v in simple.items() if v is not None})
+    if args.tiling:
+        body["tiling"] = True
     if args.styles is not None:
         body["style_selections"] = [] if [s.lower() for s in args.styles] == ["none"] else list(args.styles)
     if args.size is not None:

@@ -27,6 +27,11 @@ class InputUse(msgspec.Struct, frozen=True, kw_only=True):
     erode_or_dilate: int | None = None
     invert_mask: bool | None = None
     inpaint_engine: str | None = None
+    # AUTOMATIC1111's inpainting steps (inpaint_a1111), as its infotext says them; None: not said
+    mask_blur: int | None = None  # the blur, when the same across and down and not 0
+    inpaint_area: str | None = None  # "Only masked" (the whole picture is not said)
+    masked_area_padding: int | None = None  # only masked
+    masked_content: str | None = None  # "fill", "latent noise", "latent nothing" ("original" is not said)
 
 
 class PromptUse(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +42,18 @@ class PromptUse(msgspec.Struct, frozen=True, kw_only=True):
     weight: float
     image_sha256: str
     history_id: str | None = None  # when the image was one of the history
+
+
+class HiresUse(msgspec.Struct, frozen=True, kw_only=True):
+    """Hires fix's second pass an image was made with (the image's `width` × `height` is the first pass)."""
+
+    width: int  # the final image's size
+    height: int
+    upscaler: str  # A1111's name: "Latent", "Latent (bicubic)", "Lanczos", …
+    steps: int  # as asked: 0 means the first pass's steps
+    denoise: float
+    scale: float | None = None  # the first pass's size × scale, when no resize was given
+    resize: tuple[int, int] | None = None  # A1111's hr_resize_x, hr_resize_y (0: from the other side)
 
 
 class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,3 +95,5 @@ class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
     created_by: str | None = None
     input: InputUse | None = None  # None: text to image
     image_prompts: list[PromptUse] = []
+    tiling: bool = False  # AUTOMATIC1111's seamless tiling
+    hires: HiresUse | None = None  # None: no hires fix

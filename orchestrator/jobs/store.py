@@ -77,7 +77,7 @@ class Normalized(msgspec.Struct, frozen=True, kw_only=True):
         raise IndexError("image index beyond the job's tasks")
 
     def steps_of(self, index: int) -> int:
-        return self.locate(index)[0].steps
+        return self.locate(index)[0].steps_total()
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):

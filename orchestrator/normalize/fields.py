@@ -20,6 +20,8 @@ from orchestrator.catalog.tables import FAST_MODE_FORCED, PERFORMANCE, Performan
 from orchestrator.common.input_image import ResolvedImage
 from orchestrator.normalize.architecture import ADM_NEUTRAL, lora_fits, neutralize_sdxl_only, refiner_fits
 from orchestrator.normalize.errors import NormalizeError
+from orchestrator.normalize.hires import KERNEL_NAME as HIRES_KERNEL_NAME
+from orchestrator.normalize.hires import HiresPlan, plan_hires
 from orchestrator.normalize.image_input import IMAGE_FIELDS, InputPlan, plan_input
 from orchestrator.normalize.image_prompts import CONTROL_KNOBS, PromptPlan, idle_knobs, plan_prompts
 from orchestrator.normalize.prompts import extract_lora_tags, split_lines, tidy_commas
@@ -50,6 +52,7 @@ class Settled:
     snapshot: CatalogSnapshot  # the one catalog view the whole job was read from
     image_input: InputPlan | None = None  # Vary / Upscale / Inpaint of an input image; None: text to image
     image_prompts: PromptPlan | None = None  # up to four image prompts; None: none
+    hires: HiresPlan | None = None  # hires fix's second pass; None: none
 
 
 FREEU_KEYS = ("b1", "b2", "s1", "s2")
@@ -157,6 +160,11 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
     prompts = plan_prompts(used, inputs or {}, st.snap, st.warn, catalog.runs_image_input, base.architecture)
     if unused := idle_knobs(prompts, st.overridden(list(CONTROL_KNOBS))):
         st.warn(f"{_listed(unused)} without an image prompt of a type it acts on")
+    hires, keeps_refiner = plan_hires(
+        used.hires_fix, width, height, steps, image_input=plan is not None, image_prompts=prompts is not None,
+        refiner_asked=st.origin["refiner_model_name"] == "request", refiner=refiner is not None,
+        kernel_runs=catalog.runs_image_input(HIRES_KERNEL_NAME), warn=st.warn)
+    refiner = refiner if keeps_refiner else None
 
     used = msgspec.structs.replace(
         used, style_selections=style_names, aspect_ratios_selection=aspect, image_seed=st.seed(rng),
@@ -170,7 +178,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         styles=styles, expansion=expansion, width=width, height=height,
         effective=_record(used, req, refined=refiner is not None, image_input=plan is not None,
                           image_prompts=prompts is not None),
-        snapshot=st.snap, image_input=plan, image_prompts=prompts)
+        snapshot=st.snap, image_input=plan, image_prompts=prompts, hires=hires)
 
 
 def _record(used: GenerateRequest, req: GenerateRequest, *, refined: bool, image_input: bool,

@@ -31,6 +31,7 @@ from orchestrator.catalog.preset_fit import NONE_NAMES
 from orchestrator.catalog.tables import BUILTIN, PerformanceMode
 from orchestrator.common.image_params import InputUse
 from orchestrator.common.input_image import ResolvedImage
+from orchestrator.normalize import inpaint_a1111
 from orchestrator.normalize.errors import NormalizeError
 
 IMAGE_FIELDS = ("uov_input_image", "inpaint_input_image", "inpaint_mask_image")
@@ -96,11 +97,19 @@ def plan_input(used: GenerateRequest, inputs: dict[str, ResolvedImage], snapshot
                              "(Vary / Upscale) or inpaint_input_image (Inpaint / Outpaint)")
     if mask is not None and inpaint is None:
         raise NormalizeError("inpaint_mask_image", "a mask needs an inpaint_input_image to apply to")
+    if used.inpaint_a1111 is not None and inpaint is None:
+        raise NormalizeError("inpaint_a1111", "AUTOMATIC1111-style inpainting needs an inpaint_input_image")
     if inpaint is not None:
         if method is not UovMethod.disabled:
             raise NormalizeError("uov_method", f"{method.value} works on uov_input_image, not on "
                                  "inpaint_input_image; leave it Disabled to inpaint")
         _require(runs, "inpaint", "Inpaint and Outpaint", "inpaint_input_image")
+        if used.inpaint_a1111 is not None:
+            _require(runs, "inpaint.a1111", "AUTOMATIC1111-style inpainting", "inpaint_a1111")
+            task_method, use = inpaint_a1111.plan(used, _image(inpaint), inpaint, mask and _image(mask),
+                                                  mask and mask.sha256, warn)
+            return InputPlan(task_method, inpaint.width, inpaint.height, steps, use,
+                             prompt_first_line=used.inpaint_additional_prompt or "")
         engine = _engine(used, snapshot, warn, runs("inpaint.engine"), base_architecture)
         return _inpaint(used, inpaint, mask, steps, warn, engine)
     if method is UovMethod.disabled:

@@ -33,6 +33,8 @@ from orchestrator.normalize.fields import Settled, settle
 from orchestrator.normalize.prompts import build_chunks, expand_arrays, expand_wildcards, pick_random_style
 from orchestrator.store.metadata import text as metadata
 
+TILING = "tiling"  # the name a worker's kernel declares (Health.image_inputs) when it runs seamless tiling
+
 
 class NormalizedJob(msgspec.Struct, frozen=True, kw_only=True):
     """`images[i]` is job image i; tasks cover the images in order, a task's seeds being consecutive images."""
@@ -94,7 +96,8 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         freeu=(freeu.b1, freeu.b2, freeu.s1, freeu.s2) if freeu.enabled else None,
         metadata_scheme=u.metadata_scheme.value, overwrite_switch=forced_switch,
         input=s.image_input.use if s.image_input else None,
-        image_prompts=s.image_prompts.uses if s.image_prompts else [])
+        image_prompts=s.image_prompts.uses if s.image_prompts else [],
+        tiling=bool(u.tiling), hires=s.hires.use if s.hires else None)
     task = GenerateTask(
         task_id="-", base_model=_ref(s.base), width=s.width, height=s.height, seeds=[seed],
         positive=positive_chunks, negative=negative_chunks, steps=s.steps, sampler=Sampler(u.sampler_name),
@@ -108,7 +111,9 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         preview=PreviewSettings(enabled=not u.disable_preview),
         image_input=s.image_input.method if s.image_input else msgspec.UNSET,
         image_prompts=s.image_prompts.prompts if s.image_prompts else msgspec.UNSET,
-        control=s.image_prompts.control if s.image_prompts else msgspec.UNSET)
+        control=s.image_prompts.control if s.image_prompts else msgspec.UNSET,
+        tiling=True if u.tiling else msgspec.UNSET,  # sent only when on: other tasks stay byte-identical
+        hires=s.hires.fix if s.hires else msgspec.UNSET)
     return _Image(params=params, task=task)
 
 
@@ -146,6 +151,8 @@ def normalize(request: GenerateRequest, catalog: Catalog, *, job_id: str, defaul
     warnings: list[str] = []
     s = settle(request, catalog, default_preset=default_preset, rng=rng or random.Random(), warnings=warnings,
                inputs=inputs)
+    if s.used.tiling and not catalog.runs_image_input(TILING):
+        raise NormalizeError("tiling", "seamless tiling is not run by the workers' kernel; send tiling false")
     models = [s.base, *([s.refiner] if s.refiner else []), *(m for m, _ in s.loras)]
     # Never waits for a hash (a checkpoint takes seconds to read): one not computed yet is logged unknown.
     hashes = {m.path: h for m in models if (h := catalog.known_hash(m)) is not None}

@@ -10,7 +10,9 @@ import { StylePicker } from "./style_picker.js";
 const STORE = "remgo.form";
 const LORA_SLOTS = 5;
 const NONE = { refiner_model_name: "None", vae_name: "Default (model)" };
-const SPECIAL = new Set(["preset", "image_seed", "seed_random"]);
+const SPECIAL = new Set(["preset", "image_seed", "seed_random", "hires_fix"]);
+// hires_fix is one object: its checkbox turns it on, its `hires_fix.<key>` controls fill it (hiresFix()).
+const HIRES_KEYS = ["scale", "resize_width", "resize_height", "upscaler", "steps", "denoise"];
 
 export class GenerateForm {
   constructor(form, catalog, config) {
@@ -80,7 +82,14 @@ export class GenerateForm {
 
   // The controls the form itself turns into fields; the input-image panel builds its own part (input_panel.js).
   fields() {
-    return [...this.form.elements].filter((el) => el.name && !SPECIAL.has(el.name) && !el.closest("[data-input-panel]"));
+    return [...this.form.elements].filter((el) => el.name && !SPECIAL.has(el.name) && !el.name.includes(".") &&
+      !el.closest("[data-input-panel]"));
+  }
+
+  hiresFix() {
+    if (!this.form.elements.hires_fix.checked) return undefined;
+    const value = (key) => read(this.form.elements[`hires_fix.${key}`]);
+    return clean(Object.fromEntries(HIRES_KEYS.map((key) => [key, value(key)])));
   }
 
   get loras() {
@@ -127,6 +136,8 @@ export class GenerateForm {
       const value = read(el);
       if (value !== undefined && !same(el.name, value, eff[el.name])) req[el.name] = value;
     }
+    const hires = this.hiresFix();
+    if (hires) req.hires_fix = hires;
     if (this.form.elements.seed_random.checked) req.seed_random = true;
     else {
       req.seed_random = false;

@@ -212,7 +212,19 @@ export class InputPanel {
     const outpaint = [...this.form.querySelectorAll("[name=outpaint_selections]:checked")].map((b) => b.value);
     if (JSON.stringify(outpaint) !== JSON.stringify(eff.outpaint_selections || [])) req.outpaint_selections = outpaint;
     this.addKnobs(req, INPAINT_KNOBS, eff);
+    const a1111 = this.a1111Steps();
+    if (a1111) req.inpaint_a1111 = a1111;
     return req;
+  }
+
+  // AUTOMATIC1111's inpainting steps when ticked, in its names; "only masked" samples the box at the image's size.
+  a1111Steps() {
+    if (!this.form.elements.inpaint_a1111.checked) return undefined;
+    const el = (key) => this.form.elements[`inpaint_a1111.${key}`];
+    const blur = number(el("mask_blur").value) ?? 4;
+    return { mask_blur_x: blur, mask_blur_y: blur, inpainting_fill: Number(el("inpainting_fill").value),
+      inpaint_full_res: el("inpaint_full_res").checked,
+      inpaint_full_res_padding: number(el("inpaint_full_res_padding").value) ?? 0 };
   }
 
   // A refusal of the job: an image prompt's index as sent → its slot.

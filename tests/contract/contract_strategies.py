@@ -13,6 +13,7 @@ import msgspec
 import msgspec.inspect as mi
 from hypothesis import strategies as st
 
+from contract.hires import HiresFix
 from contract.image_input import Inpaint, Padding, Upscale
 from contract.image_prompt import IP_ADAPTER_TYPES, ImagePrompt
 from contract.request import ImageSource
@@ -119,7 +120,22 @@ def _inpaint(kw: dict[str, Any]) -> dict[str, Any]:
         kw["mask"] = msgspec.structs.replace(kw["mask"], width=image.width, height=image.height)
     elif not any(msgspec.structs.astuple(kw["padding"])):  # no mask: the padding is what is repainted
         kw["padding"] = Padding(left=8)
+    if kw["a1111"] is not msgspec.UNSET:
+        _a1111(kw)
     return kw
+
+
+def _a1111(kw: dict[str, Any]) -> None:
+    # A1111's steps need a mask and Fooocus's knobs neutral; the whole picture is sampled at the image's size.
+    if kw["mask"] is None:
+        kw["a1111"] = msgspec.UNSET
+        return
+    kw.update(respective_field=1.0, erode_or_dilate=0, disable_initial_latent=False, padding=Padding(), engine=None)
+    if not kw["a1111"].only_masked:
+        image = msgspec.structs.replace(kw["image"], width=kw["image"].width // 8 * 8,
+                                        height=kw["image"].height // 8 * 8)
+        kw["image"], kw["mask"] = image, msgspec.structs.replace(kw["mask"], width=image.width, height=image.height)
+        kw["a1111"] = msgspec.structs.replace(kw["a1111"], width=image.width, height=image.height)
 
 
 def _image_source(kw: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +151,8 @@ def _generate_task(kw: dict[str, Any]) -> dict[str, Any]:
         kw["image_metadata"] = [metadata[i % len(metadata)] for i in range(len(kw["seeds"]))]
     # Its size is the method's: text to image and Vary a Dimension, Inpaint the padded image's size.
     method = kw.get("image_input")
+    if method is not msgspec.UNSET and method is not None:  # hires fix is text to image only
+        kw["hires"] = msgspec.UNSET
     if isinstance(method, Inpaint):
         kw["width"], kw["height"] = method.output_size()
     elif not isinstance(method, Upscale):
@@ -151,4 +169,11 @@ def _image_prompt(kw: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
-_FIXUPS = {GenerateTask: _generate_task, Inpaint: _inpaint, ImageSource: _image_source, ImagePrompt: _image_prompt}
+def _hires(kw: dict[str, Any]) -> dict[str, Any]:
+    # The upscaled size covers the final one (the centred crop only removes).
+    kw["upscaled_width"] = max(kw["upscaled_width"], kw["width"])
+    kw["upscaled_height"] = max(kw["upscaled_height"], kw["height"])
+    return kw
+
+
+_FIXUPS = {GenerateTask: _generate_task, HiresFix: _hires, Inpaint: _inpaint, ImageSource: _image_source, ImagePrompt: _image_prompt}

@@ -170,6 +170,8 @@ def test_every_value_v1_carries_is_explicit():
         "preset", "seed_random", "overwrite_step", "overwrite_switch", "overwrite_width", "overwrite_height",
     } - {f for f in GenerateRequest.__struct_fields__ if f.startswith(("uov_", "inpaint_", "upscale_", "outpaint_"))} - {
         "overwrite_vary_strength", "overwrite_upscale_strength", "invert_mask_checkbox",
+        "tiling",  # A1111's seamless tiling: Fooocus has none, so no v1 slot
+        "hires_fix",  # A1111's hires fix: Fooocus has none, so no v1 slot
     } - set(PROMPT_FIELDS)  # fmt: skip  # the input-image fields travel only while their feature runs (tests/golden/legacy)
     assert sorted(field for field in carried if getattr(request, field) is None) == []
 

@@ -107,6 +107,20 @@ def test_img2img_vary_and_inpaint(api) -> None:
     assert [i.size for i in r.images] == [(1024, 1024)]
 
 
+def test_img2img_inpaints_with_every_webuiapi_default(api) -> None:
+    # webuiapi's defaults: mask_blur 4, inpainting_fill 0 (fill), inpaint_full_res (only masked) with padding 0,
+    # denoising_strength 0.75, width × height 512 — the box around the mask is sampled at 512², the image keeps
+    # its own size, as in A1111
+    mask = Image.new("L", (640, 384), 0)
+    mask.paste(255, (300, 100, 400, 200))
+    r = api.img2img(images=[png((640, 384))], mask_image=mask)
+    assert [i.size for i in r.images] == [(640, 384)] and r.info["denoising_strength"] == 0.75
+    pairs = r.info["infotexts"][0].splitlines()[-1].split(", ")
+    assert {"Mask blur: 4", "Inpaint area: Only masked", "Masked area padding: 0", "Masked content: fill"} <= set(pairs)
+    found = api.png_info(r.images[0]).parameters
+    assert (found["Mask blur"], found["Inpaint area"], found["Masked content"]) == ("4", "Only masked", "fill")
+
+
 def test_img2img_size_follows_remgos_rule_or_is_refused(api) -> None:
     with pytest.raises(RuntimeError) as refused:
         api.img2img(images=[png((512, 512))], width=512, height=512, steps=3)
@@ -136,8 +150,10 @@ def test_img2img_refusals_name_their_field(server) -> None:
     mask = base64.b64encode(_png_bytes(Image.new("L", (1024, 1024), 255))).decode()
     base = {"init_images": [image], "mask": mask, "width": 1024, "height": 1024, "steps": 3, "mask_blur": 0,
             "inpainting_fill": 1, "inpaint_full_res": False, "denoising_strength": 0.5}
-    for changes, field in [({"mask_blur": 4}, "mask_blur"), ({"inpaint_full_res": True}, "inpaint_full_res"),
-                           ({"inpainting_fill": 2}, "inpainting_fill"), ({"inpainting_fill": 0}, "inpainting_fill"),
+    for changes, field in [({"mask_blur": -1}, "mask_blur"), ({"mask_blur_x": 300, "mask_blur": None}, "mask_blur_x"),
+                           ({"inpainting_fill": 4}, "inpainting_fill"), ({"width": 512}, "width"),
+                           ({"inpaint_full_res": True, "inpaint_full_res_padding": -1}, "inpaint_full_res_padding"),
+                           ({"inpaint_full_res": True, "width": 300}, "width"),
                            ({"init_images": []}, "init_images"), ({"denoising_strength": 0}, "denoising_strength"),
                            ({"mask": "not an image"}, "mask")]:
         r = sdapi(server, "POST", "img2img", json={**base, **changes})

@@ -4,7 +4,6 @@ worker from the input store, the history and metadata recording the input, histo
 
 from __future__ import annotations
 
-import base64
 import io
 
 import pytest
@@ -14,18 +13,9 @@ from bench.harness.in_process import running
 from bench.harness.settings import SMALL, server_settings
 from orchestrator.store.metadata.image_io import read_embedded
 from orchestrator.store.metadata.text import parse
+from tests.image_files import b64, png
 
 pytestmark = pytest.mark.anyio
-
-
-def png(size: tuple[int, int], color, mode: str = "RGB") -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, color).save(out, "PNG")
-    return out.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 async def finished(srv, body: dict) -> dict:

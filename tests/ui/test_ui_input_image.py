@@ -232,6 +232,27 @@ def test_outpaint_alone_sends_no_mask_and_the_directions(page, color_server, tmp
     assert (job["images"][0]["width"], job["images"][0]["height"]) == (128 + 38, 96 + 28)
 
 
+def test_a1111_steps_send_their_knobs_and_keep_the_image_size(page, color_server, tmp_path) -> None:
+    small_job(page, "a red door")
+    page.check("#input-on")
+    page.click("#input-tab-inpaint")
+    page.set_input_files("[name=inpaint_input_image]", str(png_file(tmp_path / "door.png", 160, 96, seed=3)))
+    expect(page.locator("[data-slot=inpaint] .slot-status")).to_contain_text("160×96")
+    page.locator("#mask-canvas").scroll_into_view_if_needed()
+    drag(page, (60, 40), (100, 40), 160)
+    page.locator("details.advanced:has([name=inpaint_a1111])").locator("summary").click()
+    page.check("[name=inpaint_a1111]")
+    page.fill("[name='inpaint_a1111.mask_blur']", "6")
+    page.select_option("[name='inpaint_a1111.inpainting_fill']", "2")
+    before = job_ids(color_server)
+    page.click("#generate")
+    job = submitted(color_server, before)
+    assert job["status"] == "succeeded", job.get("error")
+    assert job["request"]["inpaint_a1111"] == {"mask_blur_x": 6, "mask_blur_y": 6, "inpainting_fill": 2,
+                                               "inpaint_full_res": True, "inpaint_full_res_padding": 32}
+    assert (job["images"][0]["width"], job["images"][0]["height"]) == (160, 96)
+
+
 def test_input_panel_at_phone_size(browser, color_server, tmp_path) -> None:
     page, errors = open_page(browser, color_server.url, viewport=PHONE)
     try:

@@ -16,13 +16,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 import torch
 from PIL import Image
 
 from contract.image_input import Inpaint, Upscale, Vary
 from contract.task import GenerateTask
-from inference_worker.diffusers_kernel.image_input import inpaint, pixels, vae_io
+from inference_worker.diffusers_kernel.image_input import (
+    a1111_inpaint,
+    a1111_latents,
+    inpaint,
+    pixels,
+    vae_io,
+)
 from inference_worker.diffusers_kernel.image_input.mask import latent_mask
 from inference_worker.diffusers_kernel.image_input.refiner_plan import encodes_with_refiner, plan_at_denoise
 from inference_worker.diffusers_kernel.loading.inpaint_engine import EngineWeights
@@ -31,7 +38,7 @@ from inference_worker.diffusers_kernel.sampling.denoiser import ModelPass
 from inference_worker.diffusers_kernel.sampling.known_region import KnownRegion
 from inference_worker.diffusers_kernel.sampling.refiner import RefinerPlan, handover_step
 
-METHODS = frozenset({"vary", "upscale", "inpaint", "inpaint.engine"})
+METHODS = frozenset({"vary", "upscale", "inpaint", "inpaint.engine", "inpaint.a1111"})
 INPAINT_UNET_CHANNELS = 9
 
 
@@ -60,10 +67,12 @@ class InputRun:
     result: Image.Image | None = None  # already the output: no diffusion
     engine: EngineWeights | None = None  # Fooocus's inpaint engine on the base UNet …
     head_feature: torch.Tensor | None = None  # … and what its head adds after conv_in
+    hold: type[KnownRegion] = KnownRegion  # how the known region is held (A1111's: the estimate only)
+    settles: bool = False  # the sampler's result is blended with the known latent outside the mask (A1111)
 
     def attach(self, base: ModelPass, refiner: ModelPass | None, seed: int) -> None:
         """Put this image's known region (its noise follows the seed) on the model passes."""
-        region = None if self.known is None else KnownRegion(self.known, self.mask, seed)
+        region = None if self.known is None else self.hold(self.known, self.mask, seed)
         base.known, base.extra = region, self.extra
         base.input_feature = self.head_feature
         base.before = self.engine.patched if self.engine is not None else None
@@ -73,9 +82,16 @@ class InputRun:
         refiner.before = self.engine.plain if self.engine is not None and refiner.unet is base.unet else None
         if self.plan is not None and not self.plan.same_latents and self.refiner_known is not None:
             # the `vae` swap's refiner run is a second sampler run with seed + 1, as in Fooocus
-            refiner.known = KnownRegion(self.refiner_known, self.mask, seed + 1)
+            refiner.known = self.hold(self.refiner_known, self.mask, seed + 1)
         else:
             refiner.known = region
+
+    def settle(self, latents: torch.Tensor) -> torch.Tensor:
+        """The sampled latent as it is decoded: A1111's inpainting puts the known latent back outside the mask."""
+        if not self.settles:
+            return latents
+        refined = self.plan is not None and not self.plan.same_latents and self.refiner_known is not None
+        return a1111_latents.settle(latents, self.refiner_known if refined else self.known, self.mask)
 
 
 def _keep(image: Image.Image) -> Image.Image:
@@ -100,6 +116,10 @@ def prepare(task: GenerateTask, models: ModelSet, warn: Callable[[str], None]) -
         assert isinstance(method, Vary)
         w, h, finish = task.width, task.height, _keep
         tiled = w * h > vae_io.TILE_ABOVE_PIXELS
+    if tiled and task.seamless():
+        # Tiles would each wrap around at their own edges: the image is one period, so the VAE takes it whole.
+        tiled = False
+        warn("tiling: the VAE encoded and decoded the whole image at once, not in tiles")
     plan = plan_at_denoise(models.plan, task.steps, method.denoise, warn)
     initial = vae_io.encode(_encoder(models, plan), source, tiled)
     return InputRun((w, h), method.denoise, plan, tiled, finish, initial=initial)
@@ -110,6 +130,8 @@ def _encoder(models: ModelSet, plan: RefinerPlan | None):
 
 
 def _inpaint(task: GenerateTask, method: Inpaint, models: ModelSet, warn) -> InputRun:
+    if method.a1111 is not msgspec.UNSET:
+        return _a1111_inpaint(task, method, models, warn)
     area = inpaint.prepare(method, warn)
     plan = plan_at_denoise(models.plan, task.steps, method.denoise, warn)
     vae = _encoder(models, plan)
@@ -139,4 +161,41 @@ def _inpaint(task: GenerateTask, method: Inpaint, models: ModelSet, warn) -> Inp
         warn(
             "inpaint engine: none; the checkpoint as it is ran, its latent held to the image outside the mask"
         )
+    return run
+
+
+def _a1111_inpaint(task: GenerateTask, method: Inpaint, models: ModelSet, warn) -> InputRun:
+    """AUTOMATIC1111's steps (a1111_inpaint.py, a1111_latents.py); the checkpoint as it is, or its own
+    9-channel UNet, which reads A1111's conditioning mask and masked work."""
+    steps = method.a1111
+    assert method.mask is not None and steps is not msgspec.UNSET  # the contract says so
+    image = pixels.load_rgb(method.image, "image_input.image")
+    area = a1111_inpaint.prepare(image, a1111_inpaint.load_mask(method.mask, steps.round_mask), steps,
+                                 method.invert_mask)
+    w, h = area.work_size
+    tiled = w * h > vae_io.TILE_ABOVE_PIXELS
+    plan = plan_at_denoise(models.plan, task.steps, method.denoise, warn)
+    mask = a1111_latents.latent_mask(area.work_mask, steps.round_mask)
+
+    def start(vae) -> torch.Tensor:
+        encoded = vae_io.encode(vae, area.work_image, tiled)
+        return a1111_latents.start_latent(encoded, mask.to(encoded.device), steps.content, task.seeds[0])
+
+    known = start(_encoder(models, plan))
+    run = InputRun((w, h), method.denoise, plan, tiled, area.paste, initial=known, known=known,
+                   mask=mask.to(known.device), hold=a1111_latents.DenoisedHold, settles=True)
+    if plan is not None and not plan.same_latents and not encodes_with_refiner(plan):
+        run.refiner_known = start(models.refiner.pipe.vae)
+    vae = _encoder(models, plan)
+    if models.base.pipe.unet.config.in_channels == INPAINT_UNET_CHANNELS:
+        masked = vae_io.encode(vae, a1111_latents.masked_work(area.work_image, area.work_mask, steps.round_mask),
+                               tiled)
+        cond = a1111_latents.conditioning_mask(area.work_mask, steps.round_mask, tuple(masked.shape[-2:]))
+        run.extra = torch.cat([cond.to(masked), masked], dim=1)
+        how = "the checkpoint's own 9-channel inpainting UNet ran"
+    else:
+        how = "the checkpoint as it is ran, its estimate held to the image outside the mask"
+    where = (f"the {area.box[2] - area.box[0]}×{area.box[3] - area.box[1]} box around the mask at {w}×{h}"
+             if area.box is not None else "the whole picture")
+    warn(f"inpaint (AUTOMATIC1111's steps): {where}; {how}")
     return run

@@ -2,7 +2,8 @@
 
 Encoding takes the mean of the VAE's latent distribution (deterministic: a seed means one image), shifted
 and scaled into the sampler's latent space. Tiling uses diffusers' own (`use_tiling`), on only for the
-call, since the VAE belongs to a cached model that other tasks decode with untiled.
+call, since the VAE belongs to a cached model that other tasks decode with untiled. A VAE padding circularly
+(a seamless-tiling task, loading/seamless.py) is never tiled: each tile would wrap around at its own edges.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from PIL import Image
 TILE_ABOVE_PIXELS = 1024 * 1024  # larger images are encoded and decoded in tiles
 
 
+def _wraps(vae: Any) -> bool:
+    return any(getattr(m, "padding_mode", None) == "circular" for m in vae.modules())
+
+
 @contextmanager
 def _tiling(vae: Any, tiled: bool) -> Iterator[None]:
     before = getattr(vae, "use_tiling", False)
-    vae.use_tiling = tiled
+    vae.use_tiling = tiled and not _wraps(vae)
     try:
         yield
     finally:

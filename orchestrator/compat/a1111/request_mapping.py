@@ -16,12 +16,14 @@ from typing import Any
 
 import msgspec
 
+from contract.image_input import MAX_INPUT_SIDE, MAX_MASK_BLUR
 from contract.request import GenerateRequest, Performance, UovMethod
 from contract.task import OutputFormat, RefinerSwapMethod
 from orchestrator.catalog import Catalog
 from orchestrator.catalog.preset_fit import MODEL_VAE
 from orchestrator.catalog.tables import size_problem
 from orchestrator.common.field_error import FieldError
+from orchestrator.compat.a1111 import hires_mapping
 from orchestrator.compat.a1111.face_options import FaceOptions, OptionRefused, find_checkpoint
 from orchestrator.compat.a1111.prompt_syntax import PromptRefused, to_remgo
 from orchestrator.compat.a1111.request_models import Img2ImgRequest, Txt2ImgRequest
@@ -36,9 +38,7 @@ MAX_STEPS = 200
 # A1111's samplers that evaluate the model twice per step: its refiner switch counts evaluations there.
 SECOND_ORDER = frozenset({"Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ SDE"})
 RESIZE_MODES = {0: "Just resize", 1: "Crop and resize", 2: "Resize and fill", 3: "Just resize (latent upscale)"}
-FILL_ORIGINAL, FILL_FILL = 1, 0
 FILL_NAMES = {0: "fill", 1: "original", 2: "latent noise", 3: "latent nothing"}
-FILLS_ABOVE = 0.99  # the denoise above which remgo's inpaint fills the hole before sampling (Fooocus's rule)
 LATER = "a later version runs it"
 
 
@@ -62,8 +62,6 @@ def _refuse(name: str, message: str) -> MappingRefused:
 def _check_common(body: Txt2ImgRequest | Img2ImgRequest) -> None:
     if body.restore_faces:
         raise _refuse("restore_faces", f"face restoration is not run here yet ({LATER})")
-    if body.tiling:
-        raise _refuse("tiling", f"seamless tiling is not run here yet ({LATER})")
     if body.subseed_strength:
         raise _refuse("subseed_strength", "variation seeds (subseed) are not run here; send 0")
     for name in ("seed_resize_from_w", "seed_resize_from_h"):
@@ -211,6 +209,7 @@ def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: Face
         adm_scaler_negative=1.0, adm_scaler_end=0.0, refiner_swap_method=RefinerSwapMethod.joint.value,
         freeu_enabled=False, overwrite_step=steps, disable_seed_increment=False, save_metadata_to_images=True,
         metadata_scheme="a1111", read_wildcards_in_order=False,
+        tiling=bool(body.tiling),  # A1111's `tiling` option is off: null is false
     )
     if switch is not None:
         fields["refiner_switch"] = switch
@@ -220,12 +219,21 @@ def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: Face
 
 
 def txt2img(body: Txt2ImgRequest, catalog: Catalog, options: FaceOptions) -> Mapped:
-    if body.enable_hr:
-        raise _refuse("enable_hr", f"hires fix is not run here yet ({LATER})")
-    for name in ("firstphase_width", "firstphase_height"):
-        if getattr(body, name):
-            raise _refuse(name, f"the old hires fix's first pass size is not run here ({LATER}); send 0")
+    try:
+        first = hires_mapping.first_pass_size(body)
+    except hires_mapping.HiresRefused as exc:
+        raise _refuse(exc.field, exc.message) from None
+    if first is not None:  # the old hires fix: the first pass at firstphase_width × firstphase_height
+        if problem := size_problem(*first):
+            raise _refuse("firstphase_" + problem.split(" ", 1)[0], problem)
+        body = msgspec.structs.replace(body, width=first[0], height=first[1])
     fields, mapped = _base(body, catalog, options)
+    if body.enable_hr:
+        try:
+            fields["hires_fix"] = hires_mapping.hires_fix(body, mapped.sampling, catalog, fields["base_model_name"],
+                                                          fields["refiner_model_name"])
+        except hires_mapping.HiresRefused as exc:
+            raise _refuse(exc.field, exc.message) from None
     mapped.request = _build(fields)
     return mapped
 
@@ -259,16 +267,19 @@ def _header(text: str, name: str) -> tuple[int, int]:
     return found.width, found.height
 
 
-def _blur(body: Img2ImgRequest) -> None:
+def _blur(body: Img2ImgRequest) -> tuple[int, int]:
+    """A1111's mask blur across and down: `mask_blur`, when given, sets both."""
     if body.mask_blur is not None:
-        if body.mask_blur:
-            raise _refuse("mask_blur", "the mask is not blurred here: remgo blends the result in through "
-                                       "Fooocus's feathered edge (see docs); send mask_blur 0")
-        return
-    for name in ("mask_blur_x", "mask_blur_y"):
-        if getattr(body, name):
-            raise _refuse(name, "the mask is not blurred here: remgo blends the result in through Fooocus's "
-                                "feathered edge (see docs); send mask_blur 0")
+        x = y = body.mask_blur
+        names = ("mask_blur", "mask_blur")
+    else:
+        x = 4 if body.mask_blur_x is None else body.mask_blur_x
+        y = 4 if body.mask_blur_y is None else body.mask_blur_y
+        names = ("mask_blur_x", "mask_blur_y")
+    for name, value in zip(names, (x, y), strict=True):
+        if not 0 <= value <= MAX_MASK_BLUR:
+            raise _refuse(name, f"must be within 0…{MAX_MASK_BLUR}, got {value}")
+    return x, y
 
 
 def img2img(body: Img2ImgRequest, catalog: Catalog, options: FaceOptions) -> Mapped:
@@ -311,35 +322,34 @@ def _vary(body: Img2ImgRequest, image: str, denoise: float, given: tuple[int, in
 
 def _inpaint(body: Img2ImgRequest, image: str, denoise: float, given: tuple[int, int],
              asked: tuple[int, int]) -> dict:
+    """A1111's inpainting steps (contract inpaint_a1111): "only masked" samples the box around the mask at
+    width × height and returns the image's size; the whole picture is sampled at the image's own size."""
     assert body.mask is not None
-    if asked != given:
-        raise _refuse("width", f"inpainting keeps the image's size here: send width {given[0]} and height "
-                               f"{given[1]} (resize the image first for another size)")
     if _header(body.mask, "mask") != given:
         raise _refuse("mask", "the mask must have the image's size")
-    _blur(body)
-    if body.mask_round is False:
-        raise _refuse("mask_round", "the latent mask is always rounded to 0 or 1 here; send true")
-    if body.inpaint_full_res:
-        raise _refuse("inpaint_full_res", "\"only masked\" (a crop around the mask plus padding) is not run "
-                                          "here; send false: the whole picture is inpainted")
+    only_masked = True if body.inpaint_full_res is None else bool(body.inpaint_full_res)
+    if not only_masked and asked != given:
+        raise _refuse("width", f"the whole picture is inpainted at the image's size here: send width {given[0]} "
+                               f"and height {given[1]} (resize the image first for another size)")
+    blur_x, blur_y = _blur(body)
     fill = body.inpainting_fill if body.inpainting_fill is not None else 0
-    if fill == FILL_ORIGINAL and denoise > FILLS_ABOVE:
-        raise _refuse("inpainting_fill", f"above denoise {FILLS_ABOVE} the masked area is filled before "
-                                         "sampling here (Fooocus's rule): send inpainting_fill 0 (fill)")
-    if fill == FILL_FILL and denoise <= FILLS_ABOVE:
-        raise _refuse("inpainting_fill", f"at denoise {FILLS_ABOVE} or less the masked area starts from the "
-                                         "image here: send inpainting_fill 1 (original), or denoise 1.0 to fill")
-    if fill not in (FILL_FILL, FILL_ORIGINAL):
-        raise _refuse("inpainting_fill", f"{fill} ({FILL_NAMES.get(fill, 'unknown')}) is not run here: 0 (fill) "
-                                         f"above denoise {FILLS_ABOVE}, 1 (original) at or below it")
+    if fill not in FILL_NAMES:
+        raise _refuse("inpainting_fill", f"one of 0 (fill), 1 (original), 2 (latent noise), 3 (latent nothing); "
+                                         f"got {fill}")
+    padding = body.inpaint_full_res_padding or 0
+    if not 0 <= padding <= MAX_INPUT_SIDE:
+        raise _refuse("inpaint_full_res_padding", f"must be within 0…{MAX_INPUT_SIDE}, got {padding}")
     invert = body.inpainting_mask_invert or 0
     if invert not in (0, 1):
         raise _refuse("inpainting_mask_invert", f"0 or 1, got {invert}")
+    steps = dict(mask_blur_x=blur_x, mask_blur_y=blur_y, inpainting_fill=fill, inpaint_full_res=only_masked,
+                 inpaint_full_res_padding=padding, mask_round=body.mask_round is not False)
+    if only_masked:
+        steps |= dict(width=asked[0], height=asked[1])
     return dict(inpaint_input_image=image, inpaint_mask_image=body.mask, inpaint_strength=denoise,
                 inpaint_respective_field=1.0, invert_mask_checkbox=bool(invert), inpaint_erode_or_dilate=0,
                 inpaint_disable_initial_latent=False, inpaint_engine="None", inpaint_additional_prompt="",
-                outpaint_selections=[])
+                outpaint_selections=[], inpaint_a1111=steps)
 
 
 # Names of remgo's request fields (as the normalizer's errors name them) → the A1111 field behind them.
@@ -357,6 +367,10 @@ A1111_FIELD = {
 def a1111_field(path: str) -> str:
     """`$.style_selections[0]` → `styles[0]`: a normalizer's field in A1111's name."""
     bare = path.removeprefix("$.").removeprefix("$")
+    if bare.startswith("inpaint_a1111."):  # its fields carry A1111's own names
+        return bare.removeprefix("inpaint_a1111.")
+    if bare.startswith("hires_fix"):
+        return hires_mapping.a1111_name(bare.removeprefix("hires_fix").removeprefix("."))
     head = re.match(r"[A-Za-z_]+", bare)
     if head is None:
         return bare or "body"

@@ -24,6 +24,7 @@ from orchestrator.compat.a1111.request_mapping import Mapped
 from orchestrator.compat.a1111.request_models import Img2ImgRequest, Txt2ImgRequest
 from orchestrator.jobs.store import Job
 from orchestrator.store.metadata import a1111 as a1111_text
+from orchestrator.store.metadata import hires_fields
 from orchestrator.store.metadata.fooocus import log_fields
 
 # Keys of `info`, in A1111's order (Processed.js).
@@ -86,6 +87,12 @@ def info(body: Txt2ImgRequest | Img2ImgRequest, mapped: Mapped, job: Job, catalo
     vae = catalog.snapshot().models[ModelKind.vae].get(first.vae or "")
     subseed = body.subseed if body.subseed is not None else -1
     denoise = first.input.denoise if first.input is not None else None
+    if first.hires is not None:
+        denoise = first.hires.denoise
+    # As A1111's: the schedule, then the hires keys of the infotext (`Denoising strength` is a field of its own);
+    # `width`/`height` are the first pass's, as A1111's `p.width`/`p.height` stay.
+    extra = {"Schedule type": mapped.sampling.scheduler.label}
+    extra.update((k, v) for k, v in hires_fields.a1111_entries(first.hires) if k != "Denoising strength")
     result = {
         "prompt": all_prompts[0], "all_prompts": all_prompts,
         "negative_prompt": all_negative[0], "all_negative_prompts": all_negative,
@@ -100,8 +107,8 @@ def info(body: Txt2ImgRequest | Img2ImgRequest, mapped: Mapped, job: Job, catalo
         "sd_vae_name": os.path.splitext(os.path.basename(vae.name))[0] if vae else None,
         "sd_vae_hash": catalog.known_hash(vae) if vae else None,
         "seed_resize_from_w": body.seed_resize_from_w, "seed_resize_from_h": body.seed_resize_from_h,
-        "denoising_strength": denoise if isinstance(body, Img2ImgRequest) else body.denoising_strength,
-        "extra_generation_params": {"Schedule type": mapped.sampling.scheduler.label},
+        "denoising_strength": denoise if isinstance(body, Img2ImgRequest) or first.hires else body.denoising_strength,
+        "extra_generation_params": extra,
         "index_of_first_image": 0,
         "infotexts": [infotext(planned[i]) for i in done],
         "styles": list(body.styles or []), "job_timestamp": _timestamp(job), "clip_skip": first.clip_skip,

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from orchestrator.common.image_params import ImageParams, LoraUse
-from orchestrator.store.metadata import input_fields, prompt_fields
+from orchestrator.store.metadata import hires_fields, input_fields, prompt_fields
 from orchestrator.store.metadata.fooocus import (
     DEFAULT_ADAPTIVE_CFG,
     DEFAULT_SWAP_METHOD,
@@ -72,6 +72,7 @@ _OPTIONAL = (
     ("overwrite_switch", "Overwrite Switch"),
     ("refiner_swap_method", "Refiner Swap Method"),
     ("freeu", "FreeU"),
+    ("tiling", "Tiling"),  # A1111's `Tiling: True`, written only when on
 )
 # `Key: value` pairs of the last line; a value is a JSON string or runs to the next comma.
 _PAIR = re.compile(r'\s*(\w[\w /-]*):\s*("(?:[^"\\]|\\.)*"|[^,]*)(?:,|$)')
@@ -134,6 +135,7 @@ def render(params: ImageParams, fields: dict[str, Any]) -> str:
         entries.append(("Lora weights", weights))
     entries += input_fields.a1111_entries(params.input)
     entries += prompt_fields.a1111_entries(params.image_prompts)
+    entries += hires_fields.a1111_entries(params.hires)
     entries.append(("Version", params.version))
     if params.created_by:
         entries.append(("User", params.created_by))
@@ -182,14 +184,15 @@ def _params(values: dict[str, str], positive: str, negative: str) -> ImageParams
     from_fooocus = "Sharpness" in values
     freeu = values.get("FreeU")
     overwrite = values.get("Overwrite Switch")
+    hires, (width, height) = hires_fields.from_a1111(values, (int(size.group(1)), int(size.group(2))))
     return ImageParams(
         prompt=values.get("Raw prompt", positive),
         negative_prompt=values.get("Raw negative prompt", negative),
         styles=[],
         performance=values.get("Performance") or PERFORMANCE_BY_STEPS.get(steps, ""),
         steps=steps,
-        width=int(size.group(1)),
-        height=int(size.group(2)),
+        width=width,
+        height=height,
         guidance_scale=as_float(values["CFG scale"]),
         sharpness=as_float(values.get("Sharpness", 0.0)),
         adm_guidance=float_tuple(values.get("ADM Guidance", "(1.0, 1.0, 0.0)"), 3),
@@ -215,6 +218,8 @@ def _params(values: dict[str, str], positive: str, negative: str) -> ImageParams
         created_by=values.get("User"),
         input=input_fields.from_a1111(values),
         image_prompts=prompt_fields.from_a1111(values),
+        hires=hires,
+        tiling=values.get("Tiling") == "True",
     )
 
 

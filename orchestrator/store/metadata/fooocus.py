@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from orchestrator.common.image_params import ImageParams, LoraUse
-from orchestrator.store.metadata import input_fields, prompt_fields
+from orchestrator.store.metadata import hires_fields, input_fields, prompt_fields
 
 FOOOCUS_EXPANSION = "Fooocus V2"  # the style name that stands for prompt expansion
 DEFAULT_VAE = "Default (model)"  # Fooocus's name for "the checkpoint's own VAE"
@@ -94,6 +94,12 @@ def as_list(value: Any) -> list:
     return found
 
 
+def as_flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
 def float_tuple(value: Any, size: int) -> tuple:
     """`"(1.5, 0.8, 0.3)"` (Fooocus logs tuples as Python text) or a JSON array → floats."""
     found = ast.literal_eval(value) if isinstance(value, str) else value
@@ -152,6 +158,9 @@ def log_fields(params: ImageParams) -> dict[str, Any]:
         fields[f"lora_combined_{i}"] = f"{lora.name} : {float(lora.weight)}"
     fields.update(input_fields.fooocus_fields(params.input))
     fields.update(prompt_fields.fooocus_fields(params.image_prompts))
+    fields.update(hires_fields.fooocus_fields(params.hires))
+    if params.tiling:  # remgo's key (Fooocus has no seamless tiling); left out when off
+        fields["tiling"] = True
     fields["metadata_scheme"] = params.metadata_scheme
     fields["version"] = params.version
     return fields
@@ -239,6 +248,8 @@ def _from_fooocus(data: dict[str, Any]) -> ImageParams | None:
             created_by=data.get("created_by") if isinstance(data.get("created_by"), str) else None,
             input=input_fields.from_fooocus(data),
             image_prompts=prompt_fields.from_fooocus(data),
+            hires=hires_fields.from_fooocus(data),
+            tiling=as_flag(data.get("tiling", False)),
         )
     except (KeyError, IndexError, TypeError, ValueError, SyntaxError, RecursionError, msgspec.ValidationError):
         return None

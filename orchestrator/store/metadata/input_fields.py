@@ -1,5 +1,6 @@
 """How an image's input (Vary, Upscale, Inpaint, Outpaint: common/image_params.InputUse) is written into its
-metadata text and read back. Fooocus itself logs none of it; A1111's own key is `Denoising strength`, the
+metadata text and read back. Fooocus itself logs none of it; A1111's own keys are `Denoising strength` and
+those of its inpainting steps (`Mask blur`, `Inpaint area`, `Masked area padding`, `Masked content`), the
 others are remgo's, named in each scheme's style. A text-to-image image carries none of these keys."""
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ KEYS: dict[str, tuple[str, str]] = {
     "erode_or_dilate": ("inpaint_erode_or_dilate", "Mask erode or dilate"),
     "invert_mask": ("invert_mask", "Invert mask"),
     "inpaint_engine": ("inpaint_engine", "Inpaint engine"),
+    # AUTOMATIC1111's own infotext keys for its inpainting steps
+    "mask_blur": ("inpaint_mask_blur", "Mask blur"),
+    "inpaint_area": ("inpaint_area", "Inpaint area"),
+    "masked_area_padding": ("inpaint_masked_area_padding", "Masked area padding"),
+    "masked_content": ("inpaint_masked_content", "Masked content"),
 }
 
 

@@ -45,6 +45,21 @@ def _old_database(path: Path, store: OutputStore) -> dict[str, str]:
     return ids
 
 
+def _database_at(version: int, db: Path, store: OutputStore, params) -> None:
+    """A database as remgo wrote it at schema `version`, holding one row ('id-old') whose metadata is `params`."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db)
+    conn.create_function("remgo_model_key", 1, lambda name: name, deterministic=True)
+    steps = "\n".join(MIGRATIONS[:version])
+    conn.executescript(f"BEGIN;\n{steps}\nPRAGMA user_version = {version};\nCOMMIT;")
+    rel = store.save(image_bytes("png"), "png", job_id="old")
+    conn.execute("INSERT INTO images (seq, id, root, path, created, prompt, metadata, source) "
+                 "VALUES (1700000000000000, 'id-old', 0, ?, '2023-11-14T22:13:20Z', 'a fox', ?, 'generated')",
+                 [rel, msgspec.json.encode(params).decode()])
+    conn.commit()
+    conn.close()
+
+
 def _ids(history: History, **params: str) -> list[str]:
     return [item.id for item in history.page(HistoryQuery.from_params(params)).items]
 
@@ -90,18 +105,9 @@ def test_schema_3_finds_images_by_the_input_they_were_made_from(tmp_path: Path) 
     they are added; `input_method` takes a family or a full name, `made_from` a history id or a sha256."""
     store = OutputStore(tmp_path / "outputs")
     db = tmp_path / "outputs" / "history.db"
-    db.parent.mkdir(parents=True)
-    conn = sqlite3.connect(db)
-    conn.create_function("remgo_model_key", 1, lambda name: name, deterministic=True)
-    conn.executescript(f"BEGIN;\n{MIGRATIONS[0]}\n{MIGRATIONS[1]}\nPRAGMA user_version = 2;\nCOMMIT;")
     varied = sample_params(input=InputUse(method="Vary (Strong)", denoise=0.85, image_sha256="c" * 64,
                                           history_id="0123456789abcdef"))
-    rel = store.save(image_bytes("png"), "png", job_id="old")
-    conn.execute("INSERT INTO images (seq, id, root, path, created, prompt, metadata, source) "
-                 "VALUES (1700000000000000, 'id-old', 0, ?, '2023-11-14T22:13:20Z', 'a fox', ?, 'generated')",
-                 [rel, msgspec.json.encode(varied).decode()])
-    conn.commit()
-    conn.close()
+    _database_at(2, db, store, varied)
 
     history = History(db, store)
     try:
@@ -126,18 +132,9 @@ def test_schema_4_finds_images_by_their_image_prompts(tmp_path: Path) -> None:
     as they are added; `image_prompts` says with or without, `image_prompt_type` names one type, any case."""
     store = OutputStore(tmp_path / "outputs")
     db = tmp_path / "outputs" / "history.db"
-    db.parent.mkdir(parents=True)
-    conn = sqlite3.connect(db)
-    conn.create_function("remgo_model_key", 1, lambda name: name, deterministic=True)
-    conn.executescript(f"BEGIN;\n{MIGRATIONS[0]}\n{MIGRATIONS[1]}\n{MIGRATIONS[2]}\nPRAGMA user_version = 3;\nCOMMIT;")
     prompted = sample_params(image_prompts=[PromptUse(type="PyraCanny", stop=0.5, weight=1.0, image_sha256="e" * 64),
                                             PromptUse(type="ImagePrompt", stop=0.5, weight=0.6, image_sha256="f" * 64)])
-    rel = store.save(image_bytes("png"), "png", job_id="old")
-    conn.execute("INSERT INTO images (seq, id, root, path, created, prompt, metadata, source) "
-                 "VALUES (1700000000000000, 'id-old', 0, ?, '2023-11-14T22:13:20Z', 'a fox', ?, 'generated')",
-                 [rel, msgspec.json.encode(prompted).decode()])
-    conn.commit()
-    conn.close()
+    _database_at(3, db, store, prompted)
 
     history = History(db, store)
     try:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from bench.harness.in_process import running
 from bench.harness.settings import CHECKPOINT, make_catalog, server_settings
+from tests.image_files import b64, png
 from tests.orchestrator.catalog.catalog_samples import write_models
 from tests.orchestrator.compat.fooocus_api.documented import (
     MODEL_NAMES,
@@ -27,16 +28,6 @@ pytestmark = pytest.mark.anyio
 # Fooocus-API's field names; small images and few steps so the colour kernel answers at once.
 SMALL = {"prompt": "a red fox", "base_model_name": CHECKPOINT, "image_seed": 1234567890123,
          "advanced_params": {"overwrite_width": 256, "overwrite_height": 256, "overwrite_step": 3}}
-
-
-def png(size: tuple[int, int], color, mode: str = "RGB") -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, color).save(out, "PNG")
-    return out.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 async def form_post(srv, path: str, data: dict, files: dict) -> httpx.Response:
