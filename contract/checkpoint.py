@@ -26,6 +26,11 @@ SD15_TE_POS = "cond_stage_model.transformer.text_model.embeddings.position_embed
 # The SDXL refiner's only text encoder, OpenCLIP bigG, sits where the base keeps CLIP-L.
 REFINER_TE_POS = "conditioner.embedders.0.model.positional_embedding"
 ADM = UNET + "label_emb.0.0.weight"
+CONV_IN = UNET + "input_blocks.0.0.weight"
+LATENT_CHANNELS = 4
+# An inpainting UNet (sd-xl-1.0-inpainting-0.1, SD 1.5 inpainting) also reads the mask and the masked
+# image's latent: 4 + 1 + 4 input channels, in diffusers' order [latent, mask, masked-image latent].
+INPAINT_CHANNELS = 9
 
 # Markers other tools write into SDXL-shaped files whose sampling differs (as ComfyUI reads them).
 PLAYGROUND_KEYS = ("edm_mean", "edm_std")  # Playground v2.5: EDM sampling, per-channel latent mean/std
@@ -96,31 +101,47 @@ def detect(shapes: dict[str, tuple[int, ...]], metadata: dict[str, str] | None =
     SDXL base: two text encoders (`conditioner.embedders.0` CLIP-L, `.1` OpenCLIP bigG) and a UNet with
     size conditioning (`label_emb`). SDXL refiner: OpenCLIP bigG alone at `conditioner.embedders.0.model`
     and a `label_emb` UNet (as Fooocus, through ComfyUI, tells it from the base). SD 1.5: one CLIP-L at
-    `cond_stage_model.transformer`. Everything else (SD 2.x, inpainting UNets, a VAE or a LoRA in the wrong
-    folder) is named, and so are SDXL-shaped files whose sampling remgo does not run (`sampling_refusal`).
+    `cond_stage_model.transformer`. An SDXL or SD 1.5 inpainting variant (a 9-channel UNet,
+    `unet_input_channels`) is its family's architecture. Everything else (SD 2.x, other input-channel counts
+    such as instruct-pix2pix's 8, a VAE or a LoRA in the wrong folder) is named, and so are SDXL-shaped files
+    whose sampling remgo does not run (`sampling_refusal`).
     """
-    conv_in = shapes.get(UNET + "input_blocks.0.0.weight")
+    conv_in = shapes.get(CONV_IN)
     if conv_in is None:
         if any(k.startswith(("encoder.", "decoder.", "first_stage_model.")) for k in shapes):
             raise ArchitectureError("this is a VAE, not a checkpoint (put it in the vae folder)")
         if any(".lora_" in k or "lora_A" in k or ".alpha" in k for k in shapes):
             raise ArchitectureError("this is a LoRA, not a checkpoint (put it in the loras folder)")
         raise ArchitectureError("no Stable Diffusion UNet in this file (model.diffusion_model.* missing)")
-    if len(conv_in) == 4 and conv_in[1] != 4:
+    channels = unet_input_channels(shapes)
+    if channels not in (LATENT_CHANNELS, INPAINT_CHANNELS):
         raise ArchitectureError(
-            f"UNet takes {conv_in[1]} input channels (an inpainting model?); only 4 is supported"
+            f"UNet takes {channels} input channels; remgo runs 4 (a plain UNet) and 9 (an inpainting UNet)"
         )
     if why := sampling_refusal(shapes, metadata or {}):
         raise ArchitectureError(why)
     if SDXL_TE1_POS in shapes and SDXL_TE2_POS in shapes and ADM in shapes:
         return Architecture.sdxl
     if REFINER_TE_POS in shapes and SDXL_TE2_POS not in shapes and ADM in shapes:
+        if channels != LATENT_CHANNELS:
+            raise ArchitectureError(f"an SDXL refiner whose UNet takes {channels} input channels; remgo runs 4")
         return Architecture.sdxl_refiner
     if SD15_TE_POS in shapes:
         return Architecture.sd15
     if "cond_stage_model.model.token_embedding.weight" in shapes:
         raise ArchitectureError("this is a Stable Diffusion 2.x checkpoint; remgo runs SDXL and SD 1.5")
     raise ArchitectureError("unrecognised checkpoint layout: neither SDXL nor SD 1.5 text encoders found")
+
+
+def unet_input_channels(shapes: dict[str, tuple[int, ...]]) -> int:
+    """How many channels the UNet's first convolution reads: 4, or 9 for an inpainting variant (whose
+    input_blocks.0.0 weight is [C, 9, 3, 3]). 4 when the file has no such 4-d tensor."""
+    conv_in = shapes.get(CONV_IN)
+    return int(conv_in[1]) if conv_in is not None and len(conv_in) == 4 else LATENT_CHANNELS
+
+
+def is_inpainting(shapes: dict[str, tuple[int, ...]]) -> bool:
+    return unet_input_channels(shapes) == INPAINT_CHANNELS
 
 
 def sampling_refusal(shapes: dict[str, tuple[int, ...]], metadata: dict[str, str]) -> str | None:

@@ -15,6 +15,7 @@ import msgspec
 from contract.hires import HiresFixRequest
 from contract.image_prompt import MAX_IMAGE_PROMPTS, ImagePromptType
 from contract.inpaint_a1111 import A1111InpaintRequest
+from contract.prompt_schedule import MAX_ENTRIES, PromptScheduleEntry
 from contract.task import MAX_SEED, OutputFormat, RefinerSwapMethod
 
 
@@ -164,3 +165,8 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     hires_fix: HiresFixRequest | None = None
     # AUTOMATIC1111's img2img inpainting steps (contract/inpaint_a1111.py) for the Inpaint; None: Fooocus's.
     inpaint_a1111: A1111InpaintRequest | None = None
+    # A per-step conditioning schedule (contract/prompt_schedule.py: AUTOMATIC1111's prompt editing and
+    # alternation, which its face fills): the entries' prompts are what is encoded, step by step; `prompt` and
+    # `negative_prompt` are then what the images record and where `<lora:…>` tags are read. None: none.
+    prompt_schedule: Annotated[list[PromptScheduleEntry], msgspec.Meta(min_length=1, max_length=MAX_ENTRIES)] | (
+        None) = None

@@ -15,6 +15,7 @@ from contract.hires import HiresFix
 from contract.image_input import ImageInput, Inpaint, Vary
 from contract.image_prompt import MAX_IMAGE_PROMPTS, ControlSettings, ImagePrompt
 from contract.model_ref import ModelRef
+from contract.prompt_schedule import MAX_ENTRIES, ScheduledPrompt, schedule_problem
 
 CONTRACT_VERSION = 2
 
@@ -160,6 +161,11 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     tiling: bool | msgspec.UnsetType = msgspec.UNSET
     # Hires fix's second pass (contract.hires); unset (never sent): none. width × height stay the first pass's.
     hires: HiresFix | msgspec.UnsetType = msgspec.UNSET
+    # A per-step conditioning schedule (contract.prompt_schedule: AUTOMATIC1111's prompt editing and
+    # alternation); unset (never sent): `positive`/`negative` at every step. When set, `positive`/`negative`
+    # are its first entry's. Text to image with the base model only.
+    prompt_schedule: Annotated[list[ScheduledPrompt], msgspec.Meta(min_length=1, max_length=MAX_ENTRIES)] | (
+        msgspec.UnsetType) = msgspec.UNSET
     contract_version: int = CONTRACT_VERSION
 
     def __post_init__(self) -> None:
@@ -177,6 +183,20 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             w, h = method.output_size()
             raise ValueError(f"Expected the padded input image's size {w}×{h}, got {self.width}×{self.height}"
                              " - at `$.width`")
+        if self.prompt_schedule is not msgspec.UNSET:
+            self._check_schedule(self.prompt_schedule)
+
+    def _check_schedule(self, entries: list[ScheduledPrompt]) -> None:
+        problem = schedule_problem([e.until_step for e in entries], self.steps)
+        if problem is None and (entries[0].positive, entries[0].negative) != (self.positive, self.negative):
+            problem = "positive and negative must be the schedule's first entry's"
+        others = [name for name, unset in (
+            ("image_input", self.image_input is msgspec.UNSET), ("image_prompts", self.image_prompts is msgspec.UNSET),
+            ("hires", self.hires is msgspec.UNSET), ("refiner", self.refiner is None)) if not unset]
+        if problem is None and others:
+            problem = f"a prompt schedule runs on text to image with the base model only, not with {others[0]}"
+        if problem is not None:
+            raise ValueError(f"{problem} - at `$.prompt_schedule`")
 
     def method(self) -> ImageInput | None:
         """The image input, None for text to image."""
@@ -196,6 +216,10 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def hires_fix(self) -> HiresFix | None:
         """The hires fix's second pass, None when there is none."""
         return None if self.hires is msgspec.UNSET else self.hires
+
+    def schedule(self) -> list[ScheduledPrompt] | None:
+        """The per-step conditioning schedule, None when `positive`/`negative` act at every step."""
+        return None if self.prompt_schedule is msgspec.UNSET else list(self.prompt_schedule)
 
     def steps_total(self) -> int:
         """The sampling steps of one image, every pass counted: what its progress counts to."""

@@ -9,7 +9,8 @@
   vae_file     vae/tiny-vae.safetensors            (a standalone SDXL VAE, different weights)
   embedding_file  embeddings/tiny-embedding.safetensors  (SDXL textual inversion: clip_l + clip_g, 2 vectors)
 `tiny_refiner(tiny_models)` adds, on first use, a tiny SDXL refiner-architecture checkpoint for the tiny SDXL
-(outside checkpoints/, so only the tests that place it see it in a catalog).
+(outside checkpoints/, so only the tests that place it see it in a catalog); `tiny_inpainting(tiny_models,
+arch)` a tiny 9-channel inpainting checkpoint (SDXL or SD 1.5) under a models root of its own.
 Single files carry their pipeline skeleton in the safetensors header, the way the demo model does, so
 they load offline without a shipped full-size configuration.
 """
@@ -141,6 +142,22 @@ def tiny_refiner(tiny: TinyModels) -> str:
         path = os.path.join(tiny.root, "refiner-arch", "tiny-sdxl-refiner.safetensors")
         _REFINERS[tiny.root] = save_single_file(build_pipeline(skeleton, seed=13), path, "sdxl_refiner", files)
     return _REFINERS[tiny.root]
+
+
+_INPAINTING: dict[tuple[str, str], str] = {}
+
+
+def tiny_inpainting(tiny: TinyModels, arch: str = "sdxl") -> str:
+    """inpainting/checkpoints/tiny-<arch>-inpainting.safetensors: the tiny <arch> with a 9-channel UNet
+    (latent, mask, masked-image latent), original single-file layout. Built once per test run."""
+    key = (tiny.root, arch)
+    if key not in _INPAINTING:
+        from inference_worker.model_builders.demo_model import make_inpainting_model
+
+        _threads()
+        path = os.path.join(tiny.root, "inpainting", "checkpoints", f"tiny-{arch}-inpainting.safetensors")
+        _INPAINTING[key] = make_inpainting_model(path, arch, seed=17)
+    return _INPAINTING[key]
 
 
 @pytest.fixture(scope="session")

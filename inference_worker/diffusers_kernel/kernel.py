@@ -1,6 +1,7 @@
 """The diffusers kernel: SDXL / SD 1.5 text-to-image, Vary, Upscale, Inpaint and image prompts (control models:
 PyraCanny, CPDS; IP-Adapters: ImagePrompt, FaceSwap) with Fooocus's sampling knobs, and AUTOMATIC1111's
-seamless tiling (loading/seamless.py) and hires fix (hires.py).
+seamless tiling (loading/seamless.py), hires fix (hires.py) and prompt editing and alternation (a per-step
+conditioning schedule, conditioning/schedule.py).
 
 diffusers provides the model classes and checkpoint loading; the sampling loop is remgo's own
 (sampling/: samplers, sigmas, denoiser, guidance, refiner) so that Fooocus's sampler and scheduler
@@ -23,7 +24,8 @@ from contract.hires import HiresFix
 from contract.task import GenerateTask
 from inference_worker.diffusers_kernel import hires
 from inference_worker.diffusers_kernel.conditioning import prompts
-from inference_worker.diffusers_kernel.image_input import inputs, vae_io
+from inference_worker.diffusers_kernel.conditioning.schedule import ScheduledConditioning, encode_schedule
+from inference_worker.diffusers_kernel.image_input import inpaint_unet, inputs, vae_io
 from inference_worker.diffusers_kernel.image_input.img2img import schedule_tail
 from inference_worker.diffusers_kernel.image_prompts import (
     control,
@@ -58,6 +60,7 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 _EXTRA_STEP_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"})
 TILING = "tiling"  # declared with the image inputs: this kernel runs AUTOMATIC1111's seamless tiling
 HIRES = "hires"  # …and hires fix's second pass (hires.py)
+PROMPT_SCHEDULE = "prompt_schedule"  # …and a per-step conditioning schedule (conditioning/schedule.py)
 
 
 def _unsupported(field: str, message: str) -> KernelError:
@@ -80,6 +83,7 @@ class _Prepared:
     base: ModelPass
     refiner: ModelPass | None
     guidance: Guidance
+    schedule: ScheduledConditioning | None = None  # the task's prompt schedule, encoded
 
 
 class DiffusersKernel:
@@ -119,7 +123,7 @@ class DiffusersKernel:
         return sorted(SCHEDULES)
 
     def image_methods(self) -> frozenset[str]:
-        return inputs.METHODS | control.METHODS | ip_prompts.METHODS | {TILING, HIRES}
+        return inputs.METHODS | control.METHODS | ip_prompts.METHODS | {TILING, HIRES, PROMPT_SCHEDULE}
 
     def loaded_models(self) -> list[str]:
         return self.cache.names()
@@ -188,12 +192,18 @@ class DiffusersKernel:
         guidance = Guidance(task.guidance_scale, task.sharpness, task.adaptive_cfg, wrap=task.seamless())
         self.prompt_context.embeddings = list(task.embeddings)
         ctx = self.prompt_context
-        cond = prompts.encode(base.pipe, base.arch, task.positive, task.clip_skip, ctx, "positive")
-        uncond = (
-            prompts.encode(base.pipe, base.arch, task.negative, task.clip_skip, ctx, "negative")
-            if guidance.uses_negative
-            else None
-        )
+        entries = task.schedule()
+        scheduled = None
+        if entries is not None:  # each distinct prompt encoded once; the first entry's act first
+            scheduled = encode_schedule(base.pipe, base.arch, entries, task.clip_skip, ctx, guidance.uses_negative)
+            cond, uncond = scheduled.at(0)
+        else:
+            cond = prompts.encode(base.pipe, base.arch, task.positive, task.clip_skip, ctx, "positive")
+            uncond = (
+                prompts.encode(base.pipe, base.arch, task.negative, task.clip_skip, ctx, "negative")
+                if guidance.uses_negative
+                else None
+            )
         scheduler = task.scheduler.value
         boundary = scheduler == "lcm"
 
@@ -211,6 +221,8 @@ class DiffusersKernel:
         base_pass = ModelPass(
             base.pipe.unet, table(base.pipe), cond, uncond, size_for(base.arch), boundary, base.prediction
         )
+        if inpaint_unet.takes_mask(base.pipe.unet):  # a 9-channel UNet; an inpaint's own mask replaces this
+            base_pass.extra = inpaint_unet.unmasked_conditioning(base.pipe.vae, size)
         # Control prompts act on the base only (Fooocus gives the refiner its prompts without them).
         base_pass.control = control_prompts.residuals(task, self._control_nets, size, base_pass.sigmas)
         base_pass.image_prompts = self._ip.acting if self._ip is not None else None  # base only, too
@@ -222,7 +234,7 @@ class DiffusersKernel:
             refiner_pass = ModelPass(
                 r.pipe.unet, table(r.pipe), r_cond, r_uncond, size_for(r.arch), boundary, r.prediction
             )
-        self._prepared = _Prepared(task.task_id, size, base_pass, refiner_pass, guidance)
+        self._prepared = _Prepared(task.task_id, size, base_pass, refiner_pass, guidance, scheduled)
         return self._prepared
 
     def _schedule(self, task: GenerateTask, table, family: str, denoise: float | None = None,
@@ -317,7 +329,7 @@ class DiffusersKernel:
         try:
             with torch.inference_mode(), ip_attention:  # (the IP attention never outlives the image either)
                 if plan is None:
-                    denoiser = Denoiser([prepared.base], prepared.guidance)
+                    denoiser = Denoiser([prepared.base], prepared.guidance, prepared.schedule)
                     latents = sampler(denoiser, x, sig, noise, reporter(0))
                 else:
                     r = models.refiner

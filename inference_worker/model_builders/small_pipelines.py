@@ -1,4 +1,5 @@
-"""Small random-weight SDXL, SDXL-refiner and SD 1.5 pipelines: the demo model and the test models.
+"""Small random-weight SDXL, SDXL-refiner and SD 1.5 pipelines (and the 9-channel inpainting variants of
+SDXL and SD 1.5): the demo model and the test models.
 
 They keep the real architectures' shape rules (two text encoders of different widths feeding a
 `text_time` UNet for SDXL; for its refiner the second encoder alone and five added time ids, the last
@@ -230,12 +231,26 @@ def skeleton_files(configs: dict[str, dict], tokenizers: dict[str, dict[str, str
     return files
 
 
-def small_skeleton_files(arch: str, width: int = 32, *, light: bool = False) -> dict[str, str]:
+INPAINT_UNET_INPUTS = 9  # latent 4 + mask 1 + masked-image latent 4, as SDXL / SD 1.5 inpainting models
+
+
+def inpainting(configs: dict[str, dict]) -> dict[str, dict]:
+    """The inpainting variant of a base's configs: the same model, its UNet's first convolution reading 9
+    channels (the layout of sd-xl-1.0-inpainting-0.1 and SD 1.5 inpainting)."""
+    return {**configs, "unet": {**configs["unet"], "in_channels": INPAINT_UNET_INPUTS}}
+
+
+def small_skeleton_files(arch: str, width: int = 32, *, light: bool = False,
+                         inpaint: bool = False) -> dict[str, str]:
+    """`inpaint`: the 9-channel inpainting variant (SDXL and SD 1.5)."""
+    if inpaint and arch not in ("sdxl", "sd15"):
+        raise ValueError(f"no inpainting variant of {arch!r}; SDXL and SD 1.5 have one")
+    variant = inpainting if inpaint else (lambda configs: configs)
     if arch == "sdxl":
         tokenizers = {"tokenizer": tokenizer_files(), "tokenizer_2": tokenizer_files(pad_token="!")}
-        return skeleton_files(small_sdxl_configs(width, light=light), tokenizers)
+        return skeleton_files(variant(small_sdxl_configs(width, light=light)), tokenizers)
     if arch == "sd15":
-        return skeleton_files(small_sd15_configs(), {"tokenizer": tokenizer_files()})
+        return skeleton_files(variant(small_sd15_configs()), {"tokenizer": tokenizer_files()})
     if arch == "sdxl_refiner":
         tokenizers = {"tokenizer_2": tokenizer_files(pad_token="!")}
         return skeleton_files(small_sdxl_refiner_configs(width), tokenizers)

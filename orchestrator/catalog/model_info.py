@@ -24,12 +24,15 @@ from contract.checkpoint import (
     detect,
     folder_architecture,
     header_length,
+    is_inpainting,
     parse_header,
 )
 from orchestrator.catalog.models import ModelFile, ModelKind
 
 UNKNOWN = "unknown"
 _WIDTH_NAMES = {2048: "SDXL", 768: "SD 1.5", 1024: "SD 2.x"}
+INPAINTING_NOTE = ("an inpainting checkpoint: its UNet also reads the mask and the masked image (9 input "
+                   "channels); it inpaints with that UNet, without Fooocus's inpaint engine")
 _ARCH_NAMES = {"sdxl": "SDXL", "sd15": "SD 1.5", "sdxl_refiner": "the SDXL refiner"}
 
 
@@ -37,6 +40,7 @@ class _Facts(msgspec.Struct, frozen=True):
     architecture: str | None
     width: int | None
     note: str | None
+    inpainting: bool = False
 
 
 def _read_header(path: str) -> CheckpointHeader:
@@ -57,9 +61,11 @@ def _checkpoint_file(path: str) -> _Facts:
         return _Facts(UNKNOWN, None, str(getattr(exc, "strerror", None) or exc))
     width = context_width(header.shapes)
     try:
-        return _Facts(detect(header.shapes, header.metadata).value, width, None)
+        arch = detect(header.shapes, header.metadata).value
     except ArchitectureError as exc:
         return _Facts(UNKNOWN, width, str(exc))
+    inpainting = is_inpainting(header.shapes)
+    return _Facts(arch, width, INPAINTING_NOTE if inpainting else None, inpainting)
 
 
 def _checkpoint_folder(path: str) -> _Facts:
@@ -119,7 +125,7 @@ class ModelInfo:
         if facts is None:
             return model
         return msgspec.structs.replace(model, architecture=facts.architecture, context_width=facts.width,
-                                       note=facts.note)
+                                       note=facts.note, inpainting=facts.inpainting)
 
 
 def refines_only(model: ModelFile) -> bool:

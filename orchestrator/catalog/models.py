@@ -95,7 +95,8 @@ class ModelFile(msgspec.Struct, frozen=True, kw_only=True):
     # Read from the file's header (model_info.py); None when the kind has none or it could not be read.
     architecture: str | None = None  # checkpoints: "sdxl" | "sd15" | "sdxl_refiner" | "unknown"
     context_width: int | None = None  # checkpoints and LoRAs: width of the prompt features the UNet takes
-    note: str | None = None  # why the architecture is unknown
+    note: str | None = None  # why the architecture is unknown (or that the checkpoint is an inpainting one)
+    inpainting: bool = False  # checkpoints: a 9-channel UNet that also reads the mask and the masked image
 
     def public(self) -> dict:
         out = {"name": self.name, "size": self.size, "format": self.format}
@@ -103,6 +104,8 @@ class ModelFile(msgspec.Struct, frozen=True, kw_only=True):
             out["architecture"] = self.architecture
         if self.note:
             out["note"] = self.note
+        if self.inpainting:
+            out["inpainting"] = True
         return out
 
 

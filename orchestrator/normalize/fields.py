@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from contract.prompt_schedule import ScheduledPrompt
 from contract.request import GenerateRequest, LoraEntry, Performance
 from orchestrator.catalog import Catalog, CatalogSnapshot, ModelFile, ModelKind, Style
 from orchestrator.catalog.tables import FAST_MODE_FORCED, PERFORMANCE, PerformanceMode
@@ -24,6 +25,8 @@ from orchestrator.normalize.hires import KERNEL_NAME as HIRES_KERNEL_NAME
 from orchestrator.normalize.hires import HiresPlan, plan_hires
 from orchestrator.normalize.image_input import IMAGE_FIELDS, InputPlan, plan_input
 from orchestrator.normalize.image_prompts import CONTROL_KNOBS, PromptPlan, idle_knobs, plan_prompts
+from orchestrator.normalize.prompt_schedule import KERNEL_NAME as SCHEDULE_KERNEL_NAME
+from orchestrator.normalize.prompt_schedule import plan_schedule
 from orchestrator.normalize.prompts import extract_lora_tags, split_lines, tidy_commas
 from orchestrator.normalize.sources import Sources
 
@@ -53,6 +56,7 @@ class Settled:
     image_input: InputPlan | None = None  # Vary / Upscale / Inpaint of an input image; None: text to image
     image_prompts: PromptPlan | None = None  # up to four image prompts; None: none
     hires: HiresPlan | None = None  # hires fix's second pass; None: none
+    schedule: list[ScheduledPrompt] | None = None  # the per-step conditioning schedule; None: the prompts throughout
 
 
 FREEU_KEYS = ("b1", "b2", "s1", "s2")
@@ -146,7 +150,8 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
             st.warn(f"{_listed(unused)} while freeu_enabled is false")
     if not used.save_metadata_to_images and st.overridden(["metadata_scheme"]):
         st.warn("metadata_scheme has no effect while save_metadata_to_images is false")
-    plan = plan_input(used, inputs or {}, st.snap, mode, steps, st.warn, catalog.runs_image_input, base.architecture)
+    plan = plan_input(used, inputs or {}, st.snap, mode, steps, st.warn, catalog.runs_image_input, base.architecture,
+                      base.inpainting)
     if plan is None and (unused := [f for f in st.overridden(list(INPUT_IMAGE_KNOBS)) if f != "uov_method"]):
         st.warn(f"{_listed(unused)} without an input image")
     if plan is not None:
@@ -165,6 +170,12 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         refiner_asked=st.origin["refiner_model_name"] == "request", refiner=refiner is not None,
         kernel_runs=catalog.runs_image_input(HIRES_KERNEL_NAME), warn=st.warn)
     refiner = refiner if keeps_refiner else None
+    schedule, keeps_refiner = plan_schedule(
+        used.prompt_schedule, steps, styled=bool(styles) or expansion, image_input=plan is not None,
+        image_prompts=prompts is not None, hires=hires is not None,
+        refiner_asked=st.origin["refiner_model_name"] == "request", refiner=refiner is not None,
+        kernel_runs=catalog.runs_image_input(SCHEDULE_KERNEL_NAME), warn=st.warn)
+    refiner = refiner if keeps_refiner else None
 
     used = msgspec.structs.replace(
         used, style_selections=style_names, aspect_ratios_selection=aspect, image_seed=st.seed(rng),
@@ -178,7 +189,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         styles=styles, expansion=expansion, width=width, height=height,
         effective=_record(used, req, refined=refiner is not None, image_input=plan is not None,
                           image_prompts=prompts is not None),
-        snapshot=st.snap, image_input=plan, image_prompts=prompts, hires=hires)
+        snapshot=st.snap, image_input=plan, image_prompts=prompts, hires=hires, schedule=schedule)
 
 
 def _record(used: GenerateRequest, req: GenerateRequest, *, refined: bool, image_input: bool,

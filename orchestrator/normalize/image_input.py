@@ -86,10 +86,11 @@ def _strength(value: float | None, default: float) -> float:
 
 def plan_input(used: GenerateRequest, inputs: dict[str, ResolvedImage], snapshot: CatalogSnapshot,
                mode: PerformanceMode, steps: int, warn, runs: Callable[[str], bool] = lambda name: True,
-               base_architecture: str | None = None) -> InputPlan | None:
+               base_architecture: str | None = None, base_inpainting: bool = False) -> InputPlan | None:
     """The job's input-image plan, None for text to image. NormalizeError names the field at fault.
     `runs(name)`: whether the workers' kernel runs an image input ("vary", "upscale.upscaler", …);
-    `base_architecture`: the base checkpoint's, as its header says (None: not known)."""
+    `base_architecture`: the base checkpoint's, as its header says (None: not known); `base_inpainting`: its
+    UNet is an inpainting one (9 input channels)."""
     method = used.uov_method or UovMethod.disabled
     uov, inpaint, mask = (inputs.get(f) for f in IMAGE_FIELDS)
     if uov is not None and inpaint is not None:
@@ -110,7 +111,7 @@ def plan_input(used: GenerateRequest, inputs: dict[str, ResolvedImage], snapshot
                                                   mask and mask.sha256, warn)
             return InputPlan(task_method, inpaint.width, inpaint.height, steps, use,
                              prompt_first_line=used.inpaint_additional_prompt or "")
-        engine = _engine(used, snapshot, warn, runs("inpaint.engine"), base_architecture)
+        engine = _engine(used, snapshot, warn, runs("inpaint.engine"), base_architecture, base_inpainting)
         return _inpaint(used, inpaint, mask, steps, warn, engine)
     if method is UovMethod.disabled:
         if uov is not None:
@@ -248,7 +249,7 @@ def _inpaint(used: GenerateRequest, image: ResolvedImage, mask: ResolvedImage | 
 
 
 def _engine(used: GenerateRequest, snapshot: CatalogSnapshot, warn, runnable: bool,
-            base_architecture: str | None) -> InpaintEngine | None:
+            base_architecture: str | None, base_inpainting: bool = False) -> InpaintEngine | None:
     """Fooocus's inpaint head + patch, when asked for (its default is v2.6) and usable; None otherwise."""
     version = (used.inpaint_engine or "None").strip()
     if version in NONE_NAMES:
@@ -267,7 +268,11 @@ def _engine(used: GenerateRequest, snapshot: CatalogSnapshot, warn, runnable: bo
         warn(f"inpaint engine {version}: {missing} not found in {where} (Fooocus's files, from "
              f"huggingface.co/lllyasviel/fooocus_inpaint){instead}")
         return None
-    if base_architecture not in (None, "sdxl"):  # SD 1.5, or a file the worker may run but not patch (9-channel)
+    if base_inpainting:  # its own UNet reads the mask; Fooocus's patch is for a 4-channel UNet
+        warn(f"inpaint engine {version}: the base is an inpainting checkpoint (its UNet reads the mask itself), "
+             f"which Fooocus's patch does not fit{instead}")
+        return None
+    if base_architecture not in (None, "sdxl"):  # SD 1.5, or a file the worker may run but not patch
         warn(f"inpaint engine {version}: Fooocus's inpaint patch is for an SDXL base and this base's header says "
              f"{base_architecture}{instead}")
         return None

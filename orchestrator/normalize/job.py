@@ -11,6 +11,7 @@ import random
 
 import msgspec
 
+from contract.prompt_schedule import ScheduledPrompt
 from contract.request import GenerateRequest
 from contract.task import (
     MAX_SEED,
@@ -63,10 +64,14 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
     def expand(text: str) -> str:
         return expand_wildcards(text, snapshot.wildcards, rng, index, u.read_wildcards_in_order, missing)
 
-    prompt = expand_arrays(expand(s.main_prompt), index)
-    negative = expand(s.main_negative)
-    extra_positive = [expand(x) for x in s.extra_prompts]
-    extra_negative = [expand(x) for x in s.extra_negatives]
+    if s.schedule is not None:  # the entries are encoded; the prompts are recorded as written
+        prompt, negative, extra_positive, extra_negative = (
+            s.main_prompt, s.main_negative, list(s.extra_prompts), list(s.extra_negatives))
+    else:
+        prompt = expand_arrays(expand(s.main_prompt), index)
+        negative = expand(s.main_negative)
+        extra_positive = [expand(x) for x in s.extra_prompts]
+        extra_negative = [expand(x) for x in s.extra_negatives]
 
     styles: list[Style] = []
     for style in s.styles:
@@ -77,6 +82,8 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         else:
             styles.append(style)
     positive_chunks, negative_chunks = build_chunks(prompt, negative, extra_positive, extra_negative, styles)
+    # With a schedule the model reads its entries, step by step; step 0 reads the first.
+    encoded = s.schedule or [ScheduledPrompt(until_step=0, positive=positive_chunks, negative=negative_chunks)]
     logged_styles = ([PROMPT_EXPANSION] if s.expansion else []) + [st.name for st in styles]
     adm = (u.adm_scaler_positive, u.adm_scaler_negative, u.adm_scaler_end)
     freeu = FreeU(enabled=u.freeu_enabled, b1=u.freeu_b1, b2=u.freeu_b2, s1=u.freeu_s1, s2=u.freeu_s2)
@@ -100,11 +107,12 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         tiling=bool(u.tiling), hires=s.hires.use if s.hires else None)
     task = GenerateTask(
         task_id="-", base_model=_ref(s.base), width=s.width, height=s.height, seeds=[seed],
-        positive=positive_chunks, negative=negative_chunks, steps=s.steps, sampler=Sampler(u.sampler_name),
+        positive=encoded[0].positive, negative=encoded[0].negative, steps=s.steps, sampler=Sampler(u.sampler_name),
         scheduler=Scheduler(u.scheduler_name), guidance_scale=u.guidance_scale, sharpness=u.image_sharpness,
         adaptive_cfg=u.adaptive_cfg, adm=AdmScalers(positive=adm[0], negative=adm[1], end=adm[2]),
         clip_skip=u.clip_skip, loras=[LoraSpec(name=m.name, path=m.path, weight=w) for m, w in s.loras],
-        embeddings=task_embeddings(snapshot, positive_chunks, negative_chunks), vae=_ref(s.vae),
+        embeddings=task_embeddings(snapshot, [c for e in encoded for c in e.positive],
+                                   [c for e in encoded for c in e.negative]), vae=_ref(s.vae),
         refiner=_ref(s.refiner), refiner_switch=u.refiner_switch, refiner_swap_method=u.refiner_swap_method,
         freeu=freeu, output_format=u.output_format,
         image_metadata=[metadata.embedded_text(params, u.metadata_scheme)] if u.save_metadata_to_images else [],
@@ -113,7 +121,8 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         image_prompts=s.image_prompts.prompts if s.image_prompts else msgspec.UNSET,
         control=s.image_prompts.control if s.image_prompts else msgspec.UNSET,
         tiling=True if u.tiling else msgspec.UNSET,  # sent only when on: other tasks stay byte-identical
-        hires=s.hires.fix if s.hires else msgspec.UNSET)
+        hires=s.hires.fix if s.hires else msgspec.UNSET,
+        prompt_schedule=s.schedule if s.schedule is not None else msgspec.UNSET)
     return _Image(params=params, task=task)
 
 

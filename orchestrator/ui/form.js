@@ -10,7 +10,8 @@ import { StylePicker } from "./style_picker.js";
 const STORE = "remgo.form";
 const LORA_SLOTS = 5;
 const NONE = { refiner_model_name: "None", vae_name: "Default (model)" };
-const SPECIAL = new Set(["preset", "image_seed", "seed_random", "hires_fix"]);
+const SPECIAL = new Set(["preset", "image_seed", "seed_random", "hires_fix", "prompt_schedule"]);
+// prompt_schedule is a JSON list of {until_step, prompt, negative_prompt}, sent as written when not empty.
 // hires_fix is one object: its checkbox turns it on, its `hires_fix.<key>` controls fill it (hiresFix()).
 const HIRES_KEYS = ["scale", "resize_width", "resize_height", "upscaler", "steps", "denoise"];
 
@@ -138,6 +139,14 @@ export class GenerateForm {
     }
     const hires = this.hiresFix();
     if (hires) req.hires_fix = hires;
+    const schedule = this.form.elements.prompt_schedule.value.trim();
+    if (schedule) {
+      try {
+        req.prompt_schedule = JSON.parse(schedule);
+      } catch (err) {
+        throw new Error(`prompt_schedule: not JSON (${err.message})`);
+      }
+    }
     if (this.form.elements.seed_random.checked) req.seed_random = true;
     else {
       req.seed_random = false;

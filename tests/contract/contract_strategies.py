@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from contract.hires import HiresFix
 from contract.image_input import Inpaint, Padding, Upscale
 from contract.image_prompt import IP_ADAPTER_TYPES, ImagePrompt
+from contract.prompt_schedule import MAX_SCHEDULE_STEP
 from contract.request import ImageSource
 from contract.task import GenerateTask
 
@@ -149,6 +150,12 @@ def _generate_task(kw: dict[str, Any]) -> dict[str, Any]:
     metadata = kw["image_metadata"]
     if metadata:
         kw["image_metadata"] = [metadata[i % len(metadata)] for i in range(len(kw["seeds"]))]
+    schedule = kw.get("prompt_schedule")
+    if schedule is not msgspec.UNSET and schedule is not None:  # text to image on the base model, ascending
+        kw.update(image_input=msgspec.UNSET, image_prompts=msgspec.UNSET, hires=msgspec.UNSET, refiner=None)
+        entries = [msgspec.structs.replace(e, until_step=kw["steps"] + i)
+                   for i, e in enumerate(schedule[: MAX_SCHEDULE_STEP - kw["steps"] + 1])]
+        kw.update(prompt_schedule=entries, positive=entries[0].positive, negative=entries[0].negative)
     # Its size is the method's: text to image and Vary a Dimension, Inpaint the padded image's size.
     method = kw.get("image_input")
     if method is not msgspec.UNSET and method is not None:  # hires fix is text to image only

@@ -15,8 +15,10 @@ from contract.checkpoint import (
     detect,
     folder_architecture,
     header_length,
+    is_inpainting,
     parse_header,
     prediction_type,
+    unet_input_channels,
 )
 from tests.orchestrator.catalog.catalog_samples import (
     REFINER_SHAPES,
@@ -69,11 +71,23 @@ def test_architectures_and_prompt_widths():
 @pytest.mark.parametrize(("shapes", "words"), [
     ({"encoder.conv_in.weight": (128, 3, 3, 3), "decoder.conv_out.weight": (3, 128, 3, 3)}, "a VAE"),
     (SDXL_LORA_SHAPES, "a LoRA"),
-    ({"model.diffusion_model.input_blocks.0.0.weight": (320, 9, 3, 3)}, "inpainting"),
+    # instruct-pix2pix (latent + the source image's latent): not an input layout remgo feeds
+    ({**SDXL_SHAPES, "model.diffusion_model.input_blocks.0.0.weight": (320, 8, 3, 3)}, "8 input channels"),
+    ({**REFINER_SHAPES, "model.diffusion_model.input_blocks.0.0.weight": (384, 9, 3, 3)}, "refiner"),
 ])
 def test_files_in_the_wrong_folder_are_named(shapes, words):
     with pytest.raises(ArchitectureError, match=words):
         detect(shapes)
+
+
+@pytest.mark.parametrize(("shapes", "arch"), [(SDXL_SHAPES, Architecture.sdxl), (SD15_SHAPES, Architecture.sd15)])
+def test_an_inpainting_variant_is_its_familys_architecture_with_a_9_channel_unet(shapes, arch):
+    # sd-xl-1.0-inpainting-0.1 and sd-v1-5-inpainting: conv_in weight [320, 9, 3, 3] (latent 4, mask 1,
+    # masked-image latent 4), everything else as the family's base model
+    inpainting = {**shapes, "model.diffusion_model.input_blocks.0.0.weight": (320, 9, 3, 3)}
+    assert detect(inpainting) is arch and is_inpainting(inpainting) and unet_input_channels(inpainting) == 9
+    plain = {**shapes, "model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3)}
+    assert detect(plain) is arch and not is_inpainting(plain) and unet_input_channels(plain) == 4
 
 
 

@@ -6,7 +6,7 @@ to the output size (Lanczos; a super-resolution `upscaler` is refused); with no 
 result, else as Vary at the size rounded up to 8 (edge-padded, cropped back), tiled VAE both ways.
 Inpaint: see inpaint.py; its known region is held to the filled crop's latent (Fooocus's), and a
 9-channel inpainting UNet also gets [mask, masked-image latent] as extra input channels (diffusers'
-layout). With Fooocus's inpaint engine (loading/inpaint_engine.py) the base samples with the patch on and
+layout; every other task on such a UNet gets inpaint_unet.py's unmasked channels). With Fooocus's inpaint engine (loading/inpaint_engine.py) the base samples with the patch on and
 its head's output, from [latent mask, latent of the crop with the masked area grey], added after
 `conv_in`; a refiner (the synthetic one: the same UNet) samples with neither.
 """
@@ -27,6 +27,7 @@ from inference_worker.diffusers_kernel.image_input import (
     a1111_inpaint,
     a1111_latents,
     inpaint,
+    inpaint_unet,
     pixels,
     vae_io,
 )
@@ -39,7 +40,6 @@ from inference_worker.diffusers_kernel.sampling.known_region import KnownRegion
 from inference_worker.diffusers_kernel.sampling.refiner import RefinerPlan, handover_step
 
 METHODS = frozenset({"vary", "upscale", "inpaint", "inpaint.engine", "inpaint.a1111"})
-INPAINT_UNET_CHANNELS = 9
 
 
 def check(task: GenerateTask) -> None:
@@ -71,9 +71,12 @@ class InputRun:
     settles: bool = False  # the sampler's result is blended with the known latent outside the mask (A1111)
 
     def attach(self, base: ModelPass, refiner: ModelPass | None, seed: int) -> None:
-        """Put this image's known region (its noise follows the seed) on the model passes."""
+        """Put this image's known region (its noise follows the seed) on the model passes; an inpaint's
+        mask channels replace the unmasked ones a 9-channel UNet otherwise gets (inpaint_unet.py)."""
         region = None if self.known is None else self.hold(self.known, self.mask, seed)
-        base.known, base.extra = region, self.extra
+        base.known = region
+        if self.extra is not None:
+            base.extra = self.extra
         base.input_feature = self.head_feature
         base.before = self.engine.patched if self.engine is not None else None
         if refiner is None:
@@ -153,7 +156,7 @@ def _inpaint(task: GenerateTask, method: Inpaint, models: ModelSet, warn) -> Inp
              + (f"; Fooocus's synthetic refiner (the base without the patch) made the last "
                 f"{task.steps - handover_step(plan.method, plan.switch)} of {task.steps} steps"
                 if synthetic and plan is not None else ""))
-    elif unet.config.in_channels == INPAINT_UNET_CHANNELS:
+    elif inpaint_unet.takes_mask(unet):
         masked = vae_io.encode(vae, inpaint.masked_pixels(area))
         run.extra = torch.cat([run.mask, masked], dim=1)
         warn("inpaint engine: none; the checkpoint's own 9-channel inpainting UNet ran")
@@ -187,7 +190,7 @@ def _a1111_inpaint(task: GenerateTask, method: Inpaint, models: ModelSet, warn) 
     if plan is not None and not plan.same_latents and not encodes_with_refiner(plan):
         run.refiner_known = start(models.refiner.pipe.vae)
     vae = _encoder(models, plan)
-    if models.base.pipe.unet.config.in_channels == INPAINT_UNET_CHANNELS:
+    if inpaint_unet.takes_mask(models.base.pipe.unet):
         masked = vae_io.encode(vae, a1111_latents.masked_work(area.work_image, area.work_mask, steps.round_mask),
                                tiled)
         cond = a1111_latents.conditioning_mask(area.work_mask, steps.round_mask, tuple(masked.shape[-2:]))

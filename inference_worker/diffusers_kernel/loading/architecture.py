@@ -33,6 +33,7 @@ def mismatch(shapes: dict[str, tuple[int, ...]], arch: str, skeleton: str) -> st
     unet = _config(skeleton, "unet")
     probes: list[tuple[str, int, int, str]] = [
         (UNET + "input_blocks.0.0.weight", 0, unet["block_out_channels"][0], "unet.block_out_channels[0]"),
+        (UNET + "input_blocks.0.0.weight", 1, unet.get("in_channels", 4), "unet.in_channels"),
         (UNET + "out.2.weight", 0, unet.get("out_channels", 4), "unet.out_channels"),
         (
             "first_stage_model.encoder.conv_in.weight",

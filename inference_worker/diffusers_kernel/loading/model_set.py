@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from contract.checkpoint import INPAINT_CHANNELS
 from contract.events import FailureKind
 from contract.task import GenerateTask
 from inference_worker.diffusers_kernel.conditioning import prompts
@@ -89,6 +90,13 @@ def _check_base(task: GenerateTask, model: LoadedModel) -> None:
 
 
 def _check_refiner(base: LoadedModel, ref: LoadedModel) -> None:
+    if int(ref.pipe.unet.config.in_channels) == INPAINT_CHANNELS:
+        raise KernelError(
+            FailureKind.unsupported,
+            f"refiner {ref.name} is an inpainting checkpoint (its UNet takes 9 input channels); "
+            "it runs as the base model only",
+            "refiner",
+        )
     if base.arch == "sd15" and ref.family == "sdxl":
         raise KernelError(
             FailureKind.unsupported,

@@ -18,7 +18,14 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract.checkpoint import ArchitectureError, folder_architecture, prediction_type, sampling_refusal
+from contract.checkpoint import (
+    INPAINT_CHANNELS,
+    ArchitectureError,
+    folder_architecture,
+    is_inpainting,
+    prediction_type,
+    sampling_refusal,
+)
 from contract.events import FailureKind
 from inference_worker.diffusers_kernel.loading import architecture, skeletons
 from inference_worker.diffusers_kernel.loading.checkpoint_header import HeaderError, read_header
@@ -115,6 +122,8 @@ def _skeleton_for(path: str, field_name: str, allow_pickle: bool) -> tuple[str, 
         raise KernelError(
             FailureKind.internal, f"pipeline configuration for {arch} missing at {skeleton}", field_name
         )
+    if not own and is_inpainting(shapes):  # the shipped skeleton of its family, with a 9-channel UNet
+        skeleton = skeletons.with_unet_inputs(skeleton, INPAINT_CHANNELS)
     problem = architecture.mismatch(shapes, arch, skeleton)
     if problem:
         raise KernelError(

@@ -7,6 +7,10 @@ Two sources:
 - embedded: a checkpoint written by remgo (the demo model, the test models) carries its own small
   skeleton in its safetensors metadata under EMBED_KEY. Only config and tokenizer files are taken
   from it, and the pipeline index is always the project's own (`INDEXES` below).
+
+An inpainting variant (a 9-channel UNet: SDXL inpainting 0.1, SD 1.5 inpainting) has no skeleton of its
+own: `with_unet_inputs` gives its architecture's skeleton with the UNet's `in_channels` set to what the
+file's first convolution reads.
 """
 
 from __future__ import annotations
@@ -113,6 +117,29 @@ def embedded(metadata: dict[str, str]) -> tuple[str, dict[str, str]] | None:
         if not isinstance(text, str):
             raise ValueError(f"embedded skeleton file {rel!r} is not text")
     return arch, {**files, "model_index.json": json.dumps(INDEXES[arch])}
+
+
+def unet_inputs(skeleton: str) -> int:
+    with open(os.path.join(skeleton, "unet", "config.json"), encoding="utf-8") as fh:
+        return int(json.load(fh).get("in_channels", 4))
+
+
+def with_unet_inputs(skeleton: str, channels: int) -> str:
+    """The skeleton folder as it is when its UNet reads `channels` input channels, else a private copy whose
+    unet/config.json says `channels` (an inpainting variant of a shipped architecture: the same layers, only
+    the first convolution reads the mask and the masked image's latent too)."""
+    if unet_inputs(skeleton) == channels:
+        return skeleton
+    files: dict[str, str] = {}
+    for folder, _dirs, names in os.walk(skeleton):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as fh:
+                files[os.path.relpath(path, skeleton).replace(os.sep, "/")] = fh.read()
+    unet = json.loads(files["unet/config.json"])
+    unet["in_channels"] = channels
+    files["unet/config.json"] = json.dumps(unet, indent=2)
+    return materialize(files)
 
 
 _materialized: dict[str, str] = {}

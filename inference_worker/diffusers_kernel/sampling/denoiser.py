@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from inference_worker.diffusers_kernel.conditioning.prompts import Conditioning
+from inference_worker.diffusers_kernel.conditioning.schedule import ScheduledConditioning
 from inference_worker.diffusers_kernel.sampling.guidance import Guidance
 from inference_worker.diffusers_kernel.sampling.known_region import KnownRegion
 from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas
@@ -89,8 +90,13 @@ class ModelPass:
     def __post_init__(self) -> None:
         self.dtype = self.unet.dtype
         self.device = self.unet.device
-        self.batched = self.uncond is not None and self.uncond.embeds.shape[1] == self.cond.embeds.shape[1]
+        self.use_prompts(self.cond, self.uncond)
         self.evaluations = 0
+
+    def use_prompts(self, cond: Conditioning, uncond: Conditioning | None) -> None:
+        """The prompts of the next evaluations (a prompt schedule changes them between evaluations)."""
+        self.cond, self.uncond = cond, uncond
+        self.batched = uncond is not None and uncond.embeds.shape[1] == cond.embeds.shape[1]
 
     def _added(self, conds: list[Conditioning], scales: list[float | None]) -> dict | None:
         if self.size is None:
@@ -166,11 +172,18 @@ class ModelPass:
 
 
 class Denoiser:
-    """denoise(x, sigma, step) → guided x0; the pass in use is chosen by step (joint refiner)."""
+    """denoise(x, sigma, step) → guided x0; the pass in use is chosen by step (joint refiner).
 
-    def __init__(self, passes: list[ModelPass], guidance: Guidance) -> None:
+    With a prompt `schedule` the prompts follow the count of this denoiser's calls, not the sampler's step:
+    AUTOMATIC1111 counts a step per model evaluation (twice a step for Heun, DPM2, …; its schedule for those
+    samplers spans twice the steps), so a schedule made by its rules switches where it switches there."""
+
+    def __init__(self, passes: list[ModelPass], guidance: Guidance,
+                 schedule: ScheduledConditioning | None = None) -> None:
         self.passes = passes
         self.guidance = guidance
+        self.schedule = schedule
+        self.calls = 0
         self.last_eps: torch.Tensor | None = None  # (x − x0)/sigma of the latest call
         self.last_step = -1
 
@@ -189,6 +202,9 @@ class Denoiser:
     def __call__(self, x: torch.Tensor, sigma: float, step: int) -> torch.Tensor:
         self.last_step = step
         model = self.pass_for(step)
+        if self.schedule is not None:
+            model.use_prompts(*self.schedule.at(self.calls))
+        self.calls += 1
         if model.known is not None:
             x = model.known.noised(x, sigma)
         pos, neg, timestep = model.predict(x, sigma)

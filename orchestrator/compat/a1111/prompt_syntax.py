@@ -8,14 +8,20 @@ each and written back as flat `(text:w)` groups: nothing is nested, so remgo giv
 weight. Newlines become spaces (A1111's tokenizer treats them as spaces; remgo would split the prompt into
 chunks at them).
 
-What needs a per-step conditioning schedule, which the kernel does not have yet, is refused naming the
-field: prompt editing `[from:to:when]`, `[to:when]`, `[from::when]`, alternation `[a|b]`; so are `BREAK`
-(a forced new 75-token window) and `AND` (composable prompts).
+Prompt editing and alternation are read with A1111's grammar (its `prompt_parser`, as of its "new" prompt
+editing timelines, the default since 1.6) into A1111's schedule of the prompt: `[from:to:when]`, `[to:when]`
+(nothing before), `[from::when]` (nothing after), `when` with a decimal point a fraction of the steps and
+without one a step number (int(), at most the steps; below 1 the change never acts before a step), `[a|b|…]`
+the option (step − 1) mod n at every step, nested to any depth, `\\[` … literal. A prompt the grammar does
+not take (a `|` outside brackets, a bracket of the nested kind left open, a trailing backslash) is one
+prompt as written, as there. Each variant then gets the emphasis translation above. `BREAK` (a forced new
+75-token window) and `AND` (composable prompts) are refused naming the field.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from orchestrator.common.field_error import FieldError
 
@@ -24,58 +30,168 @@ ROUND, SQUARE = 1.1, 1 / 1.1
 _TOKEN = re.compile(r"\\[()\[\]\\]|\\|[(\[]|:\s*([+-]?[.\d]+)\s*\)|[)\]]|[^\\()\[\]:]+|:")
 _BREAK = re.compile(r"\bBREAK\b")
 _AND = re.compile(r"\bAND\b")
-_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)\s*")
 
 
 class PromptRefused(FieldError):
     pass
 
 
-def _square_groups(text: str) -> list[str]:
-    """The contents of each `[ … ]` group (outermost first, then nested ones), escapes skipped."""
-    found, stack, i = [], [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            stack.append(i)
-        elif ch == "]" and stack:
-            found.append(text[stack.pop() + 1 : i])
-        i += 1
-    return found
+class _Fail(Exception):
+    """The text is not a prompt of A1111's schedule grammar."""
 
 
-def _top_level(inner: str, sep: str) -> list[str]:
-    """`inner` split at `sep` outside nested brackets."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(inner):
-        ch = inner[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth = max(0, depth - 1)
-        elif ch == sep and depth == 0:
-            parts.append(inner[start:i])
-            start = i + 1
-        i += 1
-    return [*parts, inner[start:]]
+@dataclass(frozen=True)
+class _Scheduled:  # [before:after:when]; before None for `[after:when]`
+    before: list | None
+    after: list
+    when: str
 
 
-def check_schedules(text: str, field: str) -> None:
-    """Refuse what needs a per-step conditioning schedule, and BREAK / AND."""
-    for inner in _square_groups(text):
-        if len(_top_level(inner, "|")) > 1:
-            raise PromptRefused(field, f"alternation [{inner}] switches the prompt every step; that needs a "
-                                       "per-step conditioning schedule, which is not run yet")
-        parts = _top_level(inner, ":")
-        if len(parts) in (2, 3) and _NUMBER.fullmatch(parts[-1]):
-            raise PromptRefused(field, f"prompt editing [{inner}] changes the prompt at a step; that needs a "
-                                       "per-step conditioning schedule, which is not run yet")
+@dataclass(frozen=True)
+class _Alternate:  # [a|b|…]
+    options: list[list]
+
+
+# A1111's `plain`: anything but brackets, colons and bars (a backslash takes the next character with it).
+_PLAIN = re.compile(r"(?:[^\\\[\]():|]|\\.)+", re.S)
+# `:` [whitespace] SIGNED_NUMBER [whitespace] `]`, the end of a scheduled group.
+_WHEN = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*\]")
+
+
+class _Parser:
+    """Recursive descent over A1111's grammar. Outside any group a bracket or colon that opens nothing
+    well-formed is text (its `start` rule); inside a group anything out of place fails the whole prompt."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.i = text, 0
+
+    def sequence(self, stops: str, top: bool) -> list:
+        text, out = self.text, []
+        while self.i < len(text):
+            ch = text[self.i]
+            if ch in stops:
+                return out
+            if ch in "[(":
+                start = self.i
+                try:
+                    out += self.group()
+                except _Fail:
+                    if not top:
+                        raise
+                    self.i = start + 1
+                    out.append(ch)
+            elif ch in ")]:" and top:
+                out.append(ch)
+                self.i += 1
+            else:
+                m = _PLAIN.match(text, self.i)
+                if m is None:  # `|` where no alternation is open, a lone trailing backslash, `)` `]` `:` astray
+                    raise _Fail
+                out.append(m.group(0))
+                self.i = m.end()
+        if not top:
+            raise _Fail  # a group left open
+        return out
+
+    def _take(self, ch: str) -> bool:
+        if self.text.startswith(ch, self.i):
+            self.i += 1
+            return True
+        return False
+
+    def group(self) -> list:
+        if self._take("("):  # emphasis: kept as text, weighed after scheduling
+            first = self.sequence("):", False)
+            if self._take(")"):
+                return ["(", *first, ")"]
+            self._take(":")
+            second = self.sequence(")", False)
+            self._take(")")
+            return ["(", *first, ":", *second, ")"]
+        self._take("[")
+        first = self.sequence("]:|", False)
+        if self._take("]"):
+            return ["[", *first, "]"]
+        if self.text.startswith("|", self.i):
+            options = [first]
+            while self._take("|"):
+                options.append(self.sequence("]|", False))
+            self._take("]")
+            return [_Alternate(options)]
+        self._take(":")
+        if m := _WHEN.match(self.text, self.i):  # [to:when]
+            self.i = m.end()
+            return [_Scheduled(None, first, m.group(1))]
+        second = self.sequence("]:", False)
+        if not self._take(":") or (m := _WHEN.match(self.text, self.i)) is None:
+            raise _Fail
+        self.i = m.end()
+        return [_Scheduled(first, second, m.group(1))]
+
+
+def _when(number: str, steps: int) -> int:
+    """A1111's step of a change: a decimal a fraction of the steps, an integer a step; at most `steps`."""
+    value = float(number) * (steps if "." in number else 1)
+    return int(max(-1.0, min(float(steps), value)))
+
+
+def _changes(nodes: list, steps: int, found: set[int]) -> None:
+    for node in nodes:
+        if isinstance(node, _Scheduled):
+            if (when := _when(node.when, steps)) >= 1:
+                found.add(when)
+            _changes(node.before or [], steps, found)
+            _changes(node.after, steps, found)
+        elif isinstance(node, _Alternate):
+            found.update(range(1, steps + 1))
+            for option in node.options:
+                _changes(option, steps, found)
+
+
+def _at(nodes: list, step: int, steps: int) -> str:
+    out = []
+    for node in nodes:
+        if isinstance(node, _Scheduled):
+            out.append(_at((node.before or []) if step <= _when(node.when, steps) else node.after, step, steps))
+        elif isinstance(node, _Alternate):
+            out.append(_at(node.options[(step - 1) % len(node.options)], step, steps))
+        else:
+            out.append(node)
+    return "".join(out)
+
+
+def prompt_schedule(text: str, steps: int) -> list[tuple[int, str]]:
+    """A1111's schedule of one prompt over `steps` steps: [(until step, the prompt up to it)], ascending."""
+    parser = _Parser(text)
+    try:
+        tree = parser.sequence("", True)
+    except _Fail:
+        return [(steps, text)]
+    found = {steps}
+    _changes(tree, steps, found)
+    return [(step, _at(tree, step, steps)) for step in sorted(found)]
+
+
+def joint_schedule(prompt: str, negative: str, steps: int) -> list[tuple[int, str, str]]:
+    """Both prompts' schedules on their joint change points; neighbours that read alike merged (the later
+    step kept), so a prompt that never changes gives one entry."""
+    positive, negatives = prompt_schedule(prompt, steps), prompt_schedule(negative, steps)
+
+    def at(schedule: list[tuple[int, str]], step: int) -> str:
+        return next(text for until, text in schedule if step <= until)
+
+    joint: list[tuple[int, str, str]] = []
+    for step in sorted({s for s, _ in positive} | {s for s, _ in negatives}):
+        entry = (step, at(positive, step), at(negatives, step))
+        if joint and joint[-1][1:] == entry[1:]:
+            joint[-1] = entry
+        else:
+            joint.append(entry)
+    return joint
+
+
+def check_syntax(text: str, field: str) -> None:
+    """Refuse BREAK and AND."""
     if _BREAK.search(text):
         raise PromptRefused(field, "BREAK (start a new 75-token window) is not run here; remove it")
     if _AND.search(text):
@@ -132,7 +248,7 @@ def _escaped(text: str) -> str:
 
 def to_remgo(text: str, field: str) -> str:
     """An A1111 prompt as remgo's prompt with the same per-word weights; PromptRefused naming `field`."""
-    check_schedules(text, field)
+    check_syntax(text, field)
     text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     out = []
     for piece, weight in weighted_runs(text):

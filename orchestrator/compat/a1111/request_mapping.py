@@ -25,10 +25,11 @@ from orchestrator.catalog.tables import size_problem
 from orchestrator.common.field_error import FieldError
 from orchestrator.compat.a1111 import hires_mapping
 from orchestrator.compat.a1111.face_options import FaceOptions, OptionRefused, find_checkpoint
-from orchestrator.compat.a1111.prompt_syntax import PromptRefused, to_remgo
+from orchestrator.compat.a1111.prompt_syntax import PromptRefused, check_syntax, joint_schedule, to_remgo
 from orchestrator.compat.a1111.request_models import Img2ImgRequest, Txt2ImgRequest
 from orchestrator.compat.a1111.sampler_names import NameRefused, Sampling, resolve
 from orchestrator.normalize.image_input import shape_ceil, with_shape_ceil
+from orchestrator.normalize.prompts import LORA_TAG_RE
 from orchestrator.store.input_checks import InputRefused, read_header
 from orchestrator.store.input_refs import decode_inline
 
@@ -172,11 +173,31 @@ def _refiner(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, sampling: 
     return name, switch
 
 
-def _prompts(body: Txt2ImgRequest | Img2ImgRequest) -> tuple[str, str]:
+def _prompts(body: Txt2ImgRequest | Img2ImgRequest, steps: int, sampling: Sampling) -> dict[str, Any]:
+    """The prompts in remgo's syntax; with prompt editing or alternation, A1111's schedule of them as
+    `prompt_schedule` (each variant translated) and the prompts as written, which the images record.
+
+    The schedule spans the steps A1111's denoiser counts: its model evaluations, twice the steps for a
+    sampler that evaluates twice a step. `<lora:…>` tags are read before, as A1111 reads them: they act
+    throughout, wherever they stand (the normalizer takes them from `prompt`)."""
+    prompt, negative = body.prompt or "", body.negative_prompt or ""
     try:
-        return to_remgo(body.prompt or "", "prompt"), to_remgo(body.negative_prompt or "", "negative_prompt")
+        check_syntax(prompt, "prompt")
+        check_syntax(negative, "negative_prompt")
+        span = steps * 2 if sampling.sampler.name in SECOND_ORDER else steps
+        bare = [LORA_TAG_RE.sub("", _one_line(t)) for t in (prompt, negative)]
+        joint = joint_schedule(*bare, span)
+        if len(joint) == 1 and list(joint[0][1:]) == bare:  # nothing scheduled: the prompts as they were
+            return dict(prompt=to_remgo(prompt, "prompt"), negative_prompt=to_remgo(negative, "negative_prompt"))
+        entries = [dict(until_step=until, prompt=to_remgo(p, "prompt"), negative_prompt=to_remgo(n, "negative_prompt"))
+                   for until, p, n in joint]
     except PromptRefused as exc:
         raise _refuse(exc.field, exc.message) from None
+    return dict(prompt=prompt, negative_prompt=negative, prompt_schedule=entries)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
 def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: FaceOptions) -> tuple[dict, Mapped]:
@@ -191,7 +212,7 @@ def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: Face
         raise _refuse("cfg_scale", f"must be within 1…30, got {cfg:g}")
     width, height = _size(body)
     seed, random_seed = _seed(body)
-    prompt, negative = _prompts(body)
+    prompts = _prompts(body, steps, sampling)
     refiner, switch = _refiner(body, catalog, sampling, steps)
     sampler, scheduler = sampling.ours
     if body.force_task_id is not None and not JOB_ID.match(body.force_task_id):
@@ -200,7 +221,7 @@ def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: Face
     if not body.save_images:
         notes.append("save_images is false: remgo keeps every image in its outputs and history all the same")
     fields = dict(
-        prompt=prompt, negative_prompt=negative, style_selections=list(body.styles or []),
+        **prompts, style_selections=list(body.styles or []),
         performance_selection=Performance.speed.value, aspect_ratios_selection=f"{width}*{height}",
         image_number=_count(body), image_seed=seed, seed_random=random_seed, image_sharpness=0.0,
         guidance_scale=cfg, adaptive_cfg=cfg, base_model_name=used.checkpoint, refiner_model_name=refiner,
@@ -367,6 +388,8 @@ A1111_FIELD = {
 def a1111_field(path: str) -> str:
     """`$.style_selections[0]` → `styles[0]`: a normalizer's field in A1111's name."""
     bare = path.removeprefix("$.").removeprefix("$")
+    if bare.startswith("prompt_schedule"):  # made of prompt and negative_prompt
+        return "negative_prompt" if bare.endswith("negative_prompt") else "prompt"
     if bare.startswith("inpaint_a1111."):  # its fields carry A1111's own names
         return bare.removeprefix("inpaint_a1111.")
     if bare.startswith("hires_fix"):

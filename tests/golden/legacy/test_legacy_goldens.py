@@ -68,7 +68,8 @@ INPUT_FIELDS = {
 NOT_IN_V1 = {"upscale_value", "upscale_model", "upscale_fallback",  # Fooocus-API's and remgo's: no v1 slot
              "tiling",  # A1111's: Fooocus has no seamless tiling
              "hires_fix",  # A1111's: Fooocus has no hires fix
-             "inpaint_a1111"}  # A1111's inpainting steps: Fooocus inpaints its own way
+             "inpaint_a1111",  # A1111's inpainting steps: Fooocus inpaints its own way
+             "prompt_schedule"}  # A1111's prompt editing: Fooocus has none
 # Carried only while Fooocus would run image prompts: the image_prompts golden sets them.
 PROMPT_FIELDS = {"image_prompts", "controlnet_softness", "canny_low_threshold", "canny_high_threshold",
                  "skipping_cn_preprocessor", "debugging_cn_preprocessor"}

@@ -19,6 +19,7 @@ from tests.orchestrator.catalog.catalog_samples import (
     SD15_SHAPES,
     SDXL_SHAPES,
     STANDARD_MODELS,
+    UNET_IN,
     catalog_dir,
     safetensors_with,
 )
@@ -160,6 +161,8 @@ def with_engine(tmp_path_factory) -> Catalog:
     root = catalog_dir(tmp_path_factory.mktemp("engine"), models=models)
     safetensors_with(root / "models" / "checkpoints" / "xl.safetensors", SDXL_SHAPES)
     safetensors_with(root / "models" / "checkpoints" / "sd15.safetensors", SD15_SHAPES)
+    # sd-xl inpainting 0.1's layout: SDXL's, the first convolution reading latent + mask + masked-image latent
+    safetensors_with(root / "models" / "checkpoints" / "xl-inpainting.safetensors", {**SDXL_SHAPES, UNET_IN: (1, 9, 1, 1)})
     return Catalog(root)
 
 
@@ -187,6 +190,14 @@ def test_the_engine_goes_to_sdxl_bases_only(with_engine, base, says):
     job = run(with_engine, INPAINT, prompt="a cat", base_model_name=base)
     assert job.tasks[0].method().engine is None and job.images[0].input.inpaint_engine == "None"
     assert any(f"inpaint patch is for an SDXL base and this base's header says {says}" in w for w in job.warnings)
+
+
+def test_an_inpainting_checkpoint_inpaints_with_its_own_unet_not_the_engine(with_engine):
+    listed = with_engine.snapshot().models[ModelKind.checkpoints]["xl-inpainting.safetensors"]
+    assert (listed.architecture, listed.inpainting, listed.public()["inpainting"]) == ("sdxl", True, True)
+    job = run(with_engine, INPAINT, prompt="a cat", base_model_name="xl-inpainting.safetensors")  # engine v2.6 asked
+    assert job.tasks[0].method().engine is None and job.images[0].input.inpaint_engine == "None"
+    assert any("inpaint engine v2.6: the base is an inpainting checkpoint" in w for w in job.warnings)
 
 
 def test_an_installed_engine_is_not_sent_to_a_kernel_that_does_not_run_it(tmp_path):

@@ -107,7 +107,7 @@ def test_detection_refuses_other_architectures():
     unet = {"model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3)}
     cases = {
         "2.x": {**unet, "cond_stage_model.model.token_embedding.weight": (49408, 1024)},
-        "inpainting": {"model.diffusion_model.input_blocks.0.0.weight": (320, 9, 3, 3)},
+        "8 input channels": {"model.diffusion_model.input_blocks.0.0.weight": (320, 8, 3, 3)},
         "VAE, not a checkpoint": {"encoder.conv_in.weight": (128, 3, 3, 3)},
         "LoRA, not a checkpoint": {"lora_unet_mid_block_attn2_to_k.lora_down.weight": (4, 2048)},
         "no Stable Diffusion UNet": {"something.else": (3,)},
