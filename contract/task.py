@@ -58,7 +58,9 @@ class Sampler(str, enum.Enum):
 
 
 class Scheduler(str, enum.Enum):
-    """Fooocus's scheduler (sigma schedule) names."""
+    """Fooocus's scheduler (sigma schedule) names, then AUTOMATIC1111's `a1111_ddim`: the timesteps its DDIM
+    runs on (every 1000 // steps-th from 1), starting from unit noise in the variance-preserving form and
+    stopping at timestep 1, not at zero (worker-contract.md)."""
 
     normal = "normal"
     karras = "karras"
@@ -71,6 +73,7 @@ class Scheduler(str, enum.Enum):
     align_your_steps = "align_your_steps"
     tcd = "tcd"
     edm_playground_v2_5 = "edm_playground_v2.5"
+    a1111_ddim = "a1111_ddim"
 
 
 class OutputFormat(str, enum.Enum):

@@ -46,7 +46,9 @@ from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from inference_worker.diffusers_kernel.sampling.samplers import REFUSED_SAMPLERS, SAMPLERS, start_noise_scale
 from inference_worker.diffusers_kernel.sampling.sigmas import (
     REFUSED_SCHEDULES,
+    SCHEDULE_SAMPLER,
     SCHEDULES,
+    VARIANCE_PRESERVING,
     model_sigmas,
     schedule,
 )
@@ -153,11 +155,28 @@ class DiffusersKernel:
                 raise _unsupported(field, f"{field} {name!r} is not supported{why}; supported: {offered}")
         if task.scheduler.value == "turbo" and task.steps > 10:
             raise KernelError(FailureKind.bad_request, "the turbo scheduler runs at most 10 steps", "steps")
+        if task.scheduler.value in SCHEDULE_SAMPLER:
+            self._check_timestep_schedule(task)
         inputs.check(task)
         control_prompts.check(task)
         ip_prompts.check(task)
         if task.hires_fix() is not None and (task.refiner is not None or task.prompts()):
             raise _unsupported("hires", "hires fix runs on text to image without a refiner or image prompts")
+
+    @staticmethod
+    def _check_timestep_schedule(task: GenerateTask) -> None:
+        """AUTOMATIC1111's DDIM timesteps (`a1111_ddim`): its sampler, text to image from pure noise only."""
+        name = task.scheduler.value
+        if task.sampler.value != SCHEDULE_SAMPLER[name]:
+            raise _unsupported("scheduler", f"the {name} scheduler runs with the {SCHEDULE_SAMPLER[name]} sampler "
+                                            f"only, not {task.sampler.value}")
+        if task.steps < 2:
+            raise KernelError(FailureKind.bad_request, f"the {name} scheduler needs at least 2 steps (at 1 "
+                                                       "AUTOMATIC1111's DDIM makes no model step)", "steps")
+        for field, used in (("image_input", task.method() is not None), ("hires", task.hires_fix() is not None),
+                            ("refiner", task.refiner is not None)):
+            if used:
+                raise _unsupported(field, f"the {name} scheduler runs text to image only, without {field}")
 
     # ----- loading --------------------------------------------------------------------------------------
 
@@ -298,7 +317,8 @@ class DiffusersKernel:
         fix = task.hires_fix()
         total = len(sig) - 1 + (fix.steps if fix is not None else 0)  # progress counts both passes
         noise = NoiseSource(seed, self.device, span=sig)  # one Brownian path over the whole schedule
-        scale = start_noise_scale(float(sig[0]), prepared.base.sigmas.sigma_max)
+        variance_preserving = task.scheduler.value in VARIANCE_PRESERVING
+        scale = start_noise_scale(float(sig[0]), prepared.base.sigmas.sigma_max, variance_preserving)
         x = noise.start((1, 4, height // 8, width // 8), 1.0) * scale
         if source is not None:
             x = x if source.initial is None else x + source.initial
@@ -331,6 +351,8 @@ class DiffusersKernel:
                 if plan is None:
                     denoiser = Denoiser([prepared.base], prepared.guidance, prepared.schedule)
                     latents = sampler(denoiser, x, sig, noise, reporter(0))
+                    if variance_preserving:  # the latent at the last level, as A1111 decodes it
+                        latents = latents / (1.0 + float(sig[-1]) ** 2) ** 0.5
                 else:
                     r = models.refiner
                     r_table = prepared.refiner.sigmas

@@ -7,24 +7,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import webuiapi
 from PIL import Image
 
-from bench.harness.settings import server_settings
-from tests.orchestrator.server_thread import ServerThread
+from tests.integration.webui_client import webui
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_models):
-    settings = server_settings(tmp_path_factory.mktemp("a1111_inpaint"), worker_kernel=None,
-                               model_roots=[tiny_models.root], step_delay=0.0)
-    with ServerThread(settings) as srv:
-        yield srv
+def server(tiny_server):
+    return tiny_server
 
 
 def test_webuiapis_default_inpaint_call_runs_and_keeps_the_unmasked_pixels(server) -> None:
-    host, port = server.url.removeprefix("http://").split(":")
-    api = webuiapi.WebUIApi(host=host, port=int(port), sampler="Euler", steps=2)
+    api = webui(server)
     api.set_options({"sd_model_checkpoint": "tiny-sdxl"})
     source = (np.random.default_rng(1).random((384, 576, 3)) * 255).astype(np.uint8)
     mask = np.zeros((384, 576), np.uint8)

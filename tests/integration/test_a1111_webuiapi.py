@@ -131,12 +131,16 @@ def test_img2img_size_follows_remgos_rule_or_is_refused(api) -> None:
 @pytest.mark.parametrize(("changes", "field"), [
     ({"enable_hr": True}, "enable_hr"), ({"tiling": True}, "tiling"), ({"restore_faces": True}, "restore_faces"),
     ({"subseed_strength": 0.3}, "subseed_strength"), ({"prompt": "a [cat:dog:0.5]"}, "prompt"),
-    ({"prompt": "[a|b]"}, "prompt"), ({"sampler_name": "DDIM"}, "sampler_name"), ({"scheduler": "Beta"}, "scheduler"),
+    ({"prompt": "[a|b]"}, "prompt"), ({"sampler_name": "PLMS"}, "sampler_name"), ({"scheduler": "Beta"}, "scheduler"),
     ({"override_settings": {"sd_vae": "nope.safetensors"}}, "override_settings.sd_vae"),
     ({"override_settings": {"eta_noise_seed_delta": 31337}}, "override_settings.eta_noise_seed_delta"),
     ({"alwayson_scripts": {"ControlNet": {"args": []}}}, "alwayson_scripts.ControlNet"),
     ({"script_name": "x/y/z plot"}, "script_name"), ({"sampler_name": "Euler a", "eta": 0.5}, "eta"), ({"width": 300}, "width"),
     ({"styles": ["No Such Style"]}, "styles[0]"), ({"nonsense": 1}, "nonsense"), ({"steps": 0}, "steps"),
+    ({"sampler_name": "DDIM", "eta": 1.0}, "eta"), ({"sampler_name": "DDIM", "scheduler": "Karras"}, "scheduler"),
+    ({"sampler_name": "DDIM", "steps": 1}, "steps"), ({"sampler_name": "DDIM", "enable_hr": True}, "enable_hr"),
+    ({"sampler_name": "DDIM", "refiner_checkpoint": "tiny.safetensors", "refiner_switch_at": 0.5},
+     "refiner_checkpoint"),
 ])
 def test_refused_knobs_name_their_field(server, changes, field) -> None:
     r = sdapi(server, "POST", "txt2img", json={"prompt": "x", **SMALL, **changes})
@@ -155,7 +159,7 @@ def test_img2img_refusals_name_their_field(server) -> None:
                            ({"inpaint_full_res": True, "inpaint_full_res_padding": -1}, "inpaint_full_res_padding"),
                            ({"inpaint_full_res": True, "width": 300}, "width"),
                            ({"init_images": []}, "init_images"), ({"denoising_strength": 0}, "denoising_strength"),
-                           ({"mask": "not an image"}, "mask")]:
+                           ({"mask": "not an image"}, "mask"), ({"sampler_name": "DDIM"}, "sampler_name")]:
         r = sdapi(server, "POST", "img2img", json={**base, **changes})
         assert r.status_code == 422 and r.json()["field"] == field, (changes, r.text)
 
@@ -181,7 +185,7 @@ def test_options_switch_the_model_and_refuse_unknown_titles(server, api) -> None
 
 def test_lists(api) -> None:
     names = [s["name"] for s in api.get_samplers()]
-    assert "Euler a" in names and "DPM++ 2M" in names and "DDIM" not in names
+    assert "Euler a" in names and "DPM++ 2M" in names and "DDIM" in names and "PLMS" not in names
     assert all(sorted(s) == ["aliases", "name", "options"] for s in api.get_samplers())
     assert [u["name"] for u in api.get_upscalers()] == ["None", "Lanczos"]
     assert api.get_scripts() == {"txt2img": [], "img2img": []}

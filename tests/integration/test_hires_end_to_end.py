@@ -9,24 +9,19 @@ import httpx
 import pytest
 import webuiapi
 
-from bench.harness.settings import server_settings
-from tests.orchestrator.server_thread import ServerThread
+from tests.integration.webui_client import webui
 
 TINY = {"sd_model_checkpoint": "tiny-sdxl"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_models):
-    settings = server_settings(tmp_path_factory.mktemp("hires"), worker_kernel=None,
-                               model_roots=[tiny_models.root], step_delay=0.0)
-    with ServerThread(settings) as srv:
-        yield srv
+def server(tiny_server):
+    return tiny_server
 
 
 @pytest.fixture
 def api(server) -> webuiapi.WebUIApi:
-    host, port = server.url.removeprefix("http://").split(":")
-    return webuiapi.WebUIApi(host=host, port=int(port), sampler="Euler", steps=2)
+    return webui(server, "Euler", 2)
 
 
 def test_hires_by_scale_returns_the_target_size_and_a1111s_info(server, api) -> None:

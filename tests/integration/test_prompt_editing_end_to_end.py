@@ -9,25 +9,20 @@ import httpx
 import pytest
 import webuiapi
 
-from bench.harness.settings import server_settings
-from tests.orchestrator.server_thread import ServerThread
+from tests.integration.webui_client import webui
 
 TINY = {"sd_model_checkpoint": "tiny-sdxl"}
 PROMPT = "a [cat:dog:0.5], (detailed:1.2)"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_models):
-    settings = server_settings(tmp_path_factory.mktemp("editing"), worker_kernel=None,
-                               model_roots=[tiny_models.root], step_delay=0.0)
-    with ServerThread(settings) as srv:
-        yield srv
+def server(tiny_server):
+    return tiny_server
 
 
 @pytest.fixture
 def api(server) -> webuiapi.WebUIApi:
-    host, port = server.url.removeprefix("http://").split(":")
-    return webuiapi.WebUIApi(host=host, port=int(port), sampler="Euler", steps=4)
+    return webui(server, "Euler", 4)
 
 
 def _last_task(server) -> dict:

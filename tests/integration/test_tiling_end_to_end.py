@@ -13,11 +13,10 @@ import json
 import httpx
 import numpy as np
 import pytest
-import webuiapi
 from PIL import Image
 
-from bench.harness.settings import server_settings
-from tests.orchestrator.server_thread import ServerThread, wait_job
+from tests.integration.webui_client import webui
+from tests.orchestrator.server_thread import wait_job
 
 BODY = {"prompt": "a brick wall", "base_model_name": "tiny-sdxl.safetensors", "image_number": 1, "image_seed": 11,
         "overwrite_width": 256, "overwrite_height": 256, "overwrite_step": 2, "style_selections": [], "loras": [],
@@ -25,11 +24,8 @@ BODY = {"prompt": "a brick wall", "base_model_name": "tiny-sdxl.safetensors", "i
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_models):
-    settings = server_settings(tmp_path_factory.mktemp("tiling"), worker_kernel=None,
-                               model_roots=[tiny_models.root], step_delay=0.0)
-    with ServerThread(settings) as srv:
-        yield srv
+def server(tiny_server):
+    return tiny_server
 
 
 def job_image(client: httpx.Client, job_id: str, body: dict) -> Image.Image:
@@ -54,8 +50,7 @@ def test_a_tiling_job_between_two_plain_ones(server) -> None:
 
 
 def test_the_a1111_face_takes_tiling_and_reports_it(server) -> None:
-    host, port = server.url.removeprefix("http://").split(":")
-    api = webuiapi.WebUIApi(host=host, port=int(port), sampler="Euler", steps=2)
+    api = webui(server)
     r = api.txt2img(prompt="a brick wall", seed=5, width=256, height=256, tiling=True,
                     override_settings={"sd_model_checkpoint": "tiny-sdxl"})
     assert len(r.images) == 1 and r.parameters["tiling"] is True

@@ -1,7 +1,7 @@
 """Sampling loops in the sigma parameterisation, under Fooocus's sampler names.
 
 Every sampler takes `denoise(x, sigma, i) → x0 estimate`, the start latent `x` (noise × `start_noise_scale`),
-the schedule `sigmas` (descending, ending with 0), `noise(like)` for fresh noise (drawn from the
+the schedule `sigmas` (descending, ending with 0, or for `a1111_ddim` at timestep 1), `noise(like)` for fresh noise (drawn from the
 task's CPU generator so a seed means the same image on any device; the SDE samplers use its
 `noise.brownian` path instead) and `on_step(i, x0)` called once per step. Written from the
 published update rules (Karras et al. 2022; Lu et al. 2022 DPM-Solver++; Zhao et al. 2023 UniPC).
@@ -30,12 +30,14 @@ Noise = Callable[[torch.Tensor], torch.Tensor]
 OnStep = Callable[[int, torch.Tensor], None]
 
 
-def start_noise_scale(sigma_start: float, sigma_max: float) -> float:
+def start_noise_scale(sigma_start: float, sigma_max: float, variance_preserving: bool = False) -> float:
     """What unit noise is multiplied by to start sampling at `sigma_start`.
 
     A start at the model's highest level is pure noise in the variance-preserving form (x / sqrt(1 + σ²)
-    has unit variance), so the noise is scaled by sqrt(1 + σ²), as Fooocus does; a lower start, σ."""
-    if math.isclose(sigma_start, sigma_max, rel_tol=1e-5) or sigma_start > sigma_max:
+    has unit variance), so the noise is scaled by sqrt(1 + σ²), as Fooocus does; a lower start, σ. A
+    `variance_preserving` schedule (AUTOMATIC1111's DDIM timesteps) starts from unit noise in that form at
+    any level: sqrt(1 + σ²) always."""
+    if variance_preserving or math.isclose(sigma_start, sigma_max, rel_tol=1e-5) or sigma_start > sigma_max:
         return math.sqrt(1.0 + sigma_start**2)
     return sigma_start
 

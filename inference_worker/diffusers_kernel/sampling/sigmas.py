@@ -2,7 +2,8 @@
 
 Sampling runs in the "sigma" parameterisation (x = x0 + sigma·noise). A Stable Diffusion model was
 trained on 1000 discrete timesteps; `ModelSigmas` maps timestep ↔ sigma by log-linear interpolation of
-that table, and each schedule picks `steps` sigmas from it, always ending with 0.
+that table, and each schedule picks `steps` sigmas from it, ending with 0 (but for AUTOMATIC1111's DDIM
+timesteps, `a1111_ddim`, which end at timestep 1).
 """
 
 from __future__ import annotations
@@ -138,6 +139,17 @@ def ddim_uniform(ms: ModelSigmas, steps: int) -> torch.Tensor:
     return _with_zero(torch.stack([ms.table[i] for i in picks]))
 
 
+def a1111_ddim(ms: ModelSigmas, steps: int) -> torch.Tensor:
+    """AUTOMATIC1111's DDIM timesteps: 1, 1 + k, 1 + 2k, … below the table's length (k = length // steps, the
+    top one clipped to the last timestep), highest first, with no zero after them. DDIM at eta 0 is the Euler
+    step in this parameterisation, so the sampler steps from each level to the next lower one and stops at
+    timestep 1's level; A1111 evaluates the model at every level but that last. The run is variance-preserving
+    at both ends (`VARIANCE_PRESERVING`)."""
+    n = len(ms.table)
+    picks = (torch.arange(0, n, max(1, n // steps)) + 1).clamp(max=n - 1).flip(0)
+    return ms.table[picks].to(torch.float64)
+
+
 def turbo(ms: ModelSigmas, steps: int) -> torch.Tensor:
     if steps > 10:
         raise ValueError("the turbo schedule has at most 10 steps")
@@ -170,8 +182,15 @@ SCHEDULES: dict[str, Callable[..., torch.Tensor]] = {
     # also makes the denoiser apply LCM's boundary condition.
     "lcm": sgm_uniform,
     "tcd": sgm_uniform,
+    "a1111_ddim": a1111_ddim,
 }
 DISTILLED_SCHEDULES = frozenset({"lcm", "tcd"})
+# Schedules run as AUTOMATIC1111's timestep samplers run: the start latent is unit noise at the first level in
+# the variance-preserving form (× sqrt(1 + σ₀²) here, whatever σ₀), and the result is the latent at the last,
+# non-zero level in that form (÷ sqrt(1 + σ_end²)), which is what A1111 decodes.
+VARIANCE_PRESERVING = frozenset({"a1111_ddim"})
+# The only sampler each of those schedules runs with (A1111's DDIM at eta 0 is remgo's ddim, the Euler step).
+SCHEDULE_SAMPLER = {"a1111_ddim": "ddim"}
 # Names the contract knows that this kernel refuses, and why.
 REFUSED_SCHEDULES = {
     "edm_playground_v2.5": "needs an EDM model (Playground v2.5); remgo loads epsilon-prediction SDXL and SD 1.5",

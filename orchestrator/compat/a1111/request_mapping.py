@@ -104,9 +104,10 @@ def _sampling(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog) -> Sampli
         raise _refuse("scheduler", f"{sampling.scheduler.label!r} is not run by the workers' kernel")
     want = sampling.sampler.eta
     if want is not None:
-        eta = 1.0 if body.eta is None else body.eta  # A1111's `eta_ancestral` option, 1.0
+        eta = sampling.sampler.eta_option if body.eta is None else body.eta  # A1111's eta_ancestral / eta_ddim
         if eta != want:
-            raise _refuse("eta", f"{sampling.sampler.name} runs with eta {want:g} here; send {want:g} (or null)")
+            null = " (or null)" if sampling.sampler.eta_option == want else ""
+            raise _refuse("eta", f"{sampling.sampler.name} runs with eta {want:g} here; send {want:g}{null}")
     return sampling
 
 
@@ -173,6 +174,22 @@ def _refiner(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, sampling: 
     return name, switch
 
 
+def _check_own_timesteps(body: Txt2ImgRequest | Img2ImgRequest, sampling: Sampling, steps: int,
+                         refiner: str) -> None:
+    """DDIM on A1111's own timesteps runs text to image alone here, from 2 steps (at 1 A1111 makes no model step
+    and returns the noise)."""
+    name = sampling.sampler.name
+    if steps < 2:
+        raise _refuse("steps", f"{name} makes no model step at 1 step; send 2 or more")
+    if isinstance(body, Img2ImgRequest):
+        raise _refuse("sampler_name", f"img2img with {name} is not run here (A1111 noises the image to one timestep "
+                                      "and starts sampling at the next lower one); use another sampler")
+    if body.enable_hr:
+        raise _refuse("enable_hr", f"hires fix with {name} is not run here; use another sampler")
+    if refiner != "None":
+        raise _refuse("refiner_checkpoint", f"a refiner with {name} is not run here; use another sampler")
+
+
 def _prompts(body: Txt2ImgRequest | Img2ImgRequest, steps: int, sampling: Sampling) -> dict[str, Any]:
     """The prompts in remgo's syntax; with prompt editing or alternation, A1111's schedule of them as
     `prompt_schedule` (each variant translated) and the prompts as written, which the images record.
@@ -214,6 +231,8 @@ def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: Face
     seed, random_seed = _seed(body)
     prompts = _prompts(body, steps, sampling)
     refiner, switch = _refiner(body, catalog, sampling, steps)
+    if sampling.sampler.timesteps is not None:
+        _check_own_timesteps(body, sampling, steps, refiner)
     sampler, scheduler = sampling.ours
     if body.force_task_id is not None and not JOB_ID.match(body.force_task_id):
         raise _refuse("force_task_id", "1-64 of A-Za-z0-9._-, starting with a letter or digit")

@@ -234,7 +234,8 @@ def _listing(build: Callable[[Any], Any]) -> Callable[[Request], Any]:
 
 @takes(NoQuery, refusal)
 async def samplers(request: Request) -> Response:
-    return json_response(samplers_payload(set(services(request).catalog.samplers)))
+    catalog = services(request).catalog
+    return json_response(samplers_payload(set(catalog.samplers), set(catalog.schedulers)))
 
 
 @takes(NoQuery, refusal)

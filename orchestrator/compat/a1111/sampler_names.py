@@ -3,8 +3,10 @@
 Only pairs whose sampling is the same algorithm on the same noise levels are listed. A1111's k-diffusion
 samplers are the functions Fooocus (and so remgo) runs; its `Automatic` scheduler is the sampler's own
 default (Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a; Exponential for DPM++ 2M SDE; otherwise
-the model's timesteps spaced evenly, which is remgo's `normal`). Left out, so refused by name:
-- DDIM, PLMS, UniPC (and DDIM CFG++): A1111 runs its own implementations on its own timestep spacing;
+the model's timesteps spaced evenly, which is remgo's `normal`). DDIM runs on A1111's own timestep spacing,
+remgo's `a1111_ddim` schedule, whatever the scheduler (A1111 reads none for it): only Automatic is taken, and
+eta 0 (A1111's `eta_ddim` default). Left out, so refused by name:
+- PLMS, UniPC (and DDIM CFG++): A1111 runs its own implementations on its own timestep spacing;
 - DPM++ 3M SDE: A1111 drops the next-to-last noise level, remgo does not; DPM++ 2M SDE Heun: no Heun
   solver type here; Restart: a different restart schedule;
 - the Polyexponential, KL Optimal, Beta, DDIM and Align Your Steps schedules: remgo has no such schedule
@@ -28,6 +30,8 @@ class A1111Sampler:
     default_scheduler: str  # A1111 scheduler name `Automatic` stands for
     # The eta our sampler runs; None when the sampler takes no eta (A1111 then ignores the field too).
     eta: float | None = None
+    eta_option: float = 1.0  # what A1111 reads when `eta` is null: its `eta_ancestral`, or `eta_ddim` (0)
+    timesteps: str | None = None  # the remgo schedule of A1111's own timestep spacing, whatever the scheduler
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ SAMPLERS: tuple[A1111Sampler, ...] = (
     A1111Sampler("DPM fast", "dpm_fast", ("k_dpm_fast",), "uniform", eta=0.0),
     A1111Sampler("DPM adaptive", "dpm_adaptive", ("k_dpm_ad",), "uniform", eta=0.0),
     A1111Sampler("LCM", "lcm", ("k_lcm",), "uniform"),
+    A1111Sampler("DDIM", "ddim", ("ddim",), "uniform", eta=0.0, eta_option=0.0, timesteps="a1111_ddim"),
 )
 
 SCHEDULERS: tuple[A1111Scheduler, ...] = (
@@ -68,8 +73,6 @@ SCHEDULERS: tuple[A1111Scheduler, ...] = (
 )
 
 REFUSED_SAMPLERS = {
-    "DDIM": "A1111's DDIM runs on its own timestep spacing (every 1000/steps-th timestep), which remgo's "
-            "samplers do not use",
     "DDIM CFG++": "A1111's DDIM CFG++ is not run here",
     "PLMS": "A1111's PLMS is not run here",
     "UniPC": "A1111's UniPC runs its own timestep spacing, not a scheduler's noise levels",
@@ -106,12 +109,13 @@ class NameRefused(FieldError):
 @dataclass(frozen=True)
 class Sampling:
     sampler: A1111Sampler
-    scheduler: A1111Scheduler  # never Automatic: resolved to the sampler's default
+    scheduler: A1111Scheduler  # Automatic only for a sampler on its own timesteps; else the sampler's default
 
     @property
     def ours(self) -> tuple[str, str]:
-        assert self.scheduler.ours is not None
-        return self.sampler.ours, self.scheduler.ours
+        schedule = self.sampler.timesteps or self.scheduler.ours
+        assert schedule is not None
+        return self.sampler.ours, schedule
 
 
 def find_scheduler(name: str | None, field: str) -> A1111Scheduler:
@@ -144,14 +148,22 @@ def resolve(sampler_name: str | None, scheduler_name: str | None, *, field: str 
         if name in REFUSED_SAMPLERS:
             raise NameRefused(field, f"{name!r}: {REFUSED_SAMPLERS[name]}")
         raise NameRefused(field, f"{name!r} is not a sampler here; one of {', '.join(s.name for s in SAMPLERS)}")
+    if sampler.timesteps is not None:
+        if scheduler.ours is not None:
+            raise NameRefused(scheduler_field, f"{sampler.name} runs on A1111's own timestep spacing (every "
+                                               f"1000 // steps-th timestep), not on {scheduler.label!r}; send "
+                                               "Automatic (or null)")
+        return Sampling(sampler=sampler, scheduler=scheduler)
     if scheduler.ours is None:
         scheduler = _SCHEDULER_BY_KEY[sampler.default_scheduler]
     return Sampling(sampler=sampler, scheduler=scheduler)
 
 
-def samplers_payload(runs: set[str]) -> list[dict]:
-    """`GET /sdapi/v1/samplers`: the samplers the workers' kernel runs, in A1111's item shape."""
-    return [{"name": s.name, "aliases": list(s.aliases), "options": _options(s)} for s in SAMPLERS if s.ours in runs]
+def samplers_payload(runs: set[str], schedules: set[str]) -> list[dict]:
+    """`GET /sdapi/v1/samplers`: the samplers the workers' kernel runs (on their own timesteps, where A1111
+    has them), in A1111's item shape."""
+    return [{"name": s.name, "aliases": list(s.aliases), "options": _options(s)} for s in SAMPLERS
+            if s.ours in runs and (s.timesteps is None or s.timesteps in schedules)]
 
 
 def _options(sampler: A1111Sampler) -> dict[str, str]:

@@ -13,13 +13,16 @@ from orchestrator.compat.a1111.sampler_names import NameRefused, resolve
     ("DPM++ 2M Karras", "automatic", ("dpmpp_2m", "karras")),  # the old combined names
     ("k_euler_a", "uniform", ("euler_ancestral", "normal")),
     ("DPM2", "sgm_uniform", ("dpm_2", "sgm_uniform")),
+    ("DDIM", None, ("ddim", "a1111_ddim")),  # A1111's own timesteps: its DDIM reads no scheduler
+    ("ddim", "Automatic", ("ddim", "a1111_ddim")),
 ])
 def test_names(sampler, scheduler, ours) -> None:
     assert resolve(sampler, scheduler).ours == ours
 
 
 @pytest.mark.parametrize(("sampler", "scheduler", "field"), [
-    ("DDIM", None, "sampler_name"), ("UniPC", None, "sampler_name"), ("DPM++ 3M SDE", None, "sampler_name"),
+    ("PLMS", None, "sampler_name"), ("UniPC", None, "sampler_name"), ("DDIM", "Karras", "scheduler"),
+    ("DDIM Karras", None, "scheduler"), ("DPM++ 3M SDE", None, "sampler_name"),
     ("Nope", None, "sampler_name"), ("Euler", "Beta", "scheduler"), ("Euler", "kl_optimal", "scheduler"),
 ])
 def test_refused_names_the_field(sampler, scheduler, field) -> None:
