@@ -19,6 +19,8 @@ from contract.prompt_schedule import MAX_ENTRIES, ScheduledPrompt, schedule_prob
 
 CONTRACT_VERSION = 2
 
+# The timesteps a Stable Diffusion model was trained on, over which `a1111_ddim` spaces its levels.
+TRAINING_TIMESTEPS = 1000
 # Seeds are Fooocus's range: 0 … 2**63 - 1.
 MAX_SEED = 2**63 - 1
 
@@ -225,9 +227,14 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return None if self.prompt_schedule is msgspec.UNSET else list(self.prompt_schedule)
 
     def steps_total(self) -> int:
-        """The sampling steps of one image, every pass counted: what its progress counts to."""
+        """The model steps of one image, every pass counted: what its progress counts to. `a1111_ddim` makes one
+        fewer than its levels, which are every (1000 // steps)-th timestep below 1000: steps − 1 where 1000 is a
+        multiple of `steps` (4 → 3), else `steps` (7 → 7)."""
         fix = self.hires_fix()
-        return self.steps + (fix.steps if fix is not None else 0)
+        first = self.steps
+        if self.scheduler is Scheduler.a1111_ddim:
+            first = -(-TRAINING_TIMESTEPS // max(1, TRAINING_TIMESTEPS // self.steps)) - 1
+        return first + (fix.steps if fix is not None else 0)
 
     def output_size(self) -> tuple[int, int]:
         """The size of the images the task makes."""

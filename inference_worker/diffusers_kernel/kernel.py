@@ -165,11 +165,12 @@ class DiffusersKernel:
 
     @staticmethod
     def _check_timestep_schedule(task: GenerateTask) -> None:
-        """AUTOMATIC1111's DDIM timesteps (`a1111_ddim`): its sampler, text to image from pure noise only."""
+        """AUTOMATIC1111's DDIM timesteps (`a1111_ddim`): its samplers (eta 0 or 1), text to image from pure noise
+        only."""
         name = task.scheduler.value
-        if task.sampler.value != SCHEDULE_SAMPLER[name]:
-            raise _unsupported("scheduler", f"the {name} scheduler runs with the {SCHEDULE_SAMPLER[name]} sampler "
-                                            f"only, not {task.sampler.value}")
+        if task.sampler.value not in SCHEDULE_SAMPLER[name]:
+            raise _unsupported("scheduler", f"the {name} scheduler runs with the {' or '.join(SCHEDULE_SAMPLER[name])}"
+                                            f" sampler only, not {task.sampler.value}")
         if task.steps < 2:
             raise KernelError(FailureKind.bad_request, f"the {name} scheduler needs at least 2 steps (at 1 "
                                                        "AUTOMATIC1111's DDIM makes no model step)", "steps")

@@ -142,7 +142,8 @@ def ddim_uniform(ms: ModelSigmas, steps: int) -> torch.Tensor:
 def a1111_ddim(ms: ModelSigmas, steps: int) -> torch.Tensor:
     """AUTOMATIC1111's DDIM timesteps: 1, 1 + k, 1 + 2k, … below the table's length (k = length // steps, the
     top one clipped to the last timestep), highest first, with no zero after them. DDIM at eta 0 is the Euler
-    step in this parameterisation, so the sampler steps from each level to the next lower one and stops at
+    step in this parameterisation (at eta 1 the ancestral Euler step), so the sampler steps from each level to
+    the next lower one and stops at
     timestep 1's level; A1111 evaluates the model at every level but that last. The run is variance-preserving
     at both ends (`VARIANCE_PRESERVING`)."""
     n = len(ms.table)
@@ -189,8 +190,9 @@ DISTILLED_SCHEDULES = frozenset({"lcm", "tcd"})
 # the variance-preserving form (× sqrt(1 + σ₀²) here, whatever σ₀), and the result is the latent at the last,
 # non-zero level in that form (÷ sqrt(1 + σ_end²)), which is what A1111 decodes.
 VARIANCE_PRESERVING = frozenset({"a1111_ddim"})
-# The only sampler each of those schedules runs with (A1111's DDIM at eta 0 is remgo's ddim, the Euler step).
-SCHEDULE_SAMPLER = {"a1111_ddim": "ddim"}
+# The only samplers each of those schedules runs with: A1111's DDIM at eta 0 is remgo's ddim (the Euler step), at
+# eta 1 its euler_ancestral (DDIM's noise σ_t is the ancestral step's σ_up on the same two levels).
+SCHEDULE_SAMPLER = {"a1111_ddim": ("ddim", "euler_ancestral")}
 # Names the contract knows that this kernel refuses, and why.
 REFUSED_SCHEDULES = {
     "edm_playground_v2.5": "needs an EDM model (Playground v2.5); remgo loads epsilon-prediction SDXL and SD 1.5",

@@ -27,7 +27,7 @@ FIXED: dict[str, Any] = {
     "return_grid": False,  # no grid image: the answer holds the images alone
     "samples_format": "png",
     "eta_ancestral": 1.0,
-    "eta_ddim": 0.0,  # DDIM runs at eta 0 here
+    "eta_ddim": 0.0,  # A1111's default: a null eta runs DDIM at 0 (an explicit 1 runs too)
     "s_churn": 0.0,
     "s_tmin": 0.0,
     "s_noise": 1.0,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -97,17 +97,19 @@ def _sampling(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog) -> Sampli
         sampling = resolve(name, body.scheduler, field=field_name)
     except NameRefused as exc:
         raise _refuse(exc.field, exc.message) from None
+    known = sampling.sampler
+    if known.eta is not None:
+        eta = known.eta_option if body.eta is None else body.eta  # A1111's eta_ancestral / eta_ddim
+        if known.runs(eta) is None:
+            etas = " or ".join(f"{e:g}" for e in (known.eta, *(e for e, _ in known.other_etas)))
+            null = " (or null)" if known.runs(known.eta_option) is not None else ""
+            raise _refuse("eta", f"{known.name} runs with eta {etas} here; send {etas}{null}")
+        sampling = replace(sampling, eta=eta)
     sampler, scheduler = sampling.ours
     if sampler not in catalog.samplers:
-        raise _refuse(field_name, f"{sampling.sampler.name!r} is not run by the workers' kernel")
+        raise _refuse(field_name, f"{known.name!r} is not run by the workers' kernel")
     if scheduler not in catalog.schedulers:
         raise _refuse("scheduler", f"{sampling.scheduler.label!r} is not run by the workers' kernel")
-    want = sampling.sampler.eta
-    if want is not None:
-        eta = sampling.sampler.eta_option if body.eta is None else body.eta  # A1111's eta_ancestral / eta_ddim
-        if eta != want:
-            null = " (or null)" if sampling.sampler.eta_option == want else ""
-            raise _refuse("eta", f"{sampling.sampler.name} runs with eta {want:g} here; send {want:g}{null}")
     return sampling
 
 

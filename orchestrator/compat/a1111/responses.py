@@ -91,7 +91,9 @@ def info(body: Txt2ImgRequest | Img2ImgRequest, mapped: Mapped, job: Job, catalo
         denoise = first.hires.denoise
     # As A1111's: the schedule, then the hires keys of the infotext (`Denoising strength` is a field of its own);
     # `width`/`height` are the first pass's, as A1111's `p.width`/`p.height` stay.
-    extra = {"Schedule type": mapped.sampling.scheduler.label}
+    extra: dict[str, Any] = {"Schedule type": mapped.sampling.scheduler.label}
+    if (eta := a1111_text.ddim_eta(first.sampler, first.scheduler)) is not None:
+        extra[a1111_text.DDIM_ETA_KEY] = eta
     extra.update((k, v) for k, v in hires_fields.a1111_entries(first.hires) if k != "Denoising strength")
     result = {
         "prompt": all_prompts[0], "all_prompts": all_prompts,

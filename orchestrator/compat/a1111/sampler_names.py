@@ -5,7 +5,8 @@ samplers are the functions Fooocus (and so remgo) runs; its `Automatic` schedule
 default (Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a; Exponential for DPM++ 2M SDE; otherwise
 the model's timesteps spaced evenly, which is remgo's `normal`). DDIM runs on A1111's own timestep spacing,
 remgo's `a1111_ddim` schedule, whatever the scheduler (A1111 reads none for it): only Automatic is taken, and
-eta 0 (A1111's `eta_ddim` default). Left out, so refused by name:
+eta 0 (A1111's `eta_ddim` default, remgo's `ddim`) or 1 (webuiapi's default, remgo's `euler_ancestral`: DDIM's
+noise at eta 1 is the ancestral step's on the same two levels). Left out, so refused by name:
 - PLMS, UniPC (and DDIM CFG++): A1111 runs its own implementations on its own timestep spacing;
 - DPM++ 3M SDE: A1111 drops the next-to-last noise level, remgo does not; DPM++ 2M SDE Heun: no Heun
   solver type here; Restart: a different restart schedule;
@@ -32,6 +33,14 @@ class A1111Sampler:
     eta: float | None = None
     eta_option: float = 1.0  # what A1111 reads when `eta` is null: its `eta_ancestral`, or `eta_ddim` (0)
     timesteps: str | None = None  # the remgo schedule of A1111's own timestep spacing, whatever the scheduler
+    # Other etas the sampler runs with here, each with the remgo sampler that runs it (`ours` runs `eta`).
+    other_etas: tuple[tuple[float, str], ...] = ()
+
+    def runs(self, eta: float) -> str | None:
+        """The remgo sampler that runs this sampler at `eta`; None when no sampler here does."""
+        if eta == self.eta:
+            return self.ours
+        return dict(self.other_etas).get(eta)
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,8 @@ SAMPLERS: tuple[A1111Sampler, ...] = (
     A1111Sampler("DPM fast", "dpm_fast", ("k_dpm_fast",), "uniform", eta=0.0),
     A1111Sampler("DPM adaptive", "dpm_adaptive", ("k_dpm_ad",), "uniform", eta=0.0),
     A1111Sampler("LCM", "lcm", ("k_lcm",), "uniform"),
-    A1111Sampler("DDIM", "ddim", ("ddim",), "uniform", eta=0.0, eta_option=0.0, timesteps="a1111_ddim"),
+    A1111Sampler("DDIM", "ddim", ("ddim",), "uniform", eta=0.0, eta_option=0.0, timesteps="a1111_ddim",
+                 other_etas=((1.0, "euler_ancestral"),)),
 )
 
 SCHEDULERS: tuple[A1111Scheduler, ...] = (
@@ -110,12 +120,15 @@ class NameRefused(FieldError):
 class Sampling:
     sampler: A1111Sampler
     scheduler: A1111Scheduler  # Automatic only for a sampler on its own timesteps; else the sampler's default
+    eta: float | None = None  # the eta it runs at, once the request's is known; None: the sampler's own `eta`
 
     @property
     def ours(self) -> tuple[str, str]:
         schedule = self.sampler.timesteps or self.scheduler.ours
         assert schedule is not None
-        return self.sampler.ours, schedule
+        sampler = self.sampler.ours if self.eta is None else self.sampler.runs(self.eta)
+        assert sampler is not None
+        return sampler, schedule
 
 
 def find_scheduler(name: str | None, field: str) -> A1111Scheduler:

@@ -61,6 +61,11 @@ for _name, _label in SAMPLER_LABELS.items():
     if _label and (_label not in SAMPLER_BY_LABEL or _name.endswith("_gpu")):
         SAMPLER_BY_LABEL[_label] = _name
 
+# A1111's DDIM on its own timesteps (`a1111_ddim`) runs as `ddim` at eta 0 and as `euler_ancestral` at eta 1; both
+# are written `Sampler: DDIM`, and a non-default eta (A1111's is 0) as A1111 writes it, `Eta DDIM: 1.0`.
+DDIM_SCHEDULE = "a1111_ddim"
+DDIM_BY_ETA = {0.0: "ddim", 1.0: "euler_ancestral"}
+DDIM_ETA_KEY = "Eta DDIM"
 KARRAS_SUFFIX = " Karras"
 NEGATIVE_PREFIX = "Negative prompt:"
 # Fooocus's performance per step count, to name the performance of texts that carry only `Steps`.
@@ -97,6 +102,8 @@ def unquote(text: str) -> str:
 
 
 def sampler_label(sampler: str, scheduler: str) -> str:
+    if scheduler == DDIM_SCHEDULE and sampler in DDIM_BY_ETA.values():
+        return "DDIM"
     label = SAMPLER_LABELS.get(sampler, "")
     if not label:
         return sampler
@@ -105,11 +112,20 @@ def sampler_label(sampler: str, scheduler: str) -> str:
     return label + KARRAS_SUFFIX if scheduler == "karras" else label
 
 
+def ddim_eta(sampler: str, scheduler: str) -> float | None:
+    """`Eta DDIM` for A1111's DDIM run at an eta other than its default 0; None otherwise."""
+    if scheduler != DDIM_SCHEDULE:
+        return None
+    eta = next((e for e, name in DDIM_BY_ETA.items() if name == sampler), None)
+    return eta or None
+
+
 def render(params: ImageParams, fields: dict[str, Any]) -> str:
     """The `parameters` text; `fields` is `metadata.log_fields(params)` (it decides the optional keys)."""
     entries: list[tuple[str, Any]] = [
         ("Steps", params.steps),
         ("Sampler", sampler_label(params.sampler, params.scheduler)),
+        (DDIM_ETA_KEY, ddim_eta(params.sampler, params.scheduler)),
         ("Seed", fields["seed"]),
         ("Size", f"{params.width}x{params.height}"),
         ("CFG scale", fields["guidance_scale"]),
@@ -180,6 +196,10 @@ def _params(values: dict[str, str], positive: str, negative: str) -> ImageParams
     karras = label.endswith(KARRAS_SUFFIX)
     label = label.removesuffix(KARRAS_SUFFIX)
     steps = as_int(values["Steps"])
+    scheduler = values.get("Scheduler") or ("karras" if karras else "normal")
+    sampler = SAMPLER_BY_LABEL.get(label, label)
+    if label == "DDIM" and scheduler == DDIM_SCHEDULE:
+        sampler = DDIM_BY_ETA.get(as_float(values.get(DDIM_ETA_KEY, 0.0)), sampler)
     # Fooocus writes Sharpness and never Clip skip, and its default CLIP skip is 2; A1111's is 1.
     from_fooocus = "Sharpness" in values
     freeu = values.get("FreeU")
@@ -203,8 +223,8 @@ def _params(values: dict[str, str], positive: str, negative: str) -> ImageParams
         refiner_switch=DEFAULT_REFINER_SWITCH,
         refiner_swap_method=values.get("Refiner Swap Method", DEFAULT_SWAP_METHOD),
         overwrite_switch=None if overwrite is None else as_float(overwrite),
-        sampler=SAMPLER_BY_LABEL.get(label, label),
-        scheduler=values.get("Scheduler") or ("karras" if karras else "normal"),
+        sampler=sampler,
+        scheduler=scheduler,
         seed=as_int(values["Seed"]),
         clip_skip=as_int(values.get("Clip skip", 2 if from_fooocus else 1)),
         adaptive_cfg=as_float(values.get("Adaptive CFG", DEFAULT_ADAPTIVE_CFG)),

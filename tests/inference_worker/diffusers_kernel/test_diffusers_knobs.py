@@ -73,7 +73,7 @@ def test_sampler_aliases_are_documented_equivalents(kernel, make):
 @pytest.mark.parametrize("scheduler", [s for s in SCHEDULES if s != "normal"])
 def test_each_scheduler_changes_the_output(kernel, make, scheduler):
     # a1111_ddim runs with its own sampler only (ddim, the Euler step): both sides use it
-    sampler = {"sampler": SCHEDULE_SAMPLER[scheduler]} if scheduler in SCHEDULE_SAMPLER else {}
+    sampler = {"sampler": SCHEDULE_SAMPLER[scheduler][0]} if scheduler in SCHEDULE_SAMPLER else {}
     assert pixels(kernel, make(scheduler=scheduler, **sampler)) != pixels(kernel, make(scheduler="normal", **sampler))
 
 

@@ -1,4 +1,5 @@
-"""AUTOMATIC1111's DDIM (the `a1111_ddim` scheduler with the `ddim` sampler) against diffusers' DDIMScheduler.
+"""AUTOMATIC1111's DDIM (the `a1111_ddim` scheduler with the `ddim` sampler at eta 0, `euler_ancestral` at eta 1)
+against diffusers' DDIMScheduler.
 
 A1111 1.10 (modules/sd_samplers_timesteps*.py) evaluates the model at the timesteps 1 + k·i below 1000
 (k = 1000 // steps, clipped to 999) but the lowest, stepping each to the next lower one with the DDIM update,
@@ -13,11 +14,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contract.events import FailureKind
+from contract.events import FailureKind, Stage
 from inference_worker.diffusers_kernel.image_input import vae_io
 from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas, schedule
 from inference_worker.kernel import KernelError
+from orchestrator.jobs.store import Normalized
 from tests.inference_worker.diffusers_kernel.fidelity_models import run
 
 CONFIG = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
@@ -106,8 +108,50 @@ def test_the_kernel_follows_diffusers_ddim_step_by_step(kernel, make, monkeypatc
     torch.testing.assert_close(final.double(), x, rtol=1e-4, atol=1e-4)  # decoded at timestep 1, A1111's scale
 
 
+@pytest.mark.parametrize("steps", [4, 7, 20])  # not 3: A1111 clips its top timestep (999 → 667), diffusers does not
+def test_at_eta_one_the_ancestral_step_is_diffusers_ddim_with_the_same_noise(kernel, make, monkeypatch, steps):
+    """A1111's DDIM at eta 1 (webuiapi's default) is `euler_ancestral` on `a1111_ddim`: each step, from the kernel's
+    own latent, lands where diffusers' `DDIMScheduler.step(eta=1)` lands given the unit noise the kernel drew."""
+    draws = []
+    draw = NoiseSource.__call__
+
+    def recording_draw(self, like):
+        draws.append(draw(self, like).detach().clone())
+        return draws[-1]
+
+    monkeypatch.setattr(NoiseSource, "__call__", recording_draw)
+    task = make(sampler="euler_ancestral", scheduler="a1111_ddim", steps=steps, guidance_scale=1.0, seeds=[6])
+    inputs, timesteps, eps, final, _ = _record(kernel, task, monkeypatch)
+    assert timesteps == A1111_TIMESTEPS[steps]
+    noise = draws[-len(timesteps):]  # one fresh draw a step, down to timestep 1 (the second run's)
+    assert len(draws) == 2 * len(timesteps)
+    reference = _diffusers_ddim(steps)
+    landed = [*inputs[1:], final]
+    for i, t in enumerate(timesteps):
+        x, z = inputs[i].double(), noise[i].double()
+        expected = reference.step(eps[i].double(), t, x, eta=1.0, variance_noise=z).prev_sample
+        deterministic = reference.step(eps[i].double(), t, x, eta=1.0, variance_noise=torch.zeros_like(z))
+        torch.testing.assert_close(landed[i].double(), expected, rtol=1e-4, atol=1e-4)
+        # the noise is a real part of the step (so eta 0's step would not pass), scaled as diffusers scales it
+        assert (expected - deterministic.prev_sample).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("steps", [4, 7])
+def test_progress_counts_the_model_steps_on_both_sides(kernel, make, steps):
+    """A1111's DDIM at 4 steps makes 3 model steps (1000 is a multiple of 4), at 7 it makes 7: the worker's
+    progress counts those calls, and the orchestrator's count for a finished job is the same."""
+    task = make(sampler="ddim", scheduler="a1111_ddim", steps=steps, guidance_scale=1.0, seeds=[5])
+    notes = []
+    run(kernel, task, notes)
+    model_steps = len(A1111_TIMESTEPS[steps])
+    sampling = [p.step for p in notes if p.stage is Stage.sampling and p.step > 0]  # 0: the stage's start
+    assert sampling == list(range(1, model_steps + 1))
+    assert {p.steps_total for p in notes} == {model_steps}
+    assert Normalized(tasks=[task], images=[]).steps_of(0) == model_steps
+
+
 @pytest.mark.parametrize(("change", "field", "kind"), [
-    ({"sampler": "euler_ancestral"}, "scheduler", FailureKind.unsupported),
+    ({"sampler": "dpmpp_2m"}, "scheduler", FailureKind.unsupported),
     ({"steps": 1}, "steps", FailureKind.bad_request),
     ({"hires": {"width": 128, "height": 128, "upscaled_width": 128, "upscaled_height": 128,
                 "upscaler": "Latent (nearest)", "steps": 2, "denoise": 0.5}}, "hires", FailureKind.unsupported),

@@ -29,3 +29,12 @@ def test_refused_names_the_field(sampler, scheduler, field) -> None:
     with pytest.raises(NameRefused) as refused:
         resolve(sampler, scheduler)
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize(("eta", "ours"), [
+    (0.0, "ddim"),  # A1111's eta_ddim default: the deterministic step
+    (1.0, "euler_ancestral"),  # webuiapi's default: DDIM's full noise, the ancestral step on the same levels
+    (0.5, None), (2.0, None),
+])
+def test_ddims_eta_picks_the_sampler_or_none(eta, ours) -> None:
+    assert resolve("DDIM", None).sampler.runs(eta) == ours
