@@ -10,27 +10,20 @@ import httpx
 import pytest
 import webuiapi
 
-from tests.integration.webui_client import webui
-
-TINY = {"sd_model_checkpoint": "tiny-sdxl"}
-
-
-@pytest.fixture(scope="module")
-def server(tiny_server):
-    return tiny_server
+from tests.integration.webui_client import TINY, webui
 
 
 @pytest.fixture
-def api(server) -> webuiapi.WebUIApi:
-    return webui(server, "DDIM", 4)
+def api(tiny_server) -> webuiapi.WebUIApi:
+    return webui(tiny_server, "DDIM", 4)
 
 
-def _job(server) -> dict:
-    jobs = httpx.get(f"{server.url}/v1/jobs").json()["jobs"]
-    return httpx.get(f"{server.url}/v1/jobs/{jobs[0]['id']}").json()
+def _job(tiny_server) -> dict:
+    jobs = httpx.get(f"{tiny_server.url}/v1/jobs").json()["jobs"]
+    return httpx.get(f"{tiny_server.url}/v1/jobs/{jobs[0]['id']}").json()
 
 
-def test_ddim_runs_on_a1111s_timesteps_and_says_so(server, api) -> None:
+def test_ddim_runs_on_a1111s_timesteps_and_says_so(tiny_server, api) -> None:
     assert "DDIM" in [s["name"] for s in api.get_samplers()]
     r = api.txt2img(prompt="a lighthouse", seed=4, width=256, height=256, eta=0, override_settings=TINY)
     assert [img.size for img in r.images] == [(256, 256)]
@@ -38,7 +31,7 @@ def test_ddim_runs_on_a1111s_timesteps_and_says_so(server, api) -> None:
     assert "Sampler: DDIM," in text and "Steps: 4," in text and r.info["sampler_name"] == "DDIM"
     assert "Eta DDIM" not in text  # A1111 writes its eta only when not its default 0
     assert api.png_info(r.images[0]).parameters["Sampler"] == "DDIM"
-    job = _job(server)
+    job = _job(tiny_server)
     task = job["normalized"]["tasks"][0]
     assert (task["sampler"], task["scheduler"], task["steps"]) == ("ddim", "a1111_ddim", 4)
     assert job["status"] == "succeeded"
@@ -46,7 +39,7 @@ def test_ddim_runs_on_a1111s_timesteps_and_says_so(server, api) -> None:
     assert (job["progress"]["step"], job["progress"]["total"]) == (3, 3)
 
 
-def test_webuiapis_default_eta_runs_ddim_at_eta_one(server, api) -> None:
+def test_webuiapis_default_eta_runs_ddim_at_eta_one(tiny_server, api) -> None:
     r = api.txt2img(prompt="a lighthouse", seed=4, width=256, height=256, override_settings=TINY)  # eta 1.0
     assert [img.size for img in r.images] == [(256, 256)]
     text = r.info["infotexts"][0]
@@ -54,7 +47,7 @@ def test_webuiapis_default_eta_runs_ddim_at_eta_one(server, api) -> None:
     assert r.info["extra_generation_params"]["Eta DDIM"] == 1.0
     found = api.png_info(r.images[0]).parameters
     assert (found["Sampler"], found["Eta DDIM"]) == ("DDIM", "1.0")
-    job = _job(server)
+    job = _job(tiny_server)
     task = job["normalized"]["tasks"][0]
     assert (task["sampler"], task["scheduler"], task["steps"]) == ("euler_ancestral", "a1111_ddim", 4)
     assert job["status"] == "succeeded" and job["progress"]["total"] == 3

@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image
 
 from tests.integration.webui_client import webui
 
 
-@pytest.fixture(scope="module")
-def server(tiny_server):
-    return tiny_server
-
-
-def test_webuiapis_default_inpaint_call_runs_and_keeps_the_unmasked_pixels(server) -> None:
-    api = webui(server)
+def test_webuiapis_default_inpaint_call_runs_and_keeps_the_unmasked_pixels(tiny_server) -> None:
+    api = webui(tiny_server)
     api.set_options({"sd_model_checkpoint": "tiny-sdxl"})
     source = (np.random.default_rng(1).random((384, 576, 3)) * 255).astype(np.uint8)
     mask = np.zeros((384, 576), np.uint8)

@@ -9,22 +9,15 @@ import httpx
 import pytest
 import webuiapi
 
-from tests.integration.webui_client import webui
-
-TINY = {"sd_model_checkpoint": "tiny-sdxl"}
-
-
-@pytest.fixture(scope="module")
-def server(tiny_server):
-    return tiny_server
+from tests.integration.webui_client import TINY, webui
 
 
 @pytest.fixture
-def api(server) -> webuiapi.WebUIApi:
-    return webui(server, "Euler", 2)
+def api(tiny_server) -> webuiapi.WebUIApi:
+    return webui(tiny_server, "Euler", 2)
 
 
-def test_hires_by_scale_returns_the_target_size_and_a1111s_info(server, api) -> None:
+def test_hires_by_scale_returns_the_target_size_and_a1111s_info(tiny_server, api) -> None:
     r = api.txt2img(prompt="a lighthouse", seed=4, width=256, height=320, enable_hr=True, hr_scale=1.5,
                     hr_upscaler="Latent", hr_second_pass_steps=1, denoising_strength=0.5,
                     override_settings=TINY)
@@ -36,8 +29,8 @@ def test_hires_by_scale_returns_the_target_size_and_a1111s_info(server, api) -> 
     text = info["infotexts"][0]
     assert "Size: 256x320" in text and "Denoising strength: 0.5" in text and "Hires upscale: 1.5" in text
     assert api.png_info(r.images[0]).info == text  # the PNG carries the same text
-    jobs = httpx.get(f"{server.url}/v1/jobs").json()["jobs"]
-    job = httpx.get(f"{server.url}/v1/jobs/{jobs[0]['id']}").json()
+    jobs = httpx.get(f"{tiny_server.url}/v1/jobs").json()["jobs"]
+    job = httpx.get(f"{tiny_server.url}/v1/jobs/{jobs[0]['id']}").json()
     task = job["normalized"]["tasks"][0]
     assert (task["width"], task["height"], task["hires"]["width"], task["hires"]["height"]) == (256, 320, 384, 480)
     assert job["progress"]["total"] == 3 and job["progress"]["step"] == 3  # 2 first-pass steps + 1
@@ -58,8 +51,8 @@ def test_hires_by_resize_with_a_pixel_upscaler_crops_as_a1111(api) -> None:
     ({"hr_prompt": "another prompt"}, "hr_prompt"),
     ({"hr_scale": 8}, "hr_scale"),
 ])
-def test_what_cannot_run_is_refused_by_name(server, changes, field) -> None:
+def test_what_cannot_run_is_refused_by_name(tiny_server, changes, field) -> None:
     body = {"prompt": "a lighthouse", "width": 256, "height": 256, "steps": 2, "sampler_name": "Euler",
             "enable_hr": True, "override_settings": TINY, **changes}
-    r = httpx.post(f"{server.url}/sdapi/v1/txt2img", json=body, timeout=60)
+    r = httpx.post(f"{tiny_server.url}/sdapi/v1/txt2img", json=body, timeout=60)
     assert r.status_code == 422 and r.json()["field"] == field, r.text

@@ -12,7 +12,6 @@ import json
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
 
 from tests.integration.webui_client import webui
@@ -23,11 +22,6 @@ BODY = {"prompt": "a brick wall", "base_model_name": "tiny-sdxl.safetensors", "i
         "sampler_name": "euler", "scheduler_name": "karras", "refiner_model_name": "None"}
 
 
-@pytest.fixture(scope="module")
-def server(tiny_server):
-    return tiny_server
-
-
 def job_image(client: httpx.Client, job_id: str, body: dict) -> Image.Image:
     r = client.post(f"/v1/jobs?id={job_id}", json=body)
     assert r.status_code == 202, r.text
@@ -36,8 +30,8 @@ def job_image(client: httpx.Client, job_id: str, body: dict) -> Image.Image:
     return Image.open(io.BytesIO(client.get(job["images"][0]["url"]).content))
 
 
-def test_a_tiling_job_between_two_plain_ones(server) -> None:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+def test_a_tiling_job_between_two_plain_ones(tiny_server) -> None:
+    with httpx.Client(base_url=tiny_server.url, timeout=60) as client:
         before = job_image(client, "plain-before", BODY)
         tiled = job_image(client, "tiled", {**BODY, "tiling": True})
         after = job_image(client, "plain-after", BODY)
@@ -49,8 +43,8 @@ def test_a_tiling_job_between_two_plain_ones(server) -> None:
     assert not np.array_equal(np.asarray(tiled), np.asarray(before))
 
 
-def test_the_a1111_face_takes_tiling_and_reports_it(server) -> None:
-    api = webui(server)
+def test_the_a1111_face_takes_tiling_and_reports_it(tiny_server) -> None:
+    api = webui(tiny_server)
     r = api.txt2img(prompt="a brick wall", seed=5, width=256, height=256, tiling=True,
                     override_settings={"sd_model_checkpoint": "tiny-sdxl"})
     assert len(r.images) == 1 and r.parameters["tiling"] is True
