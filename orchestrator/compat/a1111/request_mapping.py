@@ -16,8 +16,7 @@ from typing import Any
 
 import msgspec
 
-from contract.image_input import MAX_INPUT_SIDE, MAX_MASK_BLUR
-from contract.request import GenerateRequest, Performance, UovMethod
+from contract.request import GenerateRequest, Performance
 from contract.task import OutputFormat, RefinerSwapMethod
 from orchestrator.catalog import Catalog
 from orchestrator.catalog.preset_fit import MODEL_VAE
@@ -28,18 +27,13 @@ from orchestrator.compat.a1111.face_options import FaceOptions, OptionRefused, f
 from orchestrator.compat.a1111.prompt_syntax import PromptRefused, check_syntax, joint_schedule, to_remgo
 from orchestrator.compat.a1111.request_models import Img2ImgRequest, Txt2ImgRequest
 from orchestrator.compat.a1111.sampler_names import NameRefused, Sampling, resolve
-from orchestrator.normalize.image_input import shape_ceil, with_shape_ceil
 from orchestrator.normalize.prompts import LORA_TAG_RE
-from orchestrator.store.input_checks import InputRefused, read_header
-from orchestrator.store.input_refs import decode_inline
 
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_IMAGES = 32
 MAX_STEPS = 200
 # A1111's samplers that evaluate the model twice per step: its refiner switch counts evaluations there.
 SECOND_ORDER = frozenset({"Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ SDE"})
-RESIZE_MODES = {0: "Just resize", 1: "Crop and resize", 2: "Resize and fill", 3: "Just resize (latent upscale)"}
-FILL_NAMES = {0: "fill", 1: "original", 2: "latent noise", 3: "latent nothing"}
 LATER = "a later version runs it"
 
 
@@ -56,38 +50,38 @@ class Mapped:
     options_after: dict[str, Any] | None = None  # override_settings to keep (restore_afterwards false)
 
 
-def _refuse(name: str, message: str) -> MappingRefused:
+def refuse(name: str, message: str) -> MappingRefused:
     return MappingRefused(name, message)
 
 
 def _check_common(body: Txt2ImgRequest | Img2ImgRequest) -> None:
     if body.restore_faces:
-        raise _refuse("restore_faces", f"face restoration is not run here yet ({LATER})")
+        raise refuse("restore_faces", f"face restoration is not run here yet ({LATER})")
     if body.subseed_strength:
-        raise _refuse("subseed_strength", "variation seeds (subseed) are not run here; send 0")
+        raise refuse("subseed_strength", "variation seeds (subseed) are not run here; send 0")
     for name in ("seed_resize_from_w", "seed_resize_from_h"):
         if (getattr(body, name) or 0) > 0:
-            raise _refuse(name, "resizing the seed's noise is not run here; send -1 or 0")
+            raise refuse(name, "resizing the seed's noise is not run here; send -1 or 0")
     if body.s_min_uncond:
-        raise _refuse("s_min_uncond", "skipping the negative prompt at low noise (NGMS) is not run here; send 0")
+        raise refuse("s_min_uncond", "skipping the negative prompt at low noise (NGMS) is not run here; send 0")
     if body.s_churn not in (None, 0):
-        raise _refuse("s_churn", "churn is not run here; send 0 (s_tmin and s_tmax then do nothing)")
+        raise refuse("s_churn", "churn is not run here; send 0 (s_tmin and s_tmax then do nothing)")
     if body.s_noise not in (None, 1):
-        raise _refuse("s_noise", "the samplers here add noise at scale 1.0; send 1")
+        raise refuse("s_noise", "the samplers here add noise at scale 1.0; send 1")
     if body.disable_extra_networks:
-        raise _refuse("disable_extra_networks", "<lora:…> tags in the prompt are always applied here")
+        raise refuse("disable_extra_networks", "<lora:…> tags in the prompt are always applied here")
     if body.firstpass_image:
-        raise _refuse("firstpass_image", f"the first pass image of hires fix is not taken ({LATER})")
+        raise refuse("firstpass_image", f"the first pass image of hires fix is not taken ({LATER})")
     if body.comments:
-        raise _refuse("comments", "comments are not written into the images here")
+        raise refuse("comments", "comments are not written into the images here")
     if body.script_name:
-        raise _refuse("script_name", f"script {body.script_name!r} is not run here: this server runs no scripts")
+        raise refuse("script_name", f"script {body.script_name!r} is not run here: this server runs no scripts")
     if body.script_args:
-        raise _refuse("script_args", "this server runs no scripts; send an empty list")
+        raise refuse("script_args", "this server runs no scripts; send an empty list")
     for name in body.alwayson_scripts or {}:
-        raise _refuse(f"alwayson_scripts.{name}", f"script {name!r} is not run here: this server runs no scripts")
+        raise refuse(f"alwayson_scripts.{name}", f"script {name!r} is not run here: this server runs no scripts")
     if body.infotext:
-        raise _refuse("infotext", "reading parameters from an infotext is not done here; send the fields")
+        raise refuse("infotext", "reading parameters from an infotext is not done here; send the fields")
 
 
 def _sampling(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog) -> Sampling:
@@ -96,27 +90,27 @@ def _sampling(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog) -> Sampli
     try:
         sampling = resolve(name, body.scheduler, field=field_name)
     except NameRefused as exc:
-        raise _refuse(exc.field, exc.message) from None
+        raise refuse(exc.field, exc.message) from None
     known = sampling.sampler
     if known.eta is not None:
         eta = known.eta_option if body.eta is None else body.eta  # A1111's eta_ancestral / eta_ddim
         if known.runs(eta) is None:
             etas = " or ".join(f"{e:g}" for e in (known.eta, *(e for e, _ in known.other_etas)))
             null = " (or null)" if known.runs(known.eta_option) is not None else ""
-            raise _refuse("eta", f"{known.name} runs with eta {etas} here; send {etas}{null}")
+            raise refuse("eta", f"{known.name} runs with eta {etas} here; send {etas}{null}")
         sampling = replace(sampling, eta=eta)
     sampler, scheduler = sampling.ours
     if sampler not in catalog.samplers:
-        raise _refuse(field_name, f"{known.name!r} is not run by the workers' kernel")
+        raise refuse(field_name, f"{known.name!r} is not run by the workers' kernel")
     if scheduler not in catalog.schedulers:
-        raise _refuse("scheduler", f"{sampling.scheduler.label!r} is not run by the workers' kernel")
+        raise refuse("scheduler", f"{sampling.scheduler.label!r} is not run by the workers' kernel")
     return sampling
 
 
 def _seed(body: Txt2ImgRequest | Img2ImgRequest) -> tuple[int, bool]:
     seed = -1 if body.seed is None else body.seed
     if seed < -1:
-        raise _refuse("seed", f"must be -1 (random) or 0 or more, got {seed}")
+        raise refuse("seed", f"must be -1 (random) or 0 or more, got {seed}")
     return seed, seed == -1
 
 
@@ -124,18 +118,18 @@ def _count(body: Txt2ImgRequest | Img2ImgRequest) -> int:
     for name in ("batch_size", "n_iter"):
         value = getattr(body, name)
         if value is not None and value < 1:
-            raise _refuse(name, f"must be 1 or more, got {value}")
+            raise refuse(name, f"must be 1 or more, got {value}")
     total = (body.batch_size or 1) * (body.n_iter or 1)
     if total > MAX_IMAGES:
-        raise _refuse("n_iter", f"batch_size × n_iter is {total}; at most {MAX_IMAGES} images a request")
+        raise refuse("n_iter", f"batch_size × n_iter is {total}; at most {MAX_IMAGES} images a request")
     return total
 
 
-def _size(body: Txt2ImgRequest | Img2ImgRequest) -> tuple[int, int]:
+def asked_size(body: Txt2ImgRequest | Img2ImgRequest) -> tuple[int, int]:
     width, height = body.width or 512, body.height or 512
     problem = size_problem(width, height)
     if problem:
-        raise _refuse(problem.split(" ", 1)[0], problem)
+        raise refuse(problem.split(" ", 1)[0], problem)
     return width, height
 
 
@@ -147,7 +141,7 @@ def _options(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: F
     try:
         used.apply(catalog, overrides, prefix="override_settings.")
     except OptionRefused as exc:
-        raise _refuse(exc.field, exc.message) from None
+        raise refuse(exc.field, exc.message) from None
     return used, overrides
 
 
@@ -158,20 +152,20 @@ def _refiner(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, sampling: 
     try:
         name = find_checkpoint(catalog, given, "refiner_checkpoint").name
     except OptionRefused as exc:
-        raise _refuse(exc.field, exc.message) from None
+        raise refuse(exc.field, exc.message) from None
     at = body.refiner_switch_at
     if at is None or not 0 < at <= 1:
-        raise _refuse("refiner_switch_at", f"with a refiner, the share of steps before it takes over: 0 < x ≤ 1, "
+        raise refuse("refiner_switch_at", f"with a refiner, the share of steps before it takes over: 0 < x ≤ 1, "
                                            f"got {at}")
     if sampling.sampler.name in SECOND_ORDER:
-        raise _refuse("refiner_checkpoint", f"with {sampling.sampler.name} A1111 hands over by model evaluations, "
+        raise refuse("refiner_checkpoint", f"with {sampling.sampler.name} A1111 hands over by model evaluations, "
                                             "remgo by steps; use a sampler that evaluates once per step")
     # A1111 hands over after the steps whose share of the run is at most `at` (steps 0 … ⌊steps·at⌋);
     # remgo's joint swap hands over after steps 0 … round(steps·switch): switch = ⌊steps·at⌋ / steps.
     base_steps = math.floor(steps * at)
     switch = min(1.0, base_steps / steps)
     if switch < 0.1:
-        raise _refuse("refiner_switch_at", f"{at} hands over after {base_steps} of {steps} steps; remgo's refiner "
+        raise refuse("refiner_switch_at", f"{at} hands over after {base_steps} of {steps} steps; remgo's refiner "
                                            "switch starts at 0.1 of the steps")
     return name, switch
 
@@ -182,14 +176,14 @@ def _check_own_timesteps(body: Txt2ImgRequest | Img2ImgRequest, sampling: Sampli
     and returns the noise)."""
     name = sampling.sampler.name
     if steps < 2:
-        raise _refuse("steps", f"{name} makes no model step at 1 step; send 2 or more")
+        raise refuse("steps", f"{name} makes no model step at 1 step; send 2 or more")
     if isinstance(body, Img2ImgRequest):
-        raise _refuse("sampler_name", f"img2img with {name} is not run here (A1111 noises the image to one timestep "
+        raise refuse("sampler_name", f"img2img with {name} is not run here (A1111 noises the image to one timestep "
                                       "and starts sampling at the next lower one); use another sampler")
     if body.enable_hr:
-        raise _refuse("enable_hr", f"hires fix with {name} is not run here; use another sampler")
+        raise refuse("enable_hr", f"hires fix with {name} is not run here; use another sampler")
     if refiner != "None":
-        raise _refuse("refiner_checkpoint", f"a refiner with {name} is not run here; use another sampler")
+        raise refuse("refiner_checkpoint", f"a refiner with {name} is not run here; use another sampler")
 
 
 def _prompts(body: Txt2ImgRequest | Img2ImgRequest, steps: int, sampling: Sampling) -> dict[str, Any]:
@@ -211,7 +205,7 @@ def _prompts(body: Txt2ImgRequest | Img2ImgRequest, steps: int, sampling: Sampli
         entries = [dict(until_step=until, prompt=to_remgo(p, "prompt"), negative_prompt=to_remgo(n, "negative_prompt"))
                    for until, p, n in joint]
     except PromptRefused as exc:
-        raise _refuse(exc.field, exc.message) from None
+        raise refuse(exc.field, exc.message) from None
     return dict(prompt=prompt, negative_prompt=negative, prompt_schedule=entries)
 
 
@@ -219,17 +213,17 @@ def _one_line(text: str) -> str:
     return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
-def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: FaceOptions) -> tuple[dict, Mapped]:
+def base_fields(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: FaceOptions) -> tuple[dict, Mapped]:
     _check_common(body)
     sampling = _sampling(body, catalog)
     used, overrides = _options(body, catalog, options)
     steps = body.steps if body.steps is not None else 50
     if not 1 <= steps <= MAX_STEPS:
-        raise _refuse("steps", f"must be within 1…{MAX_STEPS}, got {steps}")
+        raise refuse("steps", f"must be within 1…{MAX_STEPS}, got {steps}")
     cfg = body.cfg_scale if body.cfg_scale is not None else 7.0
     if not 1.0 <= cfg <= 30.0:
-        raise _refuse("cfg_scale", f"must be within 1…30, got {cfg:g}")
-    width, height = _size(body)
+        raise refuse("cfg_scale", f"must be within 1…30, got {cfg:g}")
+    width, height = asked_size(body)
     seed, random_seed = _seed(body)
     prompts = _prompts(body, steps, sampling)
     refiner, switch = _refiner(body, catalog, sampling, steps)
@@ -237,7 +231,7 @@ def _base(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options: Face
         _check_own_timesteps(body, sampling, steps, refiner)
     sampler, scheduler = sampling.ours
     if body.force_task_id is not None and not JOB_ID.match(body.force_task_id):
-        raise _refuse("force_task_id", "1-64 of A-Za-z0-9._-, starting with a letter or digit")
+        raise refuse("force_task_id", "1-64 of A-Za-z0-9._-, starting with a letter or digit")
     notes = []
     if not body.save_images:
         notes.append("save_images is false: remgo keeps every image in its outputs and history all the same")
@@ -264,134 +258,29 @@ def txt2img(body: Txt2ImgRequest, catalog: Catalog, options: FaceOptions) -> Map
     try:
         first = hires_mapping.first_pass_size(body)
     except hires_mapping.HiresRefused as exc:
-        raise _refuse(exc.field, exc.message) from None
+        raise refuse(exc.field, exc.message) from None
     if first is not None:  # the old hires fix: the first pass at firstphase_width × firstphase_height
         if problem := size_problem(*first):
-            raise _refuse("firstphase_" + problem.split(" ", 1)[0], problem)
+            raise refuse("firstphase_" + problem.split(" ", 1)[0], problem)
         body = msgspec.structs.replace(body, width=first[0], height=first[1])
-    fields, mapped = _base(body, catalog, options)
+    fields, mapped = base_fields(body, catalog, options)
     if body.enable_hr:
         try:
             fields["hires_fix"] = hires_mapping.hires_fix(body, mapped.sampling, catalog, fields["base_model_name"],
                                                           fields["refiner_model_name"])
         except hires_mapping.HiresRefused as exc:
-            raise _refuse(exc.field, exc.message) from None
-    mapped.request = _build(fields)
+            raise refuse(exc.field, exc.message) from None
+    mapped.request = build(fields)
     return mapped
 
 
-def _build(fields: dict[str, Any]) -> GenerateRequest:
+def build(fields: dict[str, Any]) -> GenerateRequest:
     """The request, checked against the contract's ranges (a value out of range names the A1111 field)."""
     try:
         return msgspec.convert(fields, GenerateRequest)
     except msgspec.ValidationError as exc:
         path = re.search(r"at `(\$[^`]*)`", str(exc))
-        raise _refuse(a1111_field(path.group(1) if path else "$"), str(exc).split(" - at ")[0]) from None
-
-
-# ----- img2img ----------------------------------------------------------------------------------------
-
-
-def vary_size(width: int, height: int) -> tuple[int, int]:
-    """The size normalize/image_input.py's Vary makes of a width × height image (Fooocus's rule)."""
-    ceil = shape_ceil(width, height)
-    if 1024 <= ceil <= 2048:
-        return width // 8 * 8, height // 8 * 8
-    return with_shape_ceil(width, height, min(max(ceil, 1024), 2048))
-
-
-def _header(text: str, name: str) -> tuple[int, int]:
-    try:
-        data, _ = decode_inline(text, name)
-        found = read_header(data, name)
-    except InputRefused as exc:
-        raise _refuse(name, exc.message) from None
-    return found.width, found.height
-
-
-def _blur(body: Img2ImgRequest) -> tuple[int, int]:
-    """A1111's mask blur across and down: `mask_blur`, when given, sets both."""
-    if body.mask_blur is not None:
-        x = y = body.mask_blur
-        names = ("mask_blur", "mask_blur")
-    else:
-        x = 4 if body.mask_blur_x is None else body.mask_blur_x
-        y = 4 if body.mask_blur_y is None else body.mask_blur_y
-        names = ("mask_blur_x", "mask_blur_y")
-    for name, value in zip(names, (x, y), strict=True):
-        if not 0 <= value <= MAX_MASK_BLUR:
-            raise _refuse(name, f"must be within 0…{MAX_MASK_BLUR}, got {value}")
-    return x, y
-
-
-def img2img(body: Img2ImgRequest, catalog: Catalog, options: FaceOptions) -> Mapped:
-    images = body.init_images or []
-    if len(images) != 1:
-        raise _refuse("init_images", f"send exactly one image (got {len(images)})")
-    denoise = body.denoising_strength if body.denoising_strength is not None else 0.75
-    if not 0 < denoise <= 1:
-        raise _refuse("denoising_strength", f"must be 0 < x ≤ 1, got {denoise:g}")
-    if body.initial_noise_multiplier not in (None, 1):
-        raise _refuse("initial_noise_multiplier", "the starting noise is not scaled here; send 1")
-    if body.latent_mask:
-        raise _refuse("latent_mask", "a separate latent mask is not taken here")
-    mode = body.resize_mode if body.resize_mode is not None else 0
-    if mode not in RESIZE_MODES:
-        raise _refuse("resize_mode", f"one of 0 … 3, got {mode}")
-    fields, mapped = _base(body, catalog, options)
-    width, height = _size(body)
-    image_w, image_h = _header(images[0], "init_images[0]")
-    if body.mask is None:
-        fields |= _vary(body, images[0], denoise, (image_w, image_h), (width, height), mode)
-    else:
-        fields |= _inpaint(body, images[0], denoise, (image_w, image_h), (width, height))
-    mapped.request = _build(fields)
-    return mapped
-
-
-def _vary(body: Img2ImgRequest, image: str, denoise: float, given: tuple[int, int], asked: tuple[int, int],
-          mode: int) -> dict:
-    out = vary_size(*given)
-    if asked != out:
-        raise _refuse("width", f"img2img of a {given[0]}×{given[1]} image makes a {out[0]}×{out[1]} image here "
-                               f"(Fooocus's Vary: the image's shape, its size brought within 1024…2048 pixels "
-                               f"a side on average); send width {out[0]} and height {out[1]}")
-    if out != given and mode != 0:
-        raise _refuse("resize_mode", f"the image is resized from {given[0]}×{given[1]} to {out[0]}×{out[1]} "
-                                     f"by stretching (0, {RESIZE_MODES[0]}); {RESIZE_MODES[mode]} is not run here")
-    return dict(uov_method=UovMethod.vary_strong.value, uov_input_image=image, overwrite_vary_strength=denoise)
-
-
-def _inpaint(body: Img2ImgRequest, image: str, denoise: float, given: tuple[int, int],
-             asked: tuple[int, int]) -> dict:
-    """A1111's inpainting steps (contract inpaint_a1111): "only masked" samples the box around the mask at
-    width × height and returns the image's size; the whole picture is sampled at the image's own size."""
-    assert body.mask is not None
-    if _header(body.mask, "mask") != given:
-        raise _refuse("mask", "the mask must have the image's size")
-    only_masked = True if body.inpaint_full_res is None else bool(body.inpaint_full_res)
-    if not only_masked and asked != given:
-        raise _refuse("width", f"the whole picture is inpainted at the image's size here: send width {given[0]} "
-                               f"and height {given[1]} (resize the image first for another size)")
-    blur_x, blur_y = _blur(body)
-    fill = body.inpainting_fill if body.inpainting_fill is not None else 0
-    if fill not in FILL_NAMES:
-        raise _refuse("inpainting_fill", f"one of 0 (fill), 1 (original), 2 (latent noise), 3 (latent nothing); "
-                                         f"got {fill}")
-    padding = body.inpaint_full_res_padding or 0
-    if not 0 <= padding <= MAX_INPUT_SIDE:
-        raise _refuse("inpaint_full_res_padding", f"must be within 0…{MAX_INPUT_SIDE}, got {padding}")
-    invert = body.inpainting_mask_invert or 0
-    if invert not in (0, 1):
-        raise _refuse("inpainting_mask_invert", f"0 or 1, got {invert}")
-    steps = dict(mask_blur_x=blur_x, mask_blur_y=blur_y, inpainting_fill=fill, inpaint_full_res=only_masked,
-                 inpaint_full_res_padding=padding, mask_round=body.mask_round is not False)
-    if only_masked:
-        steps |= dict(width=asked[0], height=asked[1])
-    return dict(inpaint_input_image=image, inpaint_mask_image=body.mask, inpaint_strength=denoise,
-                inpaint_respective_field=1.0, invert_mask_checkbox=bool(invert), inpaint_erode_or_dilate=0,
-                inpaint_disable_initial_latent=False, inpaint_engine="None", inpaint_additional_prompt="",
-                outpaint_selections=[], inpaint_a1111=steps)
+        raise refuse(a1111_field(path.group(1) if path else "$"), str(exc).split(" - at ")[0]) from None
 
 
 # Names of remgo's request fields (as the normalizer's errors name them) → the A1111 field behind them.

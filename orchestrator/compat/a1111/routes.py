@@ -32,7 +32,8 @@ from orchestrator.compat.a1111 import png_info as png_info_text
 from orchestrator.compat.a1111 import progress as progress_shape
 from orchestrator.compat.a1111 import responses as shapes
 from orchestrator.compat.a1111.face_options import FaceOptions, OptionRefused
-from orchestrator.compat.a1111.request_mapping import Mapped, MappingRefused, a1111_field, img2img, txt2img
+from orchestrator.compat.a1111.img2img_mapping import img2img
+from orchestrator.compat.a1111.request_mapping import Mapped, MappingRefused, a1111_field, txt2img
 from orchestrator.compat.a1111.request_models import (
     ExtrasSingleImageRequest,
     Img2ImgRequest,
