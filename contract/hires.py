@@ -12,6 +12,8 @@ from typing import Annotated
 
 import msgspec
 
+from contract.prompt_schedule import MAX_ENTRIES, PromptScheduleEntry, ScheduledPrompt, schedule_problem
+
 
 class HiresUpscaler(str, enum.Enum):
     """A1111's upscaler names for the hires pass that need no super-resolution model.
@@ -52,6 +54,11 @@ class HiresFixRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     upscaler: HiresUpscaler = HiresUpscaler.latent
     steps: HiresSteps = 0  # 0: the first pass's steps
     denoise: Denoise = 0.7  # A1111's hires default
+    # The second pass's own per-step conditioning schedule (contract/prompt_schedule.py), its `until_step`s over the
+    # second pass's steps, counted from its first: AUTOMATIC1111 schedules its hires pass anew. None: the first
+    # pass's prompts (the first entry's of a first-pass schedule is refused: give this instead).
+    prompt_schedule: Annotated[list[PromptScheduleEntry], msgspec.Meta(min_length=1, max_length=MAX_ENTRIES)] | (
+        None) = None
 
     def sizes(self, width: int, height: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """((upscaled width, height), (final width, height)) for a width × height first pass, in pixels.
@@ -90,11 +97,22 @@ class HiresFix(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     upscaler: HiresUpscaler
     steps: Annotated[int, msgspec.Meta(ge=1, le=200)]
     denoise: Denoise
+    # The second pass's per-step conditioning schedule over its `steps`, counted from its first step; unset
+    # (never sent): the task's `positive`/`negative` at every step.
+    prompt_schedule: Annotated[list[ScheduledPrompt], msgspec.Meta(min_length=1, max_length=MAX_ENTRIES)] | (
+        msgspec.UnsetType) = msgspec.UNSET
 
     def __post_init__(self) -> None:
         if self.upscaled_width < self.width or self.upscaled_height < self.height:
             raise ValueError(f"Expected the upscaled size to cover {self.width}×{self.height}, got "
                              f"{self.upscaled_width}×{self.upscaled_height} - at `$.hires.upscaled_width`")
+        if self.prompt_schedule is not msgspec.UNSET and (
+                problem := schedule_problem([e.until_step for e in self.prompt_schedule], self.steps)):
+            raise ValueError(f"{problem} - at `$.hires.prompt_schedule`")
+
+    def schedule(self) -> list[ScheduledPrompt] | None:
+        """The second pass's conditioning schedule, None when the task's prompts act at every step."""
+        return None if self.prompt_schedule is msgspec.UNSET else list(self.prompt_schedule)
 
     def crop(self) -> tuple[int, int]:
         """(left, top) of the kept region in latent cells (of 8 pixels): A1111 drops the odd cell at the end."""

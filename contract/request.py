@@ -16,7 +16,7 @@ from contract.hires import HiresFixRequest
 from contract.image_prompt import MAX_IMAGE_PROMPTS, ImagePromptType
 from contract.inpaint_a1111 import A1111InpaintRequest
 from contract.prompt_schedule import MAX_ENTRIES, PromptScheduleEntry
-from contract.task import MAX_SEED, OutputFormat, RefinerSwapMethod
+from contract.task import MAX_SEED, OutputFormat, RefinerSwapMethod, UnetTimestep
 
 
 class Performance(str, enum.Enum):
@@ -161,6 +161,9 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     debugging_cn_preprocessor: bool | None = None
     # AUTOMATIC1111's seamless tiling: the image wraps around at its edges (every convolution pads circularly).
     tiling: bool | None = None
+    # The UNet's timestep at a noise level between two training timesteps (contract/task.py UnetTimestep):
+    # `nearest` (Fooocus's, the default) or `interpolated` (AUTOMATIC1111's, which its face sends). None: nearest.
+    unet_timestep: UnetTimestep | None = None
     # AUTOMATIC1111's hires fix: a second pass at a larger size (contract/hires.py); None: off.
     hires_fix: HiresFixRequest | None = None
     # AUTOMATIC1111's img2img inpainting steps (contract/inpaint_a1111.py) for the Inpaint; None: Fooocus's.

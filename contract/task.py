@@ -19,7 +19,7 @@ from contract.prompt_schedule import MAX_ENTRIES, ScheduledPrompt, schedule_prob
 
 CONTRACT_VERSION = 2
 
-# The timesteps a Stable Diffusion model was trained on, over which `a1111_ddim` spaces its levels.
+# The timesteps a Stable Diffusion model was trained on, over which `a1111_ddim` and `a1111_unipc` space their levels.
 TRAINING_TIMESTEPS = 1000
 # Seeds are Fooocus's range: 0 … 2**63 - 1.
 MAX_SEED = 2**63 - 1
@@ -30,8 +30,19 @@ Dimension = Annotated[int, msgspec.Meta(ge=64, le=4096, multiple_of=8)]
 OutputSide = Annotated[int, msgspec.Meta(ge=64, le=8192)]
 
 
+def a1111_timesteps(steps: int) -> int:
+    """How many timesteps AUTOMATIC1111's timestep samplers space for `steps`: every (1000 // steps)-th of 1000."""
+    return -(-TRAINING_TIMESTEPS // max(1, TRAINING_TIMESTEPS // steps))
+
+
+def schedules_with(method: ImageInput) -> bool:
+    """Whether a prompt schedule may go with this image input: AUTOMATIC1111's img2img, which counts its steps
+    from the first one it runs (Vary, and Inpaint with `a1111`)."""
+    return isinstance(method, Vary) or (isinstance(method, Inpaint) and method.a1111 is not msgspec.UNSET)
+
+
 class Sampler(str, enum.Enum):
-    """Fooocus's sampler names. Which of them a kernel runs is the kernel's to say."""
+    """Fooocus's sampler names, then AUTOMATIC1111's `plms`. Which of them a kernel runs is the kernel's to say."""
 
     euler = "euler"
     euler_ancestral = "euler_ancestral"
@@ -57,12 +68,15 @@ class Sampler(str, enum.Enum):
     ddim = "ddim"
     uni_pc = "uni_pc"
     uni_pc_bh2 = "uni_pc_bh2"
+    # AUTOMATIC1111's PLMS, on its DDIM timesteps (`a1111_ddim`) only: not one of Fooocus's.
+    plms = "plms"
 
 
 class Scheduler(str, enum.Enum):
-    """Fooocus's scheduler (sigma schedule) names, then AUTOMATIC1111's `a1111_ddim`: the timesteps its DDIM
-    runs on (every 1000 // steps-th from 1), starting from unit noise in the variance-preserving form and
-    stopping at timestep 1, not at zero (worker-contract.md)."""
+    """Fooocus's scheduler (sigma schedule) names, then AUTOMATIC1111's own timestep spacings: `a1111_ddim`, the
+    timesteps its DDIM runs on (every 1000 // steps-th from 1), and `a1111_unipc`, the times its UniPC runs on
+    (evenly from timestep 999 to 0, one more level than DDIM's). Both start from unit noise in the
+    variance-preserving form and stop above zero (worker-contract.md)."""
 
     normal = "normal"
     karras = "karras"
@@ -76,6 +90,16 @@ class Scheduler(str, enum.Enum):
     tcd = "tcd"
     edm_playground_v2_5 = "edm_playground_v2.5"
     a1111_ddim = "a1111_ddim"
+    a1111_unipc = "a1111_unipc"
+
+
+class UnetTimestep(str, enum.Enum):
+    """The timestep the UNet is conditioned on at a noise level between two training timesteps: the `nearest`
+    whole one (Fooocus, ComfyUI) or the `interpolated` fractional one (AUTOMATIC1111 without its quantization
+    option, diffusers' Karras schedules)."""
+
+    nearest = "nearest"
+    interpolated = "interpolated"
 
 
 class OutputFormat(str, enum.Enum):
@@ -168,9 +192,12 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     hires: HiresFix | msgspec.UnsetType = msgspec.UNSET
     # A per-step conditioning schedule (contract.prompt_schedule: AUTOMATIC1111's prompt editing and
     # alternation); unset (never sent): `positive`/`negative` at every step. When set, `positive`/`negative`
-    # are its first entry's. Text to image with the base model only.
+    # are its first entry's. Text to image (with hires fix when `hires.prompt_schedule` is set too), Vary or an
+    # `a1111` Inpaint, with the base model only; entries count the steps the sampler runs, from 0.
     prompt_schedule: Annotated[list[ScheduledPrompt], msgspec.Meta(min_length=1, max_length=MAX_ENTRIES)] | (
         msgspec.UnsetType) = msgspec.UNSET
+    # The UNet's timestep between training timesteps; sent only when `interpolated` (unset: `nearest`).
+    unet_timestep: UnetTimestep | msgspec.UnsetType = msgspec.UNSET
     contract_version: int = CONTRACT_VERSION
 
     def __post_init__(self) -> None:
@@ -196,10 +223,13 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         if problem is None and (entries[0].positive, entries[0].negative) != (self.positive, self.negative):
             problem = "positive and negative must be the schedule's first entry's"
         others = [name for name, unset in (
-            ("image_input", self.image_input is msgspec.UNSET), ("image_prompts", self.image_prompts is msgspec.UNSET),
-            ("hires", self.hires is msgspec.UNSET), ("refiner", self.refiner is None)) if not unset]
+            ("image_input", self.image_input is msgspec.UNSET or schedules_with(self.image_input)),
+            ("image_prompts", self.image_prompts is msgspec.UNSET),
+            ("hires", self.hires is msgspec.UNSET or self.hires.prompt_schedule is not msgspec.UNSET),
+            ("refiner", self.refiner is None)) if not unset]
         if problem is None and others:
-            problem = f"a prompt schedule runs on text to image with the base model only, not with {others[0]}"
+            problem = (f"a prompt schedule runs on text to image, Vary and AUTOMATIC1111's inpainting with the base "
+                       f"model only, and with hires fix when its second pass has its own, not with {others[0]}")
         if problem is not None:
             raise ValueError(f"{problem} - at `$.prompt_schedule`")
 
@@ -227,14 +257,17 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return None if self.prompt_schedule is msgspec.UNSET else list(self.prompt_schedule)
 
     def steps_total(self) -> int:
-        """The model steps of one image, every pass counted: what its progress counts to. `a1111_ddim` makes one
-        fewer than its levels, which are every (1000 // steps)-th timestep below 1000: steps − 1 where 1000 is a
-        multiple of `steps` (4 → 3), else `steps` (7 → 7)."""
+        """The model steps of one image, every pass counted: what its progress counts to. AUTOMATIC1111's DDIM
+        timesteps are every (1000 // steps)-th below 1000: `a1111_ddim` steps between them, one fewer than
+        there are (4 → 3, 7 → 7), `a1111_unipc` as many times as there are (4 → 4, 7 → 8)."""
         fix = self.hires_fix()
         first = self.steps
-        if self.scheduler is Scheduler.a1111_ddim:
-            first = -(-TRAINING_TIMESTEPS // max(1, TRAINING_TIMESTEPS // self.steps)) - 1
+        if self.scheduler in (Scheduler.a1111_ddim, Scheduler.a1111_unipc):
+            first = a1111_timesteps(self.steps) - (self.scheduler is Scheduler.a1111_ddim)
         return first + (fix.steps if fix is not None else 0)
+
+    def interpolated_timesteps(self) -> bool:
+        return self.unet_timestep is UnetTimestep.interpolated
 
     def output_size(self) -> tuple[int, int]:
         """The size of the images the task makes."""

@@ -111,7 +111,8 @@ class Kernel(Protocol):
     # Optional: `image_methods() -> Collection[str]`, the image inputs it runs: methods ("vary", "upscale",
     # "inpaint"), options ("upscale.upscaler", "inpaint.engine", "inpaint.a1111"), image prompt types ("prompt.PyraCanny",
     # "prompt.CPDS", …), "hires" (hires fix's second pass), "tiling" (AUTOMATIC1111's seamless tiling) and
-    # "prompt_schedule" (a per-step conditioning schedule, contract.prompt_schedule);
+    # "prompt_schedule" (a per-step conditioning schedule, contract.prompt_schedule) and "unet_timestep.interpolated"
+    # (the UNet conditioned on fractional timesteps, contract.task.UnetTimestep);
     # without it, text to image only (`check_image_method`). Health reports them as `image_inputs`.
 
 
@@ -138,6 +139,9 @@ def check_image_method(kernel: Any, task: GenerateTask) -> None:
     if task.schedule() is not None and "prompt_schedule" not in offered:
         raise KernelError(FailureKind.unsupported, f"prompt_schedule: the {kernel_name} kernel runs no per-step "
                           "conditioning schedule; send the prompts alone", "prompt_schedule")
+    if task.interpolated_timesteps() and "unet_timestep.interpolated" not in offered:
+        raise KernelError(FailureKind.unsupported, f"unet_timestep: the {kernel_name} kernel conditions the UNet "
+                          "on the nearest whole timestep only; send unet_timestep nearest", "unet_timestep")
     if task.seamless() and "tiling" not in offered:
         raise KernelError(FailureKind.unsupported,
                           f"tiling: the {kernel_name} kernel runs no seamless tiling; send tiling false", "tiling")

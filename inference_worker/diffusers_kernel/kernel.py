@@ -46,9 +46,12 @@ from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from inference_worker.diffusers_kernel.sampling.samplers import REFUSED_SAMPLERS, SAMPLERS, start_noise_scale
 from inference_worker.diffusers_kernel.sampling.sigmas import (
     REFUSED_SCHEDULES,
+    SAMPLER_SCHEDULE,
     SCHEDULE_SAMPLER,
     SCHEDULES,
     VARIANCE_PRESERVING,
+    VP_TIME_SCHEDULES,
+    ModelSigmas,
     model_sigmas,
     schedule,
 )
@@ -63,6 +66,19 @@ _EXTRA_STEP_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_
 TILING = "tiling"  # declared with the image inputs: this kernel runs AUTOMATIC1111's seamless tiling
 HIRES = "hires"  # …and hires fix's second pass (hires.py)
 PROMPT_SCHEDULE = "prompt_schedule"  # …and a per-step conditioning schedule (conditioning/schedule.py)
+# The fewest steps of AUTOMATIC1111's own timestep schedules, and why.
+_FEWEST_STEPS = {"a1111_ddim": (2, "at 1 AUTOMATIC1111's DDIM makes no model step"),
+                 "a1111_unipc": (3, "AUTOMATIC1111's UniPC of order 3 needs 3 times")}
+INTERPOLATED = "unet_timestep.interpolated"  # …and the UNet conditioned on fractional timesteps (sampling/denoiser.py)
+
+
+def _timestep_of(task: GenerateTask, sigmas: ModelSigmas):
+    """The UNet's fractional timestep of a level for `unet_timestep: interpolated` (None: the nearest whole one),
+    read back the way the schedule placed its levels: in log α on AUTOMATIC1111's UniPC times, else in log σ as
+    k-diffusion (A1111's k samplers) and diffusers do."""
+    if not task.interpolated_timesteps():
+        return None
+    return sigmas.vp_timestep if task.scheduler.value in VP_TIME_SCHEDULES else sigmas.timestep
 
 
 def _unsupported(field: str, message: str) -> KernelError:
@@ -85,7 +101,8 @@ class _Prepared:
     base: ModelPass
     refiner: ModelPass | None
     guidance: Guidance
-    schedule: ScheduledConditioning | None = None  # the task's prompt schedule, encoded
+    schedule: ScheduledConditioning | None = None  # the pass's prompt schedule, encoded
+    second: bool = False  # hires fix's second pass, which reads its own schedule
 
 
 class DiffusersKernel:
@@ -125,7 +142,8 @@ class DiffusersKernel:
         return sorted(SCHEDULES)
 
     def image_methods(self) -> frozenset[str]:
-        return inputs.METHODS | control.METHODS | ip_prompts.METHODS | {TILING, HIRES, PROMPT_SCHEDULE}
+        return inputs.METHODS | control.METHODS | ip_prompts.METHODS | {
+            TILING, HIRES, PROMPT_SCHEDULE, INTERPOLATED}
 
     def loaded_models(self) -> list[str]:
         return self.cache.names()
@@ -157,6 +175,10 @@ class DiffusersKernel:
             raise KernelError(FailureKind.bad_request, "the turbo scheduler runs at most 10 steps", "steps")
         if task.scheduler.value in SCHEDULE_SAMPLER:
             self._check_timestep_schedule(task)
+        elif task.sampler.value in SAMPLER_SCHEDULE:
+            raise _unsupported("sampler", f"the {task.sampler.value} sampler runs on the "
+                                          f"{SAMPLER_SCHEDULE[task.sampler.value]} scheduler only, not "
+                                          f"{task.scheduler.value}")
         inputs.check(task)
         control_prompts.check(task)
         ip_prompts.check(task)
@@ -165,15 +187,16 @@ class DiffusersKernel:
 
     @staticmethod
     def _check_timestep_schedule(task: GenerateTask) -> None:
-        """AUTOMATIC1111's DDIM timesteps (`a1111_ddim`): its samplers (eta 0 or 1), text to image from pure noise
-        only."""
+        """AUTOMATIC1111's own timesteps (`a1111_ddim`, `a1111_unipc`): their samplers, text to image from pure
+        noise only, and the fewest steps A1111 runs them at."""
         name = task.scheduler.value
         if task.sampler.value not in SCHEDULE_SAMPLER[name]:
             raise _unsupported("scheduler", f"the {name} scheduler runs with the {' or '.join(SCHEDULE_SAMPLER[name])}"
                                             f" sampler only, not {task.sampler.value}")
-        if task.steps < 2:
-            raise KernelError(FailureKind.bad_request, f"the {name} scheduler needs at least 2 steps (at 1 "
-                                                       "AUTOMATIC1111's DDIM makes no model step)", "steps")
+        fewest, why = _FEWEST_STEPS[name]
+        if task.steps < fewest:
+            raise KernelError(FailureKind.bad_request, f"the {name} scheduler needs at least {fewest} steps ({why})",
+                              "steps")
         for field, used in (("image_input", task.method() is not None), ("hires", task.hires_fix() is not None),
                             ("refiner", task.refiner is not None)):
             if used:
@@ -201,18 +224,19 @@ class DiffusersKernel:
 
     # ----- generation -----------------------------------------------------------------------------------
 
-    def _prepare(self, task: GenerateTask, size: tuple[int, int]) -> _Prepared:
-        if self._prepared is not None and (self._prepared.task_id, self._prepared.size) == (
-            task.task_id,
-            size,
-        ):
-            return self._prepared
+    def _prepare(self, task: GenerateTask, size: tuple[int, int], second: bool = False) -> _Prepared:
+        """The passes of the task's models at `size`, the prompts encoded: the task's, or with `second` the hires
+        fix's second pass's (its own schedule when it has one)."""
+        prepared = self._prepared
+        if prepared is not None and (prepared.task_id, prepared.size, prepared.second) == (task.task_id, size, second):
+            return prepared
         models = self._require_models()
         base = models.base
         guidance = Guidance(task.guidance_scale, task.sharpness, task.adaptive_cfg, wrap=task.seamless())
         self.prompt_context.embeddings = list(task.embeddings)
         ctx = self.prompt_context
-        entries = task.schedule()
+        fix = task.hires_fix()
+        entries = fix.schedule() if second and fix is not None else task.schedule()
         scheduled = None
         if entries is not None:  # each distinct prompt encoded once; the first entry's act first
             scheduled = encode_schedule(base.pipe, base.arch, entries, task.clip_skip, ctx, guidance.uses_negative)
@@ -241,6 +265,7 @@ class DiffusersKernel:
         base_pass = ModelPass(
             base.pipe.unet, table(base.pipe), cond, uncond, size_for(base.arch), boundary, base.prediction
         )
+        base_pass.timestep_of = _timestep_of(task, base_pass.sigmas)
         if inpaint_unet.takes_mask(base.pipe.unet):  # a 9-channel UNet; an inpaint's own mask replaces this
             base_pass.extra = inpaint_unet.unmasked_conditioning(base.pipe.vae, size)
         # Control prompts act on the base only (Fooocus gives the refiner its prompts without them).
@@ -254,7 +279,8 @@ class DiffusersKernel:
             refiner_pass = ModelPass(
                 r.pipe.unet, table(r.pipe), r_cond, r_uncond, size_for(r.arch), boundary, r.prediction
             )
-        self._prepared = _Prepared(task.task_id, size, base_pass, refiner_pass, guidance, scheduled)
+            refiner_pass.timestep_of = _timestep_of(task, refiner_pass.sigmas)
+        self._prepared = _Prepared(task.task_id, size, base_pass, refiner_pass, guidance, scheduled, second)
         return self._prepared
 
     def _schedule(self, task: GenerateTask, table, family: str, denoise: float | None = None,
@@ -263,7 +289,7 @@ class DiffusersKernel:
         name = task.scheduler.value
 
         def build(steps: int) -> torch.Tensor:
-            if task.sampler.value in _EXTRA_STEP_SAMPLERS:
+            if task.sampler.value in _EXTRA_STEP_SAMPLERS and name not in VARIANCE_PRESERVING:
                 sig = schedule(name, table, steps + 1, family)
                 return torch.cat([sig[:-2], sig[-1:]])
             return schedule(name, table, steps, family)
@@ -383,11 +409,11 @@ class DiffusersKernel:
         """Hires fix: the first pass's latent upscaled and denoised again at the final size (hires.py)."""
         base = self._require_models().base
         steps.stage(Stage.encoding_prompt)  # SDXL's size conditioning is the final size's
-        prepared = self._prepare(task, (fix.width, fix.height))
+        prepared = self._prepare(task, (fix.width, fix.height), second=True)
         steps.stage(Stage.sampling)
         table = prepared.base.sigmas
         with torch.inference_mode():
             return hires.run(first, hires.SecondPass(
                 fix=fix, seed=seed, device=self.device, vae=base.pipe.vae, sampler=sampler,
-                model_pass=prepared.base, guidance=prepared.guidance, on_step=on_step,
+                model_pass=prepared.base, guidance=prepared.guidance, conditioning=prepared.schedule, on_step=on_step,
                 schedule=lambda: self._schedule(task, table, base.arch, fix.denoise, fix.steps)))

@@ -11,7 +11,7 @@ import re
 import msgspec
 
 from contract.request import MetadataScheme, OutpaintDirection, Performance, UovMethod
-from contract.task import MAX_SEED, OutputFormat, RefinerSwapMethod, Sampler, Scheduler
+from contract.task import MAX_SEED, OutputFormat, RefinerSwapMethod, Sampler, Scheduler, UnetTimestep
 
 # The 26 sizes SDXL was trained on, tallest first (width, height).
 SDXL_SIZES: tuple[tuple[int, int], ...] = (
@@ -169,6 +169,7 @@ class BuiltinDefaults(msgspec.Struct, frozen=True, kw_only=True):
     skipping_cn_preprocessor: bool = False
     debugging_cn_preprocessor: bool = False
     tiling: bool = False  # AUTOMATIC1111's seamless tiling
+    unet_timestep: UnetTimestep = UnetTimestep.nearest  # Fooocus's; AUTOMATIC1111's is interpolated
 
 
 BUILTIN = BuiltinDefaults()

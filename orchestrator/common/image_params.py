@@ -97,3 +97,4 @@ class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
     image_prompts: list[PromptUse] = []
     tiling: bool = False  # AUTOMATIC1111's seamless tiling
     hires: HiresUse | None = None  # None: no hires fix
+    unet_timestep: str = "nearest"  # or "interpolated" (contract.task.UnetTimestep)

@@ -11,6 +11,7 @@ import random
 
 import msgspec
 
+from contract.hires import HiresFix
 from contract.prompt_schedule import ScheduledPrompt
 from contract.request import GenerateRequest
 from contract.task import (
@@ -23,6 +24,7 @@ from contract.task import (
     PreviewSettings,
     Sampler,
     Scheduler,
+    UnetTimestep,
 )
 from orchestrator.catalog import Catalog, ModelFile, Style
 from orchestrator.catalog.styles import PROMPT_EXPANSION
@@ -35,6 +37,7 @@ from orchestrator.normalize.prompts import build_chunks, expand_arrays, expand_w
 from orchestrator.store.metadata import text as metadata
 
 TILING = "tiling"  # the name a worker's kernel declares (Health.image_inputs) when it runs seamless tiling
+INTERPOLATED_TIMESTEPS = "unet_timestep.interpolated"  # … and when it conditions the UNet on fractional timesteps
 
 
 class NormalizedJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,8 +85,10 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         else:
             styles.append(style)
     positive_chunks, negative_chunks = build_chunks(prompt, negative, extra_positive, extra_negative, styles)
-    # With a schedule the model reads its entries, step by step; step 0 reads the first.
-    encoded = s.schedule or [ScheduledPrompt(until_step=0, positive=positive_chunks, negative=negative_chunks)]
+    # With a schedule the model reads its entries, step by step (step 0 reads the first), each styled as a prompt
+    # is: AUTOMATIC1111 applies styles to the prompt before it reads the editing syntax in it.
+    encoded = ([_styled(e, styles) for e in s.schedule] if s.schedule and styles else s.schedule) or [
+        ScheduledPrompt(until_step=0, positive=positive_chunks, negative=negative_chunks)]
     logged_styles = ([PROMPT_EXPANSION] if s.expansion else []) + [st.name for st in styles]
     adm = (u.adm_scaler_positive, u.adm_scaler_negative, u.adm_scaler_end)
     freeu = FreeU(enabled=u.freeu_enabled, b1=u.freeu_b1, b2=u.freeu_b2, s1=u.freeu_s1, s2=u.freeu_s2)
@@ -104,7 +109,7 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         metadata_scheme=u.metadata_scheme.value, overwrite_switch=forced_switch,
         input=s.image_input.use if s.image_input else None,
         image_prompts=s.image_prompts.uses if s.image_prompts else [],
-        tiling=bool(u.tiling), hires=s.hires.use if s.hires else None)
+        tiling=bool(u.tiling), hires=s.hires.use if s.hires else None, unet_timestep=_unet_timestep(u).value)
     task = GenerateTask(
         task_id="-", base_model=_ref(s.base), width=s.width, height=s.height, seeds=[seed],
         positive=encoded[0].positive, negative=encoded[0].negative, steps=s.steps, sampler=Sampler(u.sampler_name),
@@ -121,9 +126,28 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         image_prompts=s.image_prompts.prompts if s.image_prompts else msgspec.UNSET,
         control=s.image_prompts.control if s.image_prompts else msgspec.UNSET,
         tiling=True if u.tiling else msgspec.UNSET,  # sent only when on: other tasks stay byte-identical
-        hires=s.hires.fix if s.hires else msgspec.UNSET,
-        prompt_schedule=s.schedule if s.schedule is not None else msgspec.UNSET)
+        hires=_styled_hires(s.hires.fix, styles) if s.hires else msgspec.UNSET,
+        prompt_schedule=encoded if s.schedule is not None else msgspec.UNSET,
+        # sent only when interpolated: other tasks stay byte-identical
+        unet_timestep=UnetTimestep.interpolated if _unet_timestep(u) is UnetTimestep.interpolated else msgspec.UNSET)
     return _Image(params=params, task=task)
+
+
+def _styled(entry: ScheduledPrompt, styles: list[Style]) -> ScheduledPrompt:
+    positive, negative = build_chunks(entry.positive[0], entry.negative[0], entry.positive[1:], entry.negative[1:],
+                                      styles)
+    return msgspec.structs.replace(entry, positive=positive, negative=negative)
+
+
+def _styled_hires(fix: HiresFix, styles: list[Style]) -> HiresFix:
+    entries = fix.schedule()
+    if entries is None or not styles:
+        return fix
+    return msgspec.structs.replace(fix, prompt_schedule=[_styled(e, styles) for e in entries])
+
+
+def _unet_timestep(used) -> UnetTimestep:
+    return used.unet_timestep or UnetTimestep.nearest
 
 
 def _merge(images: list[_Image], job_id: str) -> list[GenerateTask]:
@@ -162,6 +186,9 @@ def normalize(request: GenerateRequest, catalog: Catalog, *, job_id: str, defaul
                inputs=inputs)
     if s.used.tiling and not catalog.runs_image_input(TILING):
         raise NormalizeError("tiling", "seamless tiling is not run by the workers' kernel; send tiling false")
+    if _unet_timestep(s.used) is UnetTimestep.interpolated and not catalog.runs_image_input(INTERPOLATED_TIMESTEPS):
+        raise NormalizeError("unet_timestep", "interpolated UNet timesteps are not run by the workers' kernel; "
+                                              "send unet_timestep nearest")
     models = [s.base, *([s.refiner] if s.refiner else []), *(m for m, _ in s.loras)]
     # Never waits for a hash (a checkpoint takes seconds to read): one not computed yet is logged unknown.
     hashes = {m.path: h for m in models if (h := catalog.known_hash(m)) is not None}

@@ -1,20 +1,29 @@
 """The request's `prompt_schedule` → the task's per-step conditioning schedule (contract.prompt_schedule).
 
 Each entry's prompts become chunks as `prompt`/`negative_prompt` do (a line per chunk, the prompt's first
-line with its commas tidied), but nothing else is applied to them: no styles (refused with a schedule, Fooocus V2's
-expansion included: which variant would a style wrap?), no wildcards, `[[a,b]]` arrays or `<lora:…>` tags
+line with its commas tidied) and the styles wrap each entry as they wrap a prompt (normalize/job.py; AUTOMATIC1111
+applies styles before it reads the editing syntax), but nothing else is applied to them: no Fooocus V2 expansion
+(refused with a schedule: which entry would it expand?), no wildcards, `[[a,b]]` arrays or `<lora:…>` tags
 inside an entry (refused naming the entry; the tags belong in `prompt`, where they act for every step, as
-AUTOMATIC1111 reads them before it schedules). The schedule is text to image with the base model only: an
-input image, image prompts or hires fix are refused with it, a refiner the client asked for too; a preset's
-refiner is dropped with a warning.
+AUTOMATIC1111 reads them before it schedules). The schedule goes with text to image and with AUTOMATIC1111's
+img2img — Vary, and Inpaint with `inpaint_a1111` (its entries count the steps that run, from the first, as
+A1111's img2img does) — and with hires fix when its second pass has its own (`hires_fix.prompt_schedule`, over
+that pass's steps: A1111 schedules it anew), with the base model only: Upscale, Fooocus's inpainting, an inpaint
+additional prompt or image prompts are refused with it, a refiner the client asked for too; a preset's refiner
+is dropped with a warning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
+from contract.image_input import ImageInput
 from contract.prompt_schedule import PromptScheduleEntry, ScheduledPrompt, schedule_problem
+from contract.task import schedules_with
 from orchestrator.normalize.errors import NormalizeError
+from orchestrator.normalize.hires import HiresPlan
 from orchestrator.normalize.prompts import (
     ARRAY_RE,
     LORA_TAG_RE,
@@ -25,6 +34,7 @@ from orchestrator.normalize.prompts import (
 )
 
 FIELD = "prompt_schedule"
+HIRES_FIELD = "hires_fix.prompt_schedule"
 KERNEL_NAME = "prompt_schedule"  # what a worker's kernel declares (Health.image_inputs) when it runs schedules
 
 
@@ -39,27 +49,46 @@ def _chunks(text: str, where: str, tidy: bool) -> list[str]:
     return non_empty(lines, lines[0])
 
 
-def plan_schedule(asked: list[PromptScheduleEntry] | None, steps: int, *, styled: bool, image_input: bool,
-                  image_prompts: bool, hires: bool, refiner_asked: bool, refiner: bool, kernel_runs: bool,
-                  warn: Callable[[str], None]) -> tuple[list[ScheduledPrompt] | None, bool]:
-    """(the task's schedule or None, whether the refiner is kept)."""
-    if asked is None:
-        return None, refiner
+def plan_schedule(asked: list[PromptScheduleEntry] | None, steps: int, *, expansion: bool,
+                  image_input: ImageInput | None, additional_prompt: bool, image_prompts: bool,
+                  hires: HiresPlan | None, hires_asked: list[PromptScheduleEntry] | None, refiner_asked: bool,
+                  refiner: bool, kernel_runs: bool,
+                  warn: Callable[[str], None]) -> tuple[list[ScheduledPrompt] | None, HiresPlan | None, bool]:
+    """(the task's schedule or None, the hires plan with its second pass's schedule, whether the refiner is
+    kept). `hires_asked` is `hires_fix.prompt_schedule`: the second pass's own, over its steps."""
+    if asked is None and hires_asked is None:
+        return None, hires, refiner
+    field = FIELD if asked is not None else HIRES_FIELD
     if not kernel_runs:
-        raise NormalizeError(FIELD, "prompt schedules are not run by the workers' kernel; send no prompt_schedule")
-    if styled:
-        raise NormalizeError("style_selections", "styles (Fooocus V2 included) are not applied with a prompt "
-                                                 "schedule; send no styles with it")
-    for other, given in (("an input image", image_input), ("image prompts", image_prompts), ("hires fix", hires)):
-        if given:
-            raise NormalizeError(FIELD, f"a prompt schedule runs on text to image only here; send no {other} with it")
+        raise NormalizeError(field, "prompt schedules are not run by the workers' kernel; send no prompt_schedule")
+    if expansion:
+        raise NormalizeError("style_selections", "Fooocus V2's prompt expansion is not applied with a prompt "
+                                                 "schedule (which entry would it expand?); leave it out")
+    if image_input is not None and not schedules_with(image_input):
+        raise NormalizeError(FIELD, "a prompt schedule goes with text to image, Vary and AUTOMATIC1111's inpainting "
+                                    "(inpaint_a1111) only here; send no prompt_schedule with this input image")
+    if additional_prompt:
+        raise NormalizeError("inpaint_additional_prompt", "an additional inpaint prompt does not go with a prompt "
+                                                          "schedule; put it in the schedule's entries")
+    if image_prompts:
+        raise NormalizeError(field, "a prompt schedule runs without image prompts here; send no image prompts with it")
+    if hires is not None and asked is not None and hires_asked is None:
+        raise NormalizeError(HIRES_FIELD, f"with a prompt schedule the hires fix's second pass needs its own, over "
+                                          f"its {hires.fix.steps} steps (AUTOMATIC1111 schedules that pass anew)")
     if refiner and refiner_asked:
-        raise NormalizeError(FIELD, "a prompt schedule runs without a refiner here; send refiner_model_name \"None\"")
+        raise NormalizeError(field, "a prompt schedule runs without a refiner here; send refiner_model_name \"None\"")
     if refiner:
         warn("the preset's refiner is not used with a prompt schedule")
+    schedule = None if asked is None else _entries(asked, steps, FIELD)
+    if hires is not None and hires_asked is not None:
+        fix = msgspec.structs.replace(hires.fix, prompt_schedule=_entries(hires_asked, hires.fix.steps, HIRES_FIELD))
+        hires = HiresPlan(fix=fix, use=hires.use)
+    return schedule, hires, False
+
+
+def _entries(asked: list[PromptScheduleEntry], steps: int, field: str) -> list[ScheduledPrompt]:
     if problem := schedule_problem([e.until_step for e in asked], steps):
-        raise NormalizeError(FIELD, problem)
-    schedule = [ScheduledPrompt(until_step=e.until_step, positive=_chunks(e.prompt, f"{FIELD}[{i}].prompt", True),
-                                negative=_chunks(e.negative_prompt, f"{FIELD}[{i}].negative_prompt", False))
-                for i, e in enumerate(asked)]
-    return schedule, False
+        raise NormalizeError(field, problem)
+    return [ScheduledPrompt(until_step=e.until_step, positive=_chunks(e.prompt, f"{field}[{i}].prompt", True),
+                            negative=_chunks(e.negative_prompt, f"{field}[{i}].negative_prompt", False))
+            for i, e in enumerate(asked)]

@@ -12,7 +12,8 @@ const LORA_SLOTS = 5;
 const NONE = { refiner_model_name: "None", vae_name: "Default (model)" };
 const SPECIAL = new Set(["preset", "image_seed", "seed_random", "hires_fix", "prompt_schedule"]);
 // prompt_schedule is a JSON list of {until_step, prompt, negative_prompt}, sent as written when not empty.
-// hires_fix is one object: its checkbox turns it on, its `hires_fix.<key>` controls fill it (hiresFix()).
+// hires_fix is one object: its checkbox turns it on, its `hires_fix.<key>` controls fill it (hiresFix()), its
+// `hires_fix.prompt_schedule` box (JSON, as prompt_schedule's) the second pass's schedule when not empty.
 const HIRES_KEYS = ["scale", "resize_width", "resize_height", "upscaler", "steps", "denoise"];
 
 export class GenerateForm {
@@ -90,7 +91,9 @@ export class GenerateForm {
   hiresFix() {
     if (!this.form.elements.hires_fix.checked) return undefined;
     const value = (key) => read(this.form.elements[`hires_fix.${key}`]);
-    return clean(Object.fromEntries(HIRES_KEYS.map((key) => [key, value(key)])));
+    const fix = clean(Object.fromEntries(HIRES_KEYS.map((key) => [key, value(key)])));
+    const schedule = jsonList(this.form.elements["hires_fix.prompt_schedule"], "hires_fix.prompt_schedule");
+    return schedule ? { ...fix, prompt_schedule: schedule } : fix;
   }
 
   get loras() {
@@ -139,14 +142,8 @@ export class GenerateForm {
     }
     const hires = this.hiresFix();
     if (hires) req.hires_fix = hires;
-    const schedule = this.form.elements.prompt_schedule.value.trim();
-    if (schedule) {
-      try {
-        req.prompt_schedule = JSON.parse(schedule);
-      } catch (err) {
-        throw new Error(`prompt_schedule: not JSON (${err.message})`);
-      }
-    }
+    const schedule = jsonList(this.form.elements.prompt_schedule, "prompt_schedule");
+    if (schedule) req.prompt_schedule = schedule;
     if (this.form.elements.seed_random.checked) req.seed_random = true;
     else {
       req.seed_random = false;
@@ -225,6 +222,7 @@ export class GenerateForm {
     this.set("vae_name", pick(p.vae, "Default (model)"));
     set("sampler_name", pick(p.sampler, item.sampler));
     set("scheduler_name", pick(p.scheduler, item.scheduler));
+    set("unet_timestep", p.unet_timestep);
     set("clip_skip", p.clip_skip);
     set("adaptive_cfg", p.adaptive_cfg);
     set("loras", pick(p.loras, item.loras));
@@ -317,6 +315,17 @@ function seedValue(text) {
   const t = String(text ?? "").trim();
   if (/^-?\d+$/.test(t) && !Number.isSafeInteger(Number(t))) return BigInt(t);
   return num(t);
+}
+
+// A JSON box's value, undefined when empty; text that is not JSON is an error naming the field.
+function jsonList(el, field) {
+  const text = el.value.trim();
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${field}: not JSON (${err.message})`);
+  }
 }
 
 function read(el) {

@@ -152,7 +152,10 @@ def _generate_task(kw: dict[str, Any]) -> dict[str, Any]:
         kw["image_metadata"] = [metadata[i % len(metadata)] for i in range(len(kw["seeds"]))]
     schedule = kw.get("prompt_schedule")
     if schedule is not msgspec.UNSET and schedule is not None:  # text to image on the base model, ascending
-        kw.update(image_input=msgspec.UNSET, image_prompts=msgspec.UNSET, hires=msgspec.UNSET, refiner=None)
+        hires = kw.get("hires")
+        keeps_hires = hires is not msgspec.UNSET and hires is not None and hires.prompt_schedule is not msgspec.UNSET
+        kw.update(image_input=msgspec.UNSET, image_prompts=msgspec.UNSET, refiner=None,
+                  hires=hires if keeps_hires else msgspec.UNSET)
         entries = [msgspec.structs.replace(e, until_step=kw["steps"] + i)
                    for i, e in enumerate(schedule[: MAX_SCHEDULE_STEP - kw["steps"] + 1])]
         kw.update(prompt_schedule=entries, positive=entries[0].positive, negative=entries[0].negative)
@@ -180,6 +183,10 @@ def _hires(kw: dict[str, Any]) -> dict[str, Any]:
     # The upscaled size covers the final one (the centred crop only removes).
     kw["upscaled_width"] = max(kw["upscaled_width"], kw["width"])
     kw["upscaled_height"] = max(kw["upscaled_height"], kw["height"])
+    schedule = kw.get("prompt_schedule")
+    if schedule is not msgspec.UNSET and schedule is not None:  # ascending, covering the pass's steps
+        kw["prompt_schedule"] = [msgspec.structs.replace(e, until_step=kw["steps"] + i)
+                                 for i, e in enumerate(schedule[: MAX_SCHEDULE_STEP - kw["steps"] + 1])]
     return kw
 
 

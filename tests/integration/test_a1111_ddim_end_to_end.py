@@ -6,21 +6,15 @@ writes a non-default eta); an eta between is refused naming `eta`. A finished jo
 
 from __future__ import annotations
 
-import httpx
 import pytest
 import webuiapi
 
-from tests.integration.webui_client import TINY, webui
+from tests.integration.webui_client import TINY, last_job, webui
 
 
 @pytest.fixture
 def api(tiny_server) -> webuiapi.WebUIApi:
     return webui(tiny_server, "DDIM", 4)
-
-
-def _job(tiny_server) -> dict:
-    jobs = httpx.get(f"{tiny_server.url}/v1/jobs").json()["jobs"]
-    return httpx.get(f"{tiny_server.url}/v1/jobs/{jobs[0]['id']}").json()
 
 
 def test_ddim_runs_on_a1111s_timesteps_and_says_so(tiny_server, api) -> None:
@@ -31,7 +25,7 @@ def test_ddim_runs_on_a1111s_timesteps_and_says_so(tiny_server, api) -> None:
     assert "Sampler: DDIM," in text and "Steps: 4," in text and r.info["sampler_name"] == "DDIM"
     assert "Eta DDIM" not in text  # A1111 writes its eta only when not its default 0
     assert api.png_info(r.images[0]).parameters["Sampler"] == "DDIM"
-    job = _job(tiny_server)
+    job = last_job(tiny_server)
     task = job["normalized"]["tasks"][0]
     assert (task["sampler"], task["scheduler"], task["steps"]) == ("ddim", "a1111_ddim", 4)
     assert job["status"] == "succeeded"
@@ -47,7 +41,7 @@ def test_webuiapis_default_eta_runs_ddim_at_eta_one(tiny_server, api) -> None:
     assert r.info["extra_generation_params"]["Eta DDIM"] == 1.0
     found = api.png_info(r.images[0]).parameters
     assert (found["Sampler"], found["Eta DDIM"]) == ("DDIM", "1.0")
-    job = _job(tiny_server)
+    job = last_job(tiny_server)
     task = job["normalized"]["tasks"][0]
     assert (task["sampler"], task["scheduler"], task["steps"]) == ("euler_ancestral", "a1111_ddim", 4)
     assert job["status"] == "succeeded" and job["progress"]["total"] == 3

@@ -131,7 +131,7 @@ def test_img2img_size_follows_remgos_rule_or_is_refused(api) -> None:
 @pytest.mark.parametrize(("changes", "field"), [
     ({"enable_hr": True}, "enable_hr"), ({"tiling": True}, "tiling"), ({"restore_faces": True}, "restore_faces"),
     ({"subseed_strength": 0.3}, "subseed_strength"), ({"prompt": "a [cat:dog:0.5]"}, "prompt"),
-    ({"prompt": "[a|b]"}, "prompt"), ({"sampler_name": "PLMS"}, "sampler_name"), ({"scheduler": "Beta"}, "scheduler"),
+    ({"prompt": "[a|b]"}, "prompt"), ({"sampler_name": "DDIM CFG++"}, "sampler_name"), ({"scheduler": "Beta"}, "scheduler"),
     ({"override_settings": {"sd_vae": "nope.safetensors"}}, "override_settings.sd_vae"),
     ({"override_settings": {"eta_noise_seed_delta": 31337}}, "override_settings.eta_noise_seed_delta"),
     ({"alwayson_scripts": {"ControlNet": {"args": []}}}, "alwayson_scripts.ControlNet"),
@@ -185,7 +185,7 @@ def test_options_switch_the_model_and_refuse_unknown_titles(server, api) -> None
 
 def test_lists(api) -> None:
     names = [s["name"] for s in api.get_samplers()]
-    assert "Euler a" in names and "DPM++ 2M" in names and "DDIM" in names and "PLMS" not in names
+    assert {"Euler a", "DPM++ 2M", "DDIM", "PLMS", "UniPC"} <= set(names) and "DDIM CFG++" not in names
     assert all(sorted(s) == ["aliases", "name", "options"] for s in api.get_samplers())
     assert [u["name"] for u in api.get_upscalers()] == ["None", "Lanczos"]
     assert api.get_scripts() == {"txt2img": [], "img2img": []}

@@ -106,3 +106,10 @@ def newest_jobs(server, n: int) -> list[dict]:
     """The server's n newest jobs, oldest of them first."""
     with server.client() as client:
         return list(reversed(client.get("/v1/jobs", params={"limit": n}).json()["jobs"]))
+
+
+def sent_request(page) -> dict:
+    """The JSON body the page posts to /v1/jobs when Generate is clicked."""
+    with page.expect_request(lambda r: "/v1/jobs" in r.url and r.method == "POST") as request:
+        page.click("#generate")
+    return request.value.post_data_json

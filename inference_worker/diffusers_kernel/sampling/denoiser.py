@@ -1,7 +1,8 @@
 """The model as a denoiser: x (at noise level sigma) → estimate of the clean latent x0, with guidance.
 
 The UNet sees x_in = x / sqrt(sigma² + 1) at the whole training timestep t nearest to sigma (in log
-space, as Fooocus conditions it; progress and the ADM switch read the same t); an epsilon-prediction
+space, as Fooocus conditions it), or with `timestep_of` at sigma's fractional timestep (as AUTOMATIC1111 and
+diffusers do); progress and the ADM switch read the same t. An epsilon-prediction
 model gives x0 = x − sigma·eps, a v-prediction model x0 = (x_in − sigma·v) / sqrt(sigma² + 1). With `boundary` (the `lcm` scheduler) the estimate gets LCM's boundary condition,
 c_skip(t)·x_t + c_out(t)·x0, as a consistency model expects. The conditional and unconditional
 predictions go through one batched call when both prompts have the same length; guidance 1 has no
@@ -86,6 +87,9 @@ class ModelPass:
     # IP-Adapter prompts: (rows, timestep) → a context in which the UNet's cross-attention reads their image
     # tokens (rows: True for a conditional batch row), image_prompts/ip_prompts.py
     image_prompts: Callable[[list[bool], float], AbstractContextManager] | None = None
+    # sigma → the UNet's timestep when it is the fractional one (`unet_timestep: interpolated`); None: the nearest
+    # whole timestep, as Fooocus conditions it
+    timestep_of: Callable[[float], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         self.dtype = self.unet.dtype
@@ -135,7 +139,8 @@ class ModelPass:
         """(positive x0, negative x0 or None, timestep)."""
         if self.before is not None:
             self.before()
-        t = self.sigmas.unet_timestep(sigma).to(self.device, torch.float32).reshape(())
+        timestep_of = self.timestep_of or self.sigmas.unet_timestep
+        t = timestep_of(sigma).to(self.device, torch.float32).reshape(())
         timestep = float(t)
         x_in = x / (sigma**2 + 1) ** 0.5
         scaled = self.size is not None and timestep > self.size.scaled_until()

@@ -91,6 +91,32 @@ def heun(denoise: Denoise, x, sigmas, noise: Noise, on_step: OnStep):
     return x
 
 
+# Adams–Bashforth weights of PLMS, newest eps first, by how many earlier eps estimates there are.
+_PLMS_WEIGHTS = {1: (3 / 2, -1 / 2), 2: (23 / 12, -16 / 12, 5 / 12), 3: (55 / 24, -59 / 24, 37 / 24, -9 / 24)}
+
+
+def plms(denoise: Denoise, x, sigmas, noise: Noise, on_step: OnStep):
+    """Pseudo linear multistep (Liu et al. 2022; the PLMS of latent diffusion and AUTOMATIC1111): the Euler step
+    (which is DDIM's in this parameterisation) with the eps of an Adams–Bashforth blend of the last four eps
+    estimates, whose weights assume evenly spaced timesteps (AUTOMATIC1111's `a1111_ddim`). The first step has
+    no history: it averages the eps at its start and at the point an Euler step lands (a second model call)."""
+    s = _sig(sigmas)
+    history: list[torch.Tensor] = []  # eps at the starts of the previous steps, oldest first
+    for i in range(len(s) - 1):
+        x0 = denoise(x, s[i], i)
+        eps = (x - x0) / s[i]
+        if history:
+            weights = _PLMS_WEIGHTS[len(history)]
+            blend = weights[0] * eps + sum(w * e for w, e in zip(weights[1:], reversed(history), strict=True))
+        else:
+            landed = x + eps * (s[i + 1] - s[i])
+            blend = (eps + (landed - denoise(landed, s[i + 1], i)) / s[i + 1]) / 2
+        x = x + blend * (s[i + 1] - s[i])
+        history = [*history, eps][-3:]
+        on_step(i, x0)
+    return x
+
+
 def _dpm2_step(denoise, x, x0, sigma: float, target: float, i: int):
     d = (x - x0) / sigma
     if target == 0:
@@ -287,6 +313,7 @@ SAMPLERS: dict[str, Callable] = {
     "uni_pc": _unipc("bh1"),
     "uni_pc_bh2": _unipc("bh2"),
     "lcm": lcm,
+    "plms": plms,
 }
 # Contract names this kernel refuses, and why (none at present: every Fooocus sampler runs).
 REFUSED_SAMPLERS: dict[str, str] = {}

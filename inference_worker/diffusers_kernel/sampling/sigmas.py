@@ -2,8 +2,8 @@
 
 Sampling runs in the "sigma" parameterisation (x = x0 + sigma·noise). A Stable Diffusion model was
 trained on 1000 discrete timesteps; `ModelSigmas` maps timestep ↔ sigma by log-linear interpolation of
-that table, and each schedule picks `steps` sigmas from it, ending with 0 (but for AUTOMATIC1111's DDIM
-timesteps, `a1111_ddim`, which end at timestep 1).
+that table, and each schedule picks `steps` sigmas from it, ending with 0 (but for AUTOMATIC1111's own timesteps,
+`a1111_ddim` and `a1111_unipc`, which end at timestep 1 and 0).
 """
 
 from __future__ import annotations
@@ -49,6 +49,17 @@ class ModelSigmas:
         lo, hi = self.log_table[idx - 1], self.log_table[idx]
         w = (log_sigma.reshape(-1) - lo) / (hi - lo)
         return (idx - 1 + w).reshape(log_sigma.shape)
+
+    def vp_timestep(self, sigma: float | torch.Tensor) -> torch.Tensor:
+        """Fractional training timestep of a sigma with log ᾱ/2 (log α) interpolated linearly between the training
+        timesteps, not log σ: the time of DPM-Solver's and UniPC's discrete noise schedule, which AUTOMATIC1111's
+        UniPC runs on (`a1111_unipc`)."""
+        log_alpha = 0.5 * self.alphas_cumprod.log()  # decreasing in t
+        wanted = -0.5 * torch.log1p(torch.as_tensor(sigma, dtype=torch.float64) ** 2)
+        flat = wanted.reshape(-1).clamp(log_alpha[-1], log_alpha[0])
+        idx = torch.searchsorted(-log_alpha, -flat).clamp(1, len(log_alpha) - 1)
+        lo, hi = log_alpha[idx - 1], log_alpha[idx]
+        return (idx - 1 + (lo - flat) / (lo - hi)).reshape(wanted.shape)
 
     def unet_timestep(self, sigma: float | torch.Tensor) -> torch.Tensor:
         """The whole training timestep whose sigma is nearest in log space: what the UNet is conditioned
@@ -151,6 +162,21 @@ def a1111_ddim(ms: ModelSigmas, steps: int) -> torch.Tensor:
     return ms.table[picks].to(torch.float64)
 
 
+def a1111_unipc(ms: ModelSigmas, steps: int) -> torch.Tensor:
+    """AUTOMATIC1111's UniPC times: as many levels as its DDIM has timesteps (S = ⌈1000 / (1000 // steps)⌉), UniPC
+    run over S intervals of even time from timestep 999 to 0 (its `time_uniform` skip type), each level the σ of
+    that fractional timestep with log α interpolated linearly between training timesteps (`vp_timestep`'s
+    inverse), ending at timestep 0's level, not at zero. Variance-preserving at both ends."""
+    n = len(ms.alphas_cumprod)
+    levels = -(-n // max(1, n // steps))
+    t = torch.linspace(n - 1, 0, levels + 1, dtype=torch.float64)
+    log_alpha = 0.5 * ms.alphas_cumprod.log()
+    lo = t.floor().long().clamp(max=n - 2)
+    w = t - lo
+    alpha_sq = torch.exp(2 * ((1 - w) * log_alpha[lo] + w * log_alpha[lo + 1]))
+    return ((1 - alpha_sq) / alpha_sq).sqrt()
+
+
 def turbo(ms: ModelSigmas, steps: int) -> torch.Tensor:
     if steps > 10:
         raise ValueError("the turbo schedule has at most 10 steps")
@@ -184,15 +210,23 @@ SCHEDULES: dict[str, Callable[..., torch.Tensor]] = {
     "lcm": sgm_uniform,
     "tcd": sgm_uniform,
     "a1111_ddim": a1111_ddim,
+    "a1111_unipc": a1111_unipc,
 }
 DISTILLED_SCHEDULES = frozenset({"lcm", "tcd"})
 # Schedules run as AUTOMATIC1111's timestep samplers run: the start latent is unit noise at the first level in
 # the variance-preserving form (× sqrt(1 + σ₀²) here, whatever σ₀), and the result is the latent at the last,
 # non-zero level in that form (÷ sqrt(1 + σ_end²)), which is what A1111 decodes.
-VARIANCE_PRESERVING = frozenset({"a1111_ddim"})
+VARIANCE_PRESERVING = frozenset({"a1111_ddim", "a1111_unipc"})
+# Schedules whose levels lie at fractional times of the log-α interpolation: an `interpolated` UNet timestep is
+# read back with `vp_timestep` there (and with `timestep`, log-σ interpolation, everywhere else).
+VP_TIME_SCHEDULES = frozenset({"a1111_unipc"})
 # The only samplers each of those schedules runs with: A1111's DDIM at eta 0 is remgo's ddim (the Euler step), at
-# eta 1 its euler_ancestral (DDIM's noise σ_t is the ancestral step's σ_up on the same two levels).
-SCHEDULE_SAMPLER = {"a1111_ddim": ("ddim", "euler_ancestral")}
+# eta 1 its euler_ancestral (DDIM's noise σ_t is the ancestral step's σ_up on the same two levels); its PLMS,
+# which shares DDIM's timesteps, remgo's plms.
+# A1111's UniPC (variant bh1, order 3, lower order at the end, its defaults) is remgo's uni_pc.
+# A1111's PLMS is remgo's plms on the DDIM timesteps, and runs on no other schedule (`SAMPLER_SCHEDULE`).
+SCHEDULE_SAMPLER = {"a1111_ddim": ("ddim", "euler_ancestral", "plms"), "a1111_unipc": ("uni_pc",)}
+SAMPLER_SCHEDULE = {"plms": "a1111_ddim"}
 # Names the contract knows that this kernel refuses, and why.
 REFUSED_SCHEDULES = {
     "edm_playground_v2.5": "needs an EDM model (Playground v2.5); remgo loads epsilon-prediction SDXL and SD 1.5",

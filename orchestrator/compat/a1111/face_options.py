@@ -35,6 +35,12 @@ FIXED: dict[str, Any] = {
     "initial_noise_multiplier": 1.0,
     "face_restoration": False,
     "tiling": False,
+    "enable_quantization": False,  # the UNet sees each level's fractional timestep (remgo's `interpolated`)
+    # UniPC as A1111 runs it by default (remgo's uni_pc on the a1111_unipc times)
+    "uni_pc_variant": "bh1",
+    "uni_pc_skip_type": "time_uniform",
+    "uni_pc_order": 3,
+    "uni_pc_lower_order_final": True,
     "sd_vae_overrides_per_model_preferences": True,
 }
 

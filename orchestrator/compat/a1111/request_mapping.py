@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from contract.request import GenerateRequest, Performance
-from contract.task import OutputFormat, RefinerSwapMethod
+from contract.task import OutputFormat, RefinerSwapMethod, UnetTimestep
 from orchestrator.catalog import Catalog
 from orchestrator.catalog.preset_fit import MODEL_VAE
 from orchestrator.catalog.tables import size_problem
@@ -172,11 +172,13 @@ def _refiner(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, sampling: 
 
 def _check_own_timesteps(body: Txt2ImgRequest | Img2ImgRequest, sampling: Sampling, steps: int,
                          refiner: str) -> None:
-    """DDIM on A1111's own timesteps runs text to image alone here, from 2 steps (at 1 A1111 makes no model step
-    and returns the noise)."""
+    """DDIM and UniPC on A1111's own timesteps run text to image alone here, from the fewest steps A1111 runs them
+    at: 2 for DDIM (at 1 A1111 makes no model step and returns the noise), 3 for UniPC (A1111's UniPC of order 3
+    fails below)."""
     name = sampling.sampler.name
-    if steps < 2:
-        raise refuse("steps", f"{name} makes no model step at 1 step; send 2 or more")
+    fewest = 3 if name == "UniPC" else 2
+    if steps < fewest:
+        raise refuse("steps", f"{name} runs from {fewest} steps here, as in A1111; send {fewest} or more")
     if isinstance(body, Img2ImgRequest):
         raise refuse("sampler_name", f"img2img with {name} is not run here (A1111 noises the image to one timestep "
                                       "and starts sampling at the next lower one); use another sampler")
@@ -246,6 +248,8 @@ def base_fields(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options
         freeu_enabled=False, overwrite_step=steps, disable_seed_increment=False, save_metadata_to_images=True,
         metadata_scheme="a1111", read_wildcards_in_order=False,
         tiling=bool(body.tiling),  # A1111's `tiling` option is off: null is false
+        # A1111 (its `enable_quantization` off) conditions the UNet on the fractional timestep of each level.
+        unet_timestep=UnetTimestep.interpolated.value,
     )
     if switch is not None:
         fields["refiner_switch"] = switch
@@ -270,6 +274,10 @@ def txt2img(body: Txt2ImgRequest, catalog: Catalog, options: FaceOptions) -> Map
                                                           fields["refiner_model_name"])
         except hires_mapping.HiresRefused as exc:
             raise refuse(exc.field, exc.message) from None
+        # A1111 schedules the second pass anew over its own steps (the hr prompt is the prompt here).
+        second = _prompts(body, fields["hires_fix"]["steps"] or fields["overwrite_step"], mapped.sampling)
+        if "prompt_schedule" in second:
+            fields["hires_fix"]["prompt_schedule"] = second["prompt_schedule"]
     mapped.request = build(fields)
     return mapped
 
@@ -298,7 +306,7 @@ A1111_FIELD = {
 def a1111_field(path: str) -> str:
     """`$.style_selections[0]` → `styles[0]`: a normalizer's field in A1111's name."""
     bare = path.removeprefix("$.").removeprefix("$")
-    if bare.startswith("prompt_schedule"):  # made of prompt and negative_prompt
+    if bare.startswith(("prompt_schedule", "hires_fix.prompt_schedule")):  # made of prompt and negative_prompt
         return "negative_prompt" if bare.endswith("negative_prompt") else "prompt"
     if bare.startswith("inpaint_a1111."):  # its fields carry A1111's own names
         return bare.removeprefix("inpaint_a1111.")

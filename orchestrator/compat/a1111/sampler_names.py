@@ -6,8 +6,12 @@ default (Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2, DPM2 a; Exponential f
 the model's timesteps spaced evenly, which is remgo's `normal`). DDIM runs on A1111's own timestep spacing,
 remgo's `a1111_ddim` schedule, whatever the scheduler (A1111 reads none for it): only Automatic is taken, and
 eta 0 (A1111's `eta_ddim` default, remgo's `ddim`) or 1 (webuiapi's default, remgo's `euler_ancestral`: DDIM's
-noise at eta 1 is the ancestral step's on the same two levels). Left out, so refused by name:
-- PLMS, UniPC (and DDIM CFG++): A1111 runs its own implementations on its own timestep spacing;
+noise at eta 1 is the ancestral step's on the same two levels). PLMS runs on the same timesteps (remgo's `plms`,
+which takes no eta). UniPC runs on A1111's UniPC times, remgo's
+`a1111_unipc` schedule, with A1111's default UniPC options (variant bh1, order 3, lower order at the end),
+which are remgo's uni_pc. Every request of this face conditions the UNet on each level's fractional timestep
+(`unet_timestep: interpolated`), as A1111 does with its quantization option off. Left out, so refused by name:
+- DDIM CFG++: A1111's own variant of DDIM;
 - DPM++ 3M SDE: A1111 drops the next-to-last noise level, remgo does not; DPM++ 2M SDE Heun: no Heun
   solver type here; Restart: a different restart schedule;
 - the Polyexponential, KL Optimal, Beta, DDIM and Align Your Steps schedules: remgo has no such schedule
@@ -70,6 +74,8 @@ SAMPLERS: tuple[A1111Sampler, ...] = (
     A1111Sampler("LCM", "lcm", ("k_lcm",), "uniform"),
     A1111Sampler("DDIM", "ddim", ("ddim",), "uniform", eta=0.0, eta_option=0.0, timesteps="a1111_ddim",
                  other_etas=((1.0, "euler_ancestral"),)),
+    A1111Sampler("PLMS", "plms", ("plms",), "uniform", timesteps="a1111_ddim"),
+    A1111Sampler("UniPC", "uni_pc", ("unipc",), "uniform", timesteps="a1111_unipc"),
 )
 
 SCHEDULERS: tuple[A1111Scheduler, ...] = (
@@ -84,8 +90,6 @@ SCHEDULERS: tuple[A1111Scheduler, ...] = (
 
 REFUSED_SAMPLERS = {
     "DDIM CFG++": "A1111's DDIM CFG++ is not run here",
-    "PLMS": "A1111's PLMS is not run here",
-    "UniPC": "A1111's UniPC runs its own timestep spacing, not a scheduler's noise levels",
     "DPM++ 3M SDE": "A1111 drops the next-to-last noise level for it and remgo's DPM++ 3M SDE does not",
     "DPM++ 2M SDE Heun": "the Heun solver type of DPM++ 2M SDE is not run here",
     "Restart": "A1111's Restart sampler uses another restart schedule than remgo's",
@@ -163,9 +167,8 @@ def resolve(sampler_name: str | None, scheduler_name: str | None, *, field: str 
         raise NameRefused(field, f"{name!r} is not a sampler here; one of {', '.join(s.name for s in SAMPLERS)}")
     if sampler.timesteps is not None:
         if scheduler.ours is not None:
-            raise NameRefused(scheduler_field, f"{sampler.name} runs on A1111's own timestep spacing (every "
-                                               f"1000 // steps-th timestep), not on {scheduler.label!r}; send "
-                                               "Automatic (or null)")
+            raise NameRefused(scheduler_field, f"{sampler.name} runs on A1111's own timestep spacing, not on "
+                                               f"{scheduler.label!r}; send Automatic (or null)")
         return Sampling(sampler=sampler, scheduler=scheduler)
     if scheduler.ours is None:
         scheduler = _SCHEDULER_BY_KEY[sampler.default_scheduler]

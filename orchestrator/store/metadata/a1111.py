@@ -54,6 +54,7 @@ SAMPLER_LABELS: dict[str, str] = {
     "ddim": "DDIM",
     "uni_pc": "UniPC",
     "uni_pc_bh2": "",
+    "plms": "PLMS",
 }
 # Reading back, a label shared by two samplers means the `_gpu` one: Fooocus's default sampler is one of them.
 SAMPLER_BY_LABEL: dict[str, str] = {}

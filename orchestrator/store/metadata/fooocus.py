@@ -161,6 +161,8 @@ def log_fields(params: ImageParams) -> dict[str, Any]:
     fields.update(hires_fields.fooocus_fields(params.hires))
     if params.tiling:  # remgo's key (Fooocus has no seamless tiling); left out when off
         fields["tiling"] = True
+    if params.unet_timestep != "nearest":  # remgo's key (Fooocus conditions on the nearest); left out then
+        fields["unet_timestep"] = params.unet_timestep
     fields["metadata_scheme"] = params.metadata_scheme
     fields["version"] = params.version
     return fields
@@ -250,9 +252,16 @@ def _from_fooocus(data: dict[str, Any]) -> ImageParams | None:
             image_prompts=prompt_fields.from_fooocus(data),
             hires=hires_fields.from_fooocus(data),
             tiling=as_flag(data.get("tiling", False)),
+            unet_timestep=_unet_timestep(data.get("unet_timestep", "nearest")),
         )
     except (KeyError, IndexError, TypeError, ValueError, SyntaxError, RecursionError, msgspec.ValidationError):
         return None
+
+
+def _unet_timestep(value: Any) -> str:
+    if value not in ("nearest", "interpolated"):
+        raise ValueError(f"unet_timestep {value!r}")
+    return value
 
 
 def _loras_from_combined(data: dict[str, Any]) -> list[LoraUse]:

@@ -12,7 +12,7 @@ from PIL import Image
 from contract.events import FailureKind, Stage
 from contract.task import AdmScalers, FreeU, GenerateTask, LoraSpec, ModelRef, OutputFormat, PreviewSettings
 from inference_worker.diffusers_kernel.sampling.samplers import SAMPLERS
-from inference_worker.diffusers_kernel.sampling.sigmas import SCHEDULE_SAMPLER, SCHEDULES
+from inference_worker.diffusers_kernel.sampling.sigmas import SAMPLER_SCHEDULE, SCHEDULE_SAMPLER, SCHEDULES
 from inference_worker.kernel import KernelError, KernelOptions
 from orchestrator.store.metadata.image_io import read_embedded as read_metadata
 from tests.inference_worker.diffusers_kernel.fidelity_models import pixels, run
@@ -61,6 +61,10 @@ DISTINCT_SAMPLERS = sorted({name for name in SAMPLERS if name != "ddim" and not 
 
 @pytest.mark.parametrize("sampler", [s for s in DISTINCT_SAMPLERS if s != "euler"])
 def test_each_sampler_changes_the_output(kernel, make, sampler):
+    if sampler in SAMPLER_SCHEDULE:  # plms runs on A1111's DDIM timesteps only: DDIM's Euler step on them beside it
+        on = {"scheduler": SAMPLER_SCHEDULE[sampler]}
+        assert pixels(kernel, make(sampler=sampler, **on)) != pixels(kernel, make(sampler="ddim", **on))
+        return
     assert pixels(kernel, make(sampler=sampler)) != pixels(kernel, make(sampler="euler"))
 
 

@@ -9,12 +9,15 @@ import random
 import msgspec
 import pytest
 
+from contract.image_input import Inpaint, Vary
 from contract.request import GenerateRequest
 from contract.task import GenerateTask
 from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizeError, normalize
 from orchestrator.store.metadata import text as metadata
 from tests.orchestrator.catalog.catalog_samples import catalog_dir
+from tests.orchestrator.normalize.test_normalize_image_input import SHA_B, fails, resolved
+from tests.orchestrator.normalize.test_normalize_image_input import run as run_with_image
 
 SCHEDULE = [{"until_step": 10, "prompt": "a cat ,, on a mat\nsecond line", "negative_prompt": "ugly"},
             {"until_step": 20, "prompt": "a dog", "negative_prompt": ""}]
@@ -62,7 +65,8 @@ def test_without_a_schedule_the_task_does_not_carry_the_field(catalog):
     ({"prompt_schedule": [{"until_step": 20, "prompt": "a <lora:x:1> cat"}]}, "prompt_schedule[0].prompt"),
     ({"prompt_schedule": [{"until_step": 20, "negative_prompt": "__colors__"}]}, "prompt_schedule[0].negative_prompt"),
     ({"prompt_schedule": [{"until_step": 20}, {"until_step": 20}]}, "prompt_schedule"),
-    ({"hires_fix": {"scale": 1.5}}, "prompt_schedule"),
+    ({"hires_fix": {"scale": 1.5}}, "hires_fix.prompt_schedule"),  # the second pass needs its own
+    ({"hires_fix": {"scale": 1.5, "steps": 8, "prompt_schedule": [{"until_step": 6}]}}, "hires_fix.prompt_schedule"),
 ])
 def test_what_it_cannot_run_is_refused_by_name(catalog, fields, field):
     with pytest.raises(NormalizeError) as err:
@@ -75,3 +79,73 @@ def test_a_kernel_that_does_not_run_schedules_gets_no_such_task(catalog):
     with pytest.raises(NormalizeError) as err:
         run(catalog)
     assert err.value.field == "prompt_schedule"
+
+
+# AUTOMATIC1111's img2img counts a schedule's steps from the first step it runs: Vary and A1111's inpainting.
+VARY = {"uov_input_image": resolved(1024, 1024)}
+INPAINT = {"inpaint_input_image": resolved(640, 384), "inpaint_mask_image": resolved(640, 384, SHA_B)}
+WITH_IMAGE = {"prompt": "a [cat:dog:0.5]", "style_selections": [], "overwrite_step": 20, "refiner_model_name": "None",
+              "prompt_schedule": SCHEDULE}
+
+
+@pytest.mark.parametrize(("inputs", "fields", "method"), [
+    (VARY, {"uov_method": "Vary (Strong)"}, Vary),
+    (INPAINT, {"inpaint_a1111": {}, "inpaint_strength": 0.75}, Inpaint),
+])
+def test_a_schedule_goes_with_a1111s_img2img(catalog, inputs, fields, method):
+    job = run_with_image(catalog, inputs, **WITH_IMAGE, **fields)
+    task = job.tasks[0]
+    assert isinstance(task.method(), method) and [e.until_step for e in task.schedule()] == [10, 20]
+    assert task.steps == 20  # the schedule spans the steps that run
+    msgspec.json.decode(msgspec.json.encode(task), type=GenerateTask)
+
+
+@pytest.mark.parametrize(("inputs", "fields", "field"), [
+    (VARY, {"uov_method": "Upscale (1.5x)", "upscale_fallback": True}, "prompt_schedule"),
+    (INPAINT, {}, "prompt_schedule"),  # Fooocus's inpainting
+    (INPAINT, {"inpaint_a1111": {}, "inpaint_additional_prompt": "red"}, "inpaint_additional_prompt"),
+])
+def test_other_input_images_are_refused_with_a_schedule(catalog, inputs, fields, field):
+    assert fails(catalog, inputs, **WITH_IMAGE, **fields).field == field
+
+
+def test_a_worker_refuses_a_schedule_with_upscale():
+    image = {"data": b"x", "sha256": "a" * 64, "width": 64, "height": 64}
+    task = {"task_id": "t", "base_model": {"name": "m", "path": "/m"}, "width": 128, "height": 128, "seeds": [1],
+            "steps": 2, "positive": ["a"], "negative": [""],
+            "image_input": {"method": "upscale", "image": image, "denoise": 0.382},
+            "prompt_schedule": [{"until_step": 2, "positive": ["a"], "negative": [""]}]}
+    with pytest.raises(msgspec.ValidationError, match=r"prompt_schedule"):
+        msgspec.convert(task, GenerateTask)
+    task["image_input"] = {"method": "vary", "image": image, "denoise": 0.5}
+    assert msgspec.convert(task, GenerateTask).schedule()
+
+
+def test_styles_wrap_each_entry_as_they_wrap_a_prompt(catalog):
+    """A1111 applies a style to the prompt before reading its editing syntax: each entry is the styled prompt
+    of its variant, which is the same style applied to that variant as a plain prompt."""
+    job = run(catalog, style_selections=["Remgo Sharp"])
+    entries = job.tasks[0].schedule()
+    for entry, variant in zip(entries, SCHEDULE, strict=True):
+        plain = run(catalog, style_selections=["Remgo Sharp"], prompt=variant["prompt"],
+                    negative_prompt=variant["negative_prompt"], prompt_schedule=None).tasks[0]
+        assert (entry.positive, entry.negative) == (plain.positive, plain.negative)
+    assert entries[1].positive[0].startswith("a dog, crisp focus")
+    assert (job.tasks[0].positive, job.tasks[0].negative) == (entries[0].positive, entries[0].negative)
+
+
+def test_hires_fix_takes_its_second_passs_own_schedule(catalog):
+    """A1111 schedules its hires pass anew over that pass's steps: the request's `hires_fix.prompt_schedule`
+    becomes the task's `hires.prompt_schedule`, styled as the first pass's entries are."""
+    second = [{"until_step": 4, "prompt": "a cat", "negative_prompt": "ugly"},
+              {"until_step": 8, "prompt": "a dog", "negative_prompt": "ugly"}]
+    job = run(catalog, style_selections=["Remgo Sharp"],
+              hires_fix={"scale": 1.5, "steps": 8, "prompt_schedule": second})
+    task = job.tasks[0]
+    entries = task.hires_fix().schedule()
+    assert [e.until_step for e in entries] == [4, 8] and task.hires_fix().steps == 8
+    assert entries[1].positive[0].startswith("a dog, crisp focus")
+    assert [e.until_step for e in task.schedule()] == [10, 20]
+    msgspec.json.decode(msgspec.json.encode(task), type=GenerateTask)
+    alone = run(catalog, prompt_schedule=None, hires_fix={"scale": 1.5, "steps": 8, "prompt_schedule": second})
+    assert alone.tasks[0].schedule() is None and alone.tasks[0].hires_fix().schedule()

@@ -6,6 +6,7 @@ makes the plain task's bytes; each distinct prompt is encoded once; a kernel wit
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from contract.events import FailureKind
 from inference_worker.diffusers_kernel.conditioning import prompts, schedule
 from inference_worker.kernel import KernelError, check_image_method
 from tests.inference_worker.diffusers_kernel.fidelity_models import pixels, run
+from tests.inference_worker.diffusers_kernel.image_input.image_files import image_file
 
 
 class TextCalls:
@@ -122,3 +124,28 @@ def test_a_kernel_without_schedules_refuses_by_name(make) -> None:
     with pytest.raises(KernelError) as refused:
         check_image_method(Plain(), task)
     assert refused.value.kind == FailureKind.unsupported and refused.value.field == "prompt_schedule"
+
+
+def test_vary_counts_the_schedule_from_its_first_step(kernel, make) -> None:
+    # AUTOMATIC1111's img2img (its steps fixed, as remgo's Vary runs them: `steps` steps on the tail of a longer
+    # schedule) counts the denoiser's calls from the first step it runs: "[cat:dog:0.5]" over 4 steps is
+    # (2, cat) (4, dog), so calls 0, 1, 2 read cat and call 3 dog, whatever the denoise.
+    picture = np.full((64, 64, 3), 90, np.uint8)
+    picture[16:48, 16:48] = (200, 40, 40)
+    entries = [_entry(2, "a cat", "x"), _entry(4, "a dog", "x")]
+    task = _schedule_task(make, entries, steps=4, sampler="euler",
+                          image_input={"method": "vary", "image": image_file(picture), "denoise": 0.5})
+    seen = _reads(kernel, task)
+    _assert_reads(kernel, seen, [("a cat", "x")] * 3 + [("a dog", "x")])
+
+
+def test_the_hires_pass_reads_its_own_schedule_from_its_first_call(kernel, make) -> None:
+    # AUTOMATIC1111 schedules the hires pass anew over its steps and restarts its denoiser's count: the first pass
+    # (Euler, 2 steps) reads "a cat" twice; the second (3 steps) reads its entries (1, red) (3, blue) from call 0:
+    # calls 0 and 1 red, call 2 blue.
+    hires = {"width": 128, "height": 128, "upscaled_width": 128, "upscaled_height": 128,
+             "upscaler": "Latent (nearest)", "steps": 3, "denoise": 0.5,
+             "prompt_schedule": [_entry(1, "a red cat", "x"), _entry(3, "a blue cat", "x")]}
+    task = _schedule_task(make, [_entry(2, "a cat", "x")], steps=2, sampler="euler", hires=hires)
+    seen = _reads(kernel, task)
+    _assert_reads(kernel, seen, [("a cat", "x")] * 2 + [("a red cat", "x")] * 2 + [("a blue cat", "x")])

@@ -15,12 +15,12 @@ import pytest
 import torch
 
 from contract.events import FailureKind, Stage
-from inference_worker.diffusers_kernel.image_input import vae_io
 from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas, schedule
 from inference_worker.kernel import KernelError
 from orchestrator.jobs.store import Normalized
 from tests.inference_worker.diffusers_kernel.fidelity_models import run
+from tests.inference_worker.diffusers_kernel.sampling.unet_record import record_unet
 
 CONFIG = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 # The model timesteps A1111's DDIM runs, read off its get_timesteps and ddim loop by hand.
@@ -62,33 +62,9 @@ def test_otherwise_a1111_starts_one_stride_higher():
 
 
 def _record(kernel, task, monkeypatch):
-    """(UNet inputs, UNet timesteps, UNet outputs, the latent handed to the VAE) of one image."""
-    run(kernel, task)  # the model is resident, so the hooks land on the UNet that runs
-    unet = kernel._models.base.pipe.unet
-    inputs, timesteps, outputs, decoded = [], [], [], []
-
-    def before(_module, args, _kwargs):
-        inputs.append(args[0].detach().clone())
-        timesteps.append(int(float(args[1])))
-
-    def after(_module, _args, _kwargs, out):
-        outputs.append(out[0].detach().float().clone())
-
-    decode = vae_io.decode
-
-    def recording_decode(vae, latents, tiled=False):
-        decoded.append(latents.detach().clone())
-        return decode(vae, latents, tiled)
-
-    monkeypatch.setattr(vae_io, "decode", recording_decode)
-    hooks = [unet.register_forward_pre_hook(before, with_kwargs=True),
-             unet.register_forward_hook(after, with_kwargs=True)]
-    try:
-        result = run(kernel, task)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return inputs, timesteps, outputs, decoded[0], result
+    """(UNet inputs, UNet timesteps, UNet outputs, the latent handed to the VAE, the result) of one image."""
+    seen = record_unet(kernel, task, monkeypatch)
+    return seen.inputs, [int(t) for t in seen.timesteps], seen.outputs, seen.decoded[0], seen.result
 
 
 @pytest.mark.parametrize("steps", [4, 7, 20])

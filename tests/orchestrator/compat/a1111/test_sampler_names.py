@@ -15,13 +15,16 @@ from orchestrator.compat.a1111.sampler_names import NameRefused, resolve
     ("DPM2", "sgm_uniform", ("dpm_2", "sgm_uniform")),
     ("DDIM", None, ("ddim", "a1111_ddim")),  # A1111's own timesteps: its DDIM reads no scheduler
     ("ddim", "Automatic", ("ddim", "a1111_ddim")),
+    ("UniPC", None, ("uni_pc", "a1111_unipc")),  # A1111's own UniPC times, whatever the scheduler field says
+    ("unipc", "Automatic", ("uni_pc", "a1111_unipc")),
+    ("PLMS", None, ("plms", "a1111_ddim")),  # A1111's PLMS shares its DDIM's timesteps
 ])
 def test_names(sampler, scheduler, ours) -> None:
     assert resolve(sampler, scheduler).ours == ours
 
 
 @pytest.mark.parametrize(("sampler", "scheduler", "field"), [
-    ("PLMS", None, "sampler_name"), ("UniPC", None, "sampler_name"), ("DDIM", "Karras", "scheduler"),
+    ("PLMS", "Karras", "scheduler"), ("DDIM CFG++", None, "sampler_name"), ("UniPC", "Karras", "scheduler"), ("DDIM", "Karras", "scheduler"),
     ("DDIM Karras", None, "scheduler"), ("DPM++ 3M SDE", None, "sampler_name"),
     ("Nope", None, "sampler_name"), ("Euler", "Beta", "scheduler"), ("Euler", "kl_optimal", "scheduler"),
 ])

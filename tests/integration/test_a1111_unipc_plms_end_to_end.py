@@ -1,0 +1,70 @@
+"""AUTOMATIC1111's UniPC and PLMS end to end through its Python client `webuiapi`: the real server and the real diffusers
+worker on the tiny SDXL. `sampler_name="UniPC"` runs remgo's `uni_pc` sampler on the `a1111_unipc` schedule (A1111's
+own UniPC times, tests/inference_worker/diffusers_kernel/sampling/test_a1111_unipc.py) with the UNet at fractional
+timesteps, as every request of this face runs (A1111's `enable_quantization` is off); the infotext says
+`Sampler: UniPC`; the face's options report A1111's UniPC defaults, and another value is refused. `PLMS` runs
+remgo's `plms` on A1111's DDIM timesteps (test_a1111_plms.py), webuiapi's default eta ignored as A1111 ignores it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import webuiapi
+
+from tests.integration.webui_client import TINY, last_job, webui
+
+
+@pytest.fixture
+def api(tiny_server) -> webuiapi.WebUIApi:
+    return webui(tiny_server, "UniPC", 7)
+
+
+def test_unipc_runs_on_a1111s_times_and_says_so(tiny_server, api) -> None:
+    assert "UniPC" in [s["name"] for s in api.get_samplers()]
+    r = api.txt2img(prompt="a lighthouse", seed=4, width=256, height=256, override_settings=TINY)
+    assert [img.size for img in r.images] == [(256, 256)]
+    text = r.info["infotexts"][0]
+    assert "Sampler: UniPC," in text and "Steps: 7," in text and r.info["sampler_name"] == "UniPC"
+    assert api.png_info(r.images[0]).parameters["Sampler"] == "UniPC"
+    job = last_job(tiny_server)
+    task = job["normalized"]["tasks"][0]
+    assert (task["sampler"], task["scheduler"], task["steps"], task["unet_timestep"]) == (
+        "uni_pc", "a1111_unipc", 7, "interpolated")
+    # A1111 runs UniPC with steps = its 8 DDIM timesteps of 7 (1000 // 7 = 142): eight model steps
+    assert job["status"] == "succeeded" and (job["progress"]["step"], job["progress"]["total"]) == (8, 8)
+
+
+def test_every_sampler_of_the_face_reads_fractional_timesteps(tiny_server) -> None:
+    r = webui(tiny_server, "Euler", 2).txt2img(prompt="a lighthouse", width=256, height=256, override_settings=TINY)
+    assert r.images
+    assert last_job(tiny_server)["normalized"]["tasks"][0]["unet_timestep"] == "interpolated"
+
+
+def test_unipc_options_are_a1111s_defaults_and_fixed(tiny_server, api) -> None:
+    options = api.get_options()
+    assert (options["uni_pc_variant"], options["uni_pc_order"], options["uni_pc_skip_type"],
+            options["uni_pc_lower_order_final"], options["enable_quantization"]) == (
+        "bh1", 3, "time_uniform", True, False)
+    for key, value in (("uni_pc_order", 2), ("enable_quantization", True)):
+        r = httpx.post(f"{tiny_server.url}/sdapi/v1/options", json={key: value})
+        assert r.status_code == 422 and key in r.text
+
+
+def test_fewer_than_three_steps_are_refused_by_name(tiny_server) -> None:
+    with pytest.raises(RuntimeError) as refused:
+        webui(tiny_server, "UniPC", 2).txt2img(prompt="a lighthouse", width=256, height=256, override_settings=TINY)
+    status, text = refused.value.args
+    assert status == 422 and '"field":"steps"' in text
+
+
+def test_plms_runs_on_a1111s_ddim_timesteps_and_says_so(tiny_server) -> None:
+    api = webui(tiny_server, "PLMS", 4)
+    r = api.txt2img(prompt="a lighthouse", seed=4, width=256, height=256, override_settings=TINY)  # eta 1.0
+    assert [img.size for img in r.images] == [(256, 256)]
+    text = r.info["infotexts"][0]
+    assert "Sampler: PLMS," in text and "Steps: 4," in text and r.info["sampler_name"] == "PLMS"
+    assert api.png_info(r.images[0]).parameters["Sampler"] == "PLMS"
+    job = last_job(tiny_server)
+    task = job["normalized"]["tasks"][0]
+    assert (task["sampler"], task["scheduler"], task["steps"]) == ("plms", "a1111_ddim", 4)
+    assert job["status"] == "succeeded" and job["progress"]["total"] == 3  # timesteps 751, 501, 251, 1
