@@ -193,7 +193,7 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # A per-step conditioning schedule (contract.prompt_schedule: AUTOMATIC1111's prompt editing and
     # alternation); unset (never sent): `positive`/`negative` at every step. When set, `positive`/`negative`
     # are its first entry's. Text to image (with hires fix when `hires.prompt_schedule` is set too), Vary or an
-    # `a1111` Inpaint, with the base model only; entries count the steps the sampler runs, from 0.
+    # `a1111` Inpaint, with a `joint` refiner or none; entries count the steps the sampler runs, from 0.
     prompt_schedule: Annotated[list[ScheduledPrompt], msgspec.Meta(min_length=1, max_length=MAX_ENTRIES)] | (
         msgspec.UnsetType) = msgspec.UNSET
     # The UNet's timestep between training timesteps; sent only when `interpolated` (unset: `nearest`).
@@ -226,10 +226,11 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             ("image_input", self.image_input is msgspec.UNSET or schedules_with(self.image_input)),
             ("image_prompts", self.image_prompts is msgspec.UNSET),
             ("hires", self.hires is msgspec.UNSET or self.hires.prompt_schedule is not msgspec.UNSET),
-            ("refiner", self.refiner is None)) if not unset]
+            ("a refiner swapped otherwise than jointly",
+             self.refiner is None or self.refiner_swap_method is RefinerSwapMethod.joint)) if not unset]
         if problem is None and others:
-            problem = (f"a prompt schedule runs on text to image, Vary and AUTOMATIC1111's inpainting with the base "
-                       f"model only, and with hires fix when its second pass has its own, not with {others[0]}")
+            problem = (f"a prompt schedule runs on text to image, Vary and AUTOMATIC1111's inpainting, with a joint "
+                       f"refiner, and with hires fix when its second pass has its own, not with {others[0]}")
         if problem is not None:
             raise ValueError(f"{problem} - at `$.prompt_schedule`")
 

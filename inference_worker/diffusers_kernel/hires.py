@@ -88,7 +88,6 @@ class SecondPass:
     sampler: Callable
     model_pass: Any  # sampling.denoiser.ModelPass, conditioned for the final size
     guidance: Any
-    conditioning: Any  # conditioning.schedule.ScheduledConditioning of the pass's own prompt schedule, or None
     schedule: Callable[[], torch.Tensor]  # the pass's sigmas: `steps` steps, the tail at `denoise`
     on_step: Callable[[int, torch.Tensor], None]
 
@@ -100,5 +99,5 @@ def run(first: torch.Tensor, p: SecondPass) -> torch.Tensor:
     noise = NoiseSource(p.seed, p.device, span=sig)  # a fresh generator of the seed, as A1111's second pass
     scale = start_noise_scale(float(sig[0]), p.model_pass.sigmas.sigma_max)
     x = noise.start(tuple(start.shape), 1.0) * scale + start
-    # A schedule counts this pass's calls from 0, as AUTOMATIC1111 restarts its denoiser's step count for it.
-    return p.sampler(Denoiser([p.model_pass], p.guidance, p.conditioning), x, sig, noise, p.on_step)
+    # The pass's own prompt schedule counts its calls from 0, as AUTOMATIC1111 restarts its denoiser's count.
+    return p.sampler(Denoiser([p.model_pass], p.guidance), x, sig, noise, p.on_step)

@@ -24,7 +24,7 @@ from contract.hires import HiresFix
 from contract.task import GenerateTask
 from inference_worker.diffusers_kernel import hires
 from inference_worker.diffusers_kernel.conditioning import prompts
-from inference_worker.diffusers_kernel.conditioning.schedule import ScheduledConditioning, encode_schedule
+from inference_worker.diffusers_kernel.conditioning.schedule import encode_schedule
 from inference_worker.diffusers_kernel.image_input import inpaint_unet, inputs, vae_io
 from inference_worker.diffusers_kernel.image_input.img2img import schedule_tail
 from inference_worker.diffusers_kernel.image_prompts import (
@@ -101,7 +101,6 @@ class _Prepared:
     base: ModelPass
     refiner: ModelPass | None
     guidance: Guidance
-    schedule: ScheduledConditioning | None = None  # the pass's prompt schedule, encoded
     second: bool = False  # hires fix's second pass, which reads its own schedule
 
 
@@ -211,6 +210,10 @@ class DiffusersKernel:
         self._models = load_models(
             task, self.cache, self.dtype, self.device, self.options.allow_pickle, steps.warn, self.engines
         )
+        plan = self._models.plan
+        if task.schedule() is not None and plan is not None and plan.method != "joint":
+            raise _unsupported("refiner", f"a prompt schedule runs with a refiner swapped in jointly only; this refiner "
+                                          f"swaps by {plan.method} (an SD 1.5 refiner of an SDXL base always does)")
         if not task.control_settings().debug_preprocessor:  # showing the maps runs no model
             self._control_nets = self.controls.load(task, self._models.base, self.dtype, self.device)
             self._ip = ip_prompts.prepare(
@@ -266,6 +269,7 @@ class DiffusersKernel:
             base.pipe.unet, table(base.pipe), cond, uncond, size_for(base.arch), boundary, base.prediction
         )
         base_pass.timestep_of = _timestep_of(task, base_pass.sigmas)
+        base_pass.schedule = scheduled
         if inpaint_unet.takes_mask(base.pipe.unet):  # a 9-channel UNet; an inpaint's own mask replaces this
             base_pass.extra = inpaint_unet.unmasked_conditioning(base.pipe.vae, size)
         # Control prompts act on the base only (Fooocus gives the refiner its prompts without them).
@@ -280,7 +284,10 @@ class DiffusersKernel:
                 r.pipe.unet, table(r.pipe), r_cond, r_uncond, size_for(r.arch), boundary, r.prediction
             )
             refiner_pass.timestep_of = _timestep_of(task, refiner_pass.sigmas)
-        self._prepared = _Prepared(task.task_id, size, base_pass, refiner_pass, guidance, scheduled, second)
+            if scheduled is not None:  # the same entries in the refiner's form, the count going on (joint only)
+                refiner_pass.schedule = scheduled.mapped(
+                    lambda c: refiner.refiner_conditioning(c, base.arch, r.arch, base.pipe))
+        self._prepared = _Prepared(task.task_id, size, base_pass, refiner_pass, guidance, second)
         return self._prepared
 
     def _schedule(self, task: GenerateTask, table, family: str, denoise: float | None = None,
@@ -376,7 +383,7 @@ class DiffusersKernel:
         try:
             with torch.inference_mode(), ip_attention:  # (the IP attention never outlives the image either)
                 if plan is None:
-                    denoiser = Denoiser([prepared.base], prepared.guidance, prepared.schedule)
+                    denoiser = Denoiser([prepared.base], prepared.guidance)
                     latents = sampler(denoiser, x, sig, noise, reporter(0))
                     if variance_preserving:  # the latent at the last level, as A1111 decodes it
                         latents = latents / (1.0 + float(sig[-1]) ** 2) ** 0.5
@@ -415,5 +422,5 @@ class DiffusersKernel:
         with torch.inference_mode():
             return hires.run(first, hires.SecondPass(
                 fix=fix, seed=seed, device=self.device, vae=base.pipe.vae, sampler=sampler,
-                model_pass=prepared.base, guidance=prepared.guidance, conditioning=prepared.schedule, on_step=on_step,
+                model_pass=prepared.base, guidance=prepared.guidance, on_step=on_step,
                 schedule=lambda: self._schedule(task, table, base.arch, fix.denoise, fix.steps)))

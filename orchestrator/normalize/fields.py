@@ -170,13 +170,12 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
         refiner_asked=st.origin["refiner_model_name"] == "request", refiner=refiner is not None,
         kernel_runs=catalog.runs_image_input(HIRES_KERNEL_NAME), warn=st.warn)
     refiner = refiner if keeps_refiner else None
-    schedule, hires, keeps_refiner = plan_schedule(
+    schedule, hires = plan_schedule(
         used.prompt_schedule, steps, expansion=expansion, image_input=plan.method if plan else None,
         additional_prompt=bool(plan and plan.prompt_first_line.strip()), image_prompts=prompts is not None,
-        hires=hires, hires_asked=used.hires_fix.prompt_schedule if used.hires_fix else None,
-        refiner_asked=st.origin["refiner_model_name"] == "request", refiner=refiner is not None,
-        kernel_runs=catalog.runs_image_input(SCHEDULE_KERNEL_NAME), warn=st.warn)
-    refiner = refiner if keeps_refiner else None
+        hires=hires, hires_asked=used.hires_fix.prompt_schedule if used.hires_fix else None, refiner=refiner,
+        swap_method=used.refiner_swap_method.value, base_architecture=base.architecture,
+        kernel_runs=catalog.runs_image_input(SCHEDULE_KERNEL_NAME))
 
     used = msgspec.structs.replace(
         used, style_selections=style_names, aspect_ratios_selection=aspect, image_seed=st.seed(rng),

@@ -8,20 +8,19 @@ inside an entry (refused naming the entry; the tags belong in `prompt`, where th
 AUTOMATIC1111 reads them before it schedules). The schedule goes with text to image and with AUTOMATIC1111's
 img2img — Vary, and Inpaint with `inpaint_a1111` (its entries count the steps that run, from the first, as
 A1111's img2img does) — and with hires fix when its second pass has its own (`hires_fix.prompt_schedule`, over
-that pass's steps: A1111 schedules it anew), with the base model only: Upscale, Fooocus's inpainting, an inpaint
-additional prompt or image prompts are refused with it, a refiner the client asked for too; a preset's refiner
-is dropped with a warning.
+that pass's steps: A1111 schedules it anew), and with a refiner swapped in jointly, whose evaluations continue the
+count (as A1111's refiner does): Upscale, Fooocus's inpainting, an inpaint additional prompt, image prompts, the
+`separate` and `vae` swaps and a refiner of another latent space are refused with it.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import msgspec
 
 from contract.image_input import ImageInput
 from contract.prompt_schedule import PromptScheduleEntry, ScheduledPrompt, schedule_problem
 from contract.task import schedules_with
+from orchestrator.catalog import ModelFile
 from orchestrator.normalize.errors import NormalizeError
 from orchestrator.normalize.hires import HiresPlan
 from orchestrator.normalize.prompts import (
@@ -51,13 +50,13 @@ def _chunks(text: str, where: str, tidy: bool) -> list[str]:
 
 def plan_schedule(asked: list[PromptScheduleEntry] | None, steps: int, *, expansion: bool,
                   image_input: ImageInput | None, additional_prompt: bool, image_prompts: bool,
-                  hires: HiresPlan | None, hires_asked: list[PromptScheduleEntry] | None, refiner_asked: bool,
-                  refiner: bool, kernel_runs: bool,
-                  warn: Callable[[str], None]) -> tuple[list[ScheduledPrompt] | None, HiresPlan | None, bool]:
-    """(the task's schedule or None, the hires plan with its second pass's schedule, whether the refiner is
-    kept). `hires_asked` is `hires_fix.prompt_schedule`: the second pass's own, over its steps."""
+                  hires: HiresPlan | None, hires_asked: list[PromptScheduleEntry] | None,
+                  refiner: ModelFile | None, swap_method: str, base_architecture: str | None,
+                  kernel_runs: bool) -> tuple[list[ScheduledPrompt] | None, HiresPlan | None]:
+    """(the task's schedule or None, the hires plan with its second pass's schedule). `hires_asked` is
+    `hires_fix.prompt_schedule`: the second pass's own, over its steps."""
     if asked is None and hires_asked is None:
-        return None, hires, refiner
+        return None, hires
     field = FIELD if asked is not None else HIRES_FIELD
     if not kernel_runs:
         raise NormalizeError(field, "prompt schedules are not run by the workers' kernel; send no prompt_schedule")
@@ -75,15 +74,23 @@ def plan_schedule(asked: list[PromptScheduleEntry] | None, steps: int, *, expans
     if hires is not None and asked is not None and hires_asked is None:
         raise NormalizeError(HIRES_FIELD, f"with a prompt schedule the hires fix's second pass needs its own, over "
                                           f"its {hires.fix.steps} steps (AUTOMATIC1111 schedules that pass anew)")
-    if refiner and refiner_asked:
-        raise NormalizeError(field, "a prompt schedule runs without a refiner here; send refiner_model_name \"None\"")
-    if refiner:
-        warn("the preset's refiner is not used with a prompt schedule")
+    if refiner is not None:  # its evaluations go on reading the schedule, so it must share the base's run
+        if swap_method != "joint":
+            raise NormalizeError("refiner_swap_method", f"a prompt schedule runs with the joint refiner swap only "
+                                                        f"(the refiner continues the base's count), not {swap_method}")
+        if _family(refiner.architecture) != _family(base_architecture):
+            raise NormalizeError("refiner_model_name", f"a prompt schedule runs with a refiner of the base's latent "
+                                                       f"space only; {refiner.name} swaps by decoding the image")
     schedule = None if asked is None else _entries(asked, steps, FIELD)
     if hires is not None and hires_asked is not None:
         fix = msgspec.structs.replace(hires.fix, prompt_schedule=_entries(hires_asked, hires.fix.steps, HIRES_FIELD))
         hires = HiresPlan(fix=fix, use=hires.use)
-    return schedule, hires, False
+    return schedule, hires
+
+
+def _family(architecture: str | None) -> str | None:
+    """The latent space of a checkpoint architecture: SDXL's (the refiner's too) or SD 1.5's."""
+    return "sdxl" if architecture in ("sdxl", "sdxl_refiner") else architecture
 
 
 def _entries(asked: list[PromptScheduleEntry], steps: int, field: str) -> list[ScheduledPrompt]:

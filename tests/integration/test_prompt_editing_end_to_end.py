@@ -7,6 +7,8 @@ naming A1111's field."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 import webuiapi
@@ -81,6 +83,19 @@ def test_img2img_counts_the_schedule_over_its_steps(tiny_server, api) -> None:
     assert r.images[0].size == (256, 256)
     task = _last_task(tiny_server)
     assert task["image_input"]["method"] == "inpaint" and "a1111" in task["image_input"]
+    assert [(e["until_step"], e["positive"]) for e in task["prompt_schedule"]] == [(2, ["a cat"]), (4, ["a dog"])]
+
+
+def test_a_refiner_goes_on_reading_the_schedule(tiny_server, api) -> None:
+    """A1111's refiner takes over inside the run and its evaluations continue the schedule's count: remgo's joint
+    swap, with the schedule on both models."""
+    body = {"prompt": "a [cat:dog:0.5]", "seed": 5, "width": 256, "height": 256, "steps": 4, "sampler_name": "Euler",
+            "refiner_checkpoint": "tiny-sdxl-diffusers", "refiner_switch_at": 0.5, "override_settings": TINY}
+    r = httpx.post(f"{tiny_server.url}/sdapi/v1/txt2img", json=body, timeout=120)  # webuiapi has no refiner knobs
+    assert r.status_code == 200, r.text
+    assert "Refiner: tiny-sdxl-diffusers," in json.loads(r.json()["info"])["infotexts"][0]
+    task = _last_task(tiny_server)
+    assert task["refiner"]["name"] == "tiny-sdxl-diffusers" and task["refiner_swap_method"] == "joint"
     assert [(e["until_step"], e["positive"]) for e in task["prompt_schedule"]] == [(2, ["a cat"]), (4, ["a dog"])]
 
 

@@ -8,6 +8,7 @@ AUTOMATIC1111's denoiser counts them): the whole `Conditioning` follows the entr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from contract.prompt_schedule import ScheduledPrompt, entry_for
@@ -23,6 +24,11 @@ class ScheduledConditioning:
     def at(self, call: int) -> tuple[Conditioning, Conditioning | None]:
         index = entry_for(self.until_steps, call)
         return self.conds[index], self.unconds[index]
+
+    def mapped(self, form: Callable[[Conditioning], Conditioning]) -> ScheduledConditioning:
+        """The same schedule with each conditioning in another model's `form` (a refiner's)."""
+        return ScheduledConditioning(self.until_steps, [form(c) for c in self.conds],
+                                     [None if u is None else form(u) for u in self.unconds])
 
 
 def encode_schedule(pipe, arch: str, entries: list[ScheduledPrompt], clip_skip: int, ctx: PromptContext,

@@ -90,6 +90,8 @@ class ModelPass:
     # sigma → the UNet's timestep when it is the fractional one (`unet_timestep: interpolated`); None: the nearest
     # whole timestep, as Fooocus conditions it
     timestep_of: Callable[[float], torch.Tensor] | None = None
+    # A prompt schedule (AUTOMATIC1111's prompt editing) in this model's form: the prompts of each evaluation
+    schedule: ScheduledConditioning | None = None
 
     def __post_init__(self) -> None:
         self.dtype = self.unet.dtype
@@ -179,15 +181,14 @@ class ModelPass:
 class Denoiser:
     """denoise(x, sigma, step) → guided x0; the pass in use is chosen by step (joint refiner).
 
-    With a prompt `schedule` the prompts follow the count of this denoiser's calls, not the sampler's step:
-    AUTOMATIC1111 counts a step per model evaluation (twice a step for Heun, DPM2, …; its schedule for those
-    samplers spans twice the steps), so a schedule made by its rules switches where it switches there."""
+    With a prompt schedule on the pass in use the prompts follow the count of this denoiser's calls, not the
+    sampler's step: AUTOMATIC1111 counts a step per model evaluation (twice a step for Heun, DPM2, …; its
+    schedule for those samplers spans twice the steps), so a schedule made by its rules switches where it
+    switches there; a joint refiner's evaluations continue the count, as A1111's refiner continues it."""
 
-    def __init__(self, passes: list[ModelPass], guidance: Guidance,
-                 schedule: ScheduledConditioning | None = None) -> None:
+    def __init__(self, passes: list[ModelPass], guidance: Guidance) -> None:
         self.passes = passes
         self.guidance = guidance
-        self.schedule = schedule
         self.calls = 0
         self.last_eps: torch.Tensor | None = None  # (x − x0)/sigma of the latest call
         self.last_step = -1
@@ -207,8 +208,8 @@ class Denoiser:
     def __call__(self, x: torch.Tensor, sigma: float, step: int) -> torch.Tensor:
         self.last_step = step
         model = self.pass_for(step)
-        if self.schedule is not None:
-            model.use_prompts(*self.schedule.at(self.calls))
+        if model.schedule is not None:
+            model.use_prompts(*model.schedule.at(self.calls))
         self.calls += 1
         if model.known is not None:
             x = model.known.noised(x, sigma)

@@ -15,7 +15,7 @@ from contract.task import GenerateTask
 from orchestrator.catalog import Catalog
 from orchestrator.normalize import NormalizeError, normalize
 from orchestrator.store.metadata import text as metadata
-from tests.orchestrator.catalog.catalog_samples import catalog_dir
+from tests.orchestrator.catalog.catalog_samples import SD15_SHAPES, SDXL_SHAPES, catalog_dir, safetensors_with
 from tests.orchestrator.normalize.test_normalize_image_input import SHA_B, fails, resolved
 from tests.orchestrator.normalize.test_normalize_image_input import run as run_with_image
 
@@ -149,3 +149,24 @@ def test_hires_fix_takes_its_second_passs_own_schedule(catalog):
     msgspec.json.decode(msgspec.json.encode(task), type=GenerateTask)
     alone = run(catalog, prompt_schedule=None, hires_fix={"scale": 1.5, "steps": 8, "prompt_schedule": second})
     assert alone.tasks[0].schedule() is None and alone.tasks[0].hires_fix().schedule()
+
+
+def test_a_joint_refiner_continues_the_schedule(catalog):
+    """A1111's refiner takes over inside the same run and its evaluations go on reading the schedule: a refiner
+    swapped jointly is kept with it; another swap, or a refiner of another latent space, is refused by name."""
+    job = run(catalog, refiner_model_name="realisticStockPhoto_v20.safetensors", refiner_swap_method="joint")
+    task = job.tasks[0]
+    assert task.refiner.name == "realisticStockPhoto_v20.safetensors" and task.schedule()
+    with pytest.raises(NormalizeError) as err:
+        run(catalog, refiner_model_name="realisticStockPhoto_v20.safetensors", refiner_swap_method="vae")
+    assert err.value.field == "refiner_swap_method"
+
+
+def test_a_refiner_of_another_latent_space_is_refused_with_a_schedule(tmp_path):
+    root = catalog_dir(tmp_path)
+    safetensors_with(root / "models" / "checkpoints" / "dreamshaper_8.safetensors", SD15_SHAPES)
+    safetensors_with(root / "models" / "checkpoints" / "juggernautXL_v8Rundiffusion.safetensors", SDXL_SHAPES)
+    with pytest.raises(NormalizeError) as err:
+        run(Catalog(root), base_model_name="juggernautXL_v8Rundiffusion.safetensors",
+            refiner_model_name="dreamshaper_8.safetensors")
+    assert err.value.field == "refiner_model_name"

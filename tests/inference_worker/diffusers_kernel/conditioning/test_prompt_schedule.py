@@ -15,6 +15,7 @@ from inference_worker.diffusers_kernel.conditioning import prompts, schedule
 from inference_worker.kernel import KernelError, check_image_method
 from tests.inference_worker.diffusers_kernel.fidelity_models import pixels, run
 from tests.inference_worker.diffusers_kernel.image_input.image_files import image_file
+from tests.tiny_models import tiny_refiner
 
 
 class TextCalls:
@@ -149,3 +150,28 @@ def test_the_hires_pass_reads_its_own_schedule_from_its_first_call(kernel, make)
     task = _schedule_task(make, [_entry(2, "a cat", "x")], steps=2, sampler="euler", hires=hires)
     seen = _reads(kernel, task)
     _assert_reads(kernel, seen, [("a cat", "x")] * 2 + [("a red cat", "x")] * 2 + [("a blue cat", "x")])
+
+
+def test_a_joint_refiner_continues_the_count_in_its_own_form(kernel, make, tiny_models) -> None:
+    # Euler, 4 steps, switch 0.5: the base makes evaluations 0, 1, 2 (the first of step 2 included) and the
+    # refiner evaluation 3, as A1111's refiner takes over in the same run, its denoiser's count going on. The
+    # schedule (2, cat) (4, dog): the base reads cat three times, the refiner reads dog, in the refiner's form
+    # (the SDXL refiner architecture takes the second text encoder's part of the base's encoding).
+    task = _schedule_task(make, [_entry(2, "a cat", "x"), _entry(4, "a dog", "x")], steps=4, sampler="euler",
+                          refiner={"name": "r", "path": tiny_refiner(tiny_models)}, refiner_switch=0.5)
+    kernel.check(task)
+    kernel.load(task, _NoSink())
+    base_calls, refiner_calls = TextCalls(), TextCalls()
+    models = kernel._require_models()
+    handles = [models.base.pipe.unet.register_forward_pre_hook(base_calls, with_kwargs=True),
+               models.refiner.pipe.unet.register_forward_pre_hook(refiner_calls, with_kwargs=True)]
+    try:
+        run(kernel, task)
+    finally:
+        for handle in handles:
+            handle.remove()
+    _assert_reads(kernel, base_calls.seen, [("a cat", "x")] * 3)
+    width = int(models.base.pipe.text_encoder_2.config.hidden_size)
+    (hidden, _pooled), = refiner_calls.seen
+    dog, cat = _alone(kernel, "a dog").embeds[0, :, -width:], _alone(kernel, "a cat").embeds[0, :, -width:]
+    assert torch.equal(hidden[0], dog) and not torch.equal(hidden[0], cat)
