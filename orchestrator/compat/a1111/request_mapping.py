@@ -34,9 +34,6 @@ MAX_IMAGES = 32
 MAX_STEPS = 200
 # A1111's samplers that evaluate the model twice per step: its refiner switch counts evaluations there.
 SECOND_ORDER = frozenset({"Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ SDE"})
-LATER = "a later version runs it"
-
-
 class MappingRefused(FieldError):
     """An A1111 field that is not honoured; `field` is its name (`override_settings.sd_vae`, `init_images[0]`)."""
 
@@ -56,7 +53,8 @@ def refuse(name: str, message: str) -> MappingRefused:
 
 def _check_common(body: Txt2ImgRequest | Img2ImgRequest) -> None:
     if body.restore_faces:
-        raise refuse("restore_faces", f"face restoration is not run here yet ({LATER})")
+        raise refuse("restore_faces", "face restoration is not run here: it needs a loader for face-restoration models "
+                                      "(GFPGAN, CodeFormer), which this build does not include; send false")
     if body.subseed_strength:
         raise refuse("subseed_strength", "variation seeds (subseed) are not run here; send 0")
     for name in ("seed_resize_from_w", "seed_resize_from_h"):
@@ -71,7 +69,8 @@ def _check_common(body: Txt2ImgRequest | Img2ImgRequest) -> None:
     if body.disable_extra_networks:
         raise refuse("disable_extra_networks", "<lora:…> tags in the prompt are always applied here")
     if body.firstpass_image:
-        raise refuse("firstpass_image", f"the first pass image of hires fix is not taken ({LATER})")
+        raise refuse("firstpass_image", "a given first-pass image is not taken: hires fix runs its own first pass "
+                                        "here; send none")
     if body.comments:
         raise refuse("comments", "comments are not written into the images here")
     if body.script_name:
