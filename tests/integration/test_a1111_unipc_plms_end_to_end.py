@@ -40,12 +40,13 @@ def test_every_sampler_of_the_face_reads_fractional_timesteps(tiny_server) -> No
     assert last_job(tiny_server)["normalized"]["tasks"][0]["unet_timestep"] == "interpolated"
 
 
-def test_unipc_options_are_a1111s_defaults_and_fixed(tiny_server, api) -> None:
+def test_sampling_options_are_a1111s_and_fixed(tiny_server, api) -> None:
+    """UniPC's defaults, no quantization, and the noise of A1111's CPU random source: reported, not changeable."""
     options = api.get_options()
     assert (options["uni_pc_variant"], options["uni_pc_order"], options["uni_pc_skip_type"],
-            options["uni_pc_lower_order_final"], options["enable_quantization"]) == (
-        "bh1", 3, "time_uniform", True, False)
-    for key, value in (("uni_pc_order", 2), ("enable_quantization", True)):
+            options["uni_pc_lower_order_final"], options["enable_quantization"], options["randn_source"]) == (
+        "bh1", 3, "time_uniform", True, False, "CPU")
+    for key, value in (("uni_pc_order", 2), ("enable_quantization", True), ("randn_source", "GPU")):
         r = httpx.post(f"{tiny_server.url}/sdapi/v1/options", json={key: value})
         assert r.status_code == 422 and key in r.text
 

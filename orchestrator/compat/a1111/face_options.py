@@ -36,6 +36,9 @@ FIXED: dict[str, Any] = {
     "face_restoration": False,
     "tiling": False,
     "enable_quantization": False,  # the UNet sees each level's fractional timestep (remgo's `interpolated`)
+    # An image's noise: a CPU generator seeded with its seed, start then fresh noise (sampling/noise.py)
+    "randn_source": "CPU",
+    "eta_noise_seed_delta": 0,
     # UniPC as A1111 runs it by default (remgo's uni_pc on the a1111_unipc times)
     "uni_pc_variant": "bh1",
     "uni_pc_skip_type": "time_uniform",
