@@ -11,6 +11,7 @@ from typing import Annotated
 
 import msgspec
 
+from contract.a1111_timesteps import a1111_timesteps
 from contract.hires import HiresFix
 from contract.image_input import ImageInput, Inpaint, Vary
 from contract.image_prompt import MAX_IMAGE_PROMPTS, ControlSettings, ImagePrompt
@@ -19,8 +20,6 @@ from contract.prompt_schedule import MAX_ENTRIES, ScheduledPrompt, schedule_prob
 
 CONTRACT_VERSION = 2
 
-# The timesteps a Stable Diffusion model was trained on, over which `a1111_ddim` and `a1111_unipc` space their levels.
-TRAINING_TIMESTEPS = 1000
 # Seeds are Fooocus's range: 0 … 2**63 - 1.
 MAX_SEED = 2**63 - 1
 
@@ -28,11 +27,6 @@ Seed = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEED)]
 # A text-to-image size; an image input's output may be any size its method gives (OutputSide), see __post_init__.
 Dimension = Annotated[int, msgspec.Meta(ge=64, le=4096, multiple_of=8)]
 OutputSide = Annotated[int, msgspec.Meta(ge=64, le=8192)]
-
-
-def a1111_timesteps(steps: int) -> int:
-    """How many timesteps AUTOMATIC1111's timestep samplers space for `steps`: every (1000 // steps)-th of 1000."""
-    return -(-TRAINING_TIMESTEPS // max(1, TRAINING_TIMESTEPS // steps))
 
 
 def schedules_with(method: ImageInput) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from contract.a1111_timesteps import pairing_problem
 from contract.events import FailureKind, Stage
 from contract.hires import HiresFix
 from contract.task import GenerateTask
@@ -46,7 +47,6 @@ from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from inference_worker.diffusers_kernel.sampling.samplers import REFUSED_SAMPLERS, SAMPLERS, start_noise_scale
 from inference_worker.diffusers_kernel.sampling.sigmas import (
     REFUSED_SCHEDULES,
-    SAMPLER_SCHEDULE,
     SCHEDULE_SAMPLER,
     SCHEDULES,
     VARIANCE_PRESERVING,
@@ -66,9 +66,6 @@ _EXTRA_STEP_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_
 TILING = "tiling"  # declared with the image inputs: this kernel runs AUTOMATIC1111's seamless tiling
 HIRES = "hires"  # …and hires fix's second pass (hires.py)
 PROMPT_SCHEDULE = "prompt_schedule"  # …and a per-step conditioning schedule (conditioning/schedule.py)
-# The fewest steps of AUTOMATIC1111's own timestep schedules, and why.
-_FEWEST_STEPS = {"a1111_ddim": (2, "at 1 AUTOMATIC1111's DDIM makes no model step"),
-                 "a1111_unipc": (3, "AUTOMATIC1111's UniPC of order 3 needs 3 times")}
 INTERPOLATED = "unet_timestep.interpolated"  # …and the UNet conditioned on fractional timesteps (sampling/denoiser.py)
 
 
@@ -172,12 +169,7 @@ class DiffusersKernel:
                 raise _unsupported(field, f"{field} {name!r} is not supported{why}; supported: {offered}")
         if task.scheduler.value == "turbo" and task.steps > 10:
             raise KernelError(FailureKind.bad_request, "the turbo scheduler runs at most 10 steps", "steps")
-        if task.scheduler.value in SCHEDULE_SAMPLER:
-            self._check_timestep_schedule(task)
-        elif task.sampler.value in SAMPLER_SCHEDULE:
-            raise _unsupported("sampler", f"the {task.sampler.value} sampler runs on the "
-                                          f"{SAMPLER_SCHEDULE[task.sampler.value]} scheduler only, not "
-                                          f"{task.scheduler.value}")
+        self._check_timestep_schedule(task)
         inputs.check(task)
         control_prompts.check(task)
         ip_prompts.check(task)
@@ -186,20 +178,18 @@ class DiffusersKernel:
 
     @staticmethod
     def _check_timestep_schedule(task: GenerateTask) -> None:
-        """AUTOMATIC1111's own timesteps (`a1111_ddim`, `a1111_unipc`): their samplers, text to image from pure
-        noise only, and the fewest steps A1111 runs them at."""
-        name = task.scheduler.value
-        if task.sampler.value not in SCHEDULE_SAMPLER[name]:
-            raise _unsupported("scheduler", f"the {name} scheduler runs with the {' or '.join(SCHEDULE_SAMPLER[name])}"
-                                            f" sampler only, not {task.sampler.value}")
-        fewest, why = _FEWEST_STEPS[name]
-        if task.steps < fewest:
-            raise KernelError(FailureKind.bad_request, f"the {name} scheduler needs at least {fewest} steps ({why})",
-                              "steps")
+        """AUTOMATIC1111's own timesteps (`a1111_ddim`, `a1111_unipc`): their samplers and fewest steps
+        (contract/a1111_timesteps.py), text to image from pure noise only."""
+        if problem := pairing_problem(task.sampler.value, task.scheduler.value, task.steps):
+            field, message = problem
+            raise KernelError(FailureKind.bad_request if field == "steps" else FailureKind.unsupported, message, field)
+        if task.scheduler.value not in SCHEDULE_SAMPLER:
+            return
         for field, used in (("image_input", task.method() is not None), ("hires", task.hires_fix() is not None),
                             ("refiner", task.refiner is not None)):
             if used:
-                raise _unsupported(field, f"the {name} scheduler runs text to image only, without {field}")
+                raise _unsupported(field, f"the {task.scheduler.value} scheduler runs text to image only, "
+                                          f"without {field}")
 
     # ----- loading --------------------------------------------------------------------------------------
 

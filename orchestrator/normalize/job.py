@@ -11,6 +11,7 @@ import random
 
 import msgspec
 
+from contract.a1111_timesteps import SCHEDULE_SAMPLERS, pairing_problem
 from contract.hires import HiresFix
 from contract.prompt_schedule import ScheduledPrompt
 from contract.request import GenerateRequest
@@ -146,6 +147,27 @@ def _styled_hires(fix: HiresFix, styles: list[Style]) -> HiresFix:
     return msgspec.structs.replace(fix, prompt_schedule=[_styled(e, styles) for e in entries])
 
 
+# The request field behind each field a pairing problem names (contract/a1111_timesteps.py).
+_PAIRING_FIELDS = {"sampler": "sampler_name", "scheduler": "scheduler_name", "steps": "overwrite_step"}
+
+
+def _check_own_timesteps(s: Settled) -> None:
+    """AUTOMATIC1111's own timestep schedules run with their samplers, from their fewest steps, text to image
+    with the base model only: refused here, before the job is queued, rather than failed by the worker."""
+    u = s.used
+    if problem := pairing_problem(u.sampler_name, u.scheduler_name, s.steps):
+        field, message = problem
+        raise NormalizeError(_PAIRING_FIELDS[field], message)
+    if u.scheduler_name not in SCHEDULE_SAMPLERS:
+        return
+    for field, used, what in (("scheduler_name", s.image_input is not None, "an input image"),
+                              ("hires_fix", s.hires is not None, "hires fix"),
+                              ("refiner_model_name", s.refiner is not None, "a refiner")):
+        if used:
+            raise NormalizeError(field, f"the {u.scheduler_name} scheduler runs text to image only here, "
+                                        f"without {what}")
+
+
 def _unet_timestep(used) -> UnetTimestep:
     return used.unet_timestep or UnetTimestep.nearest
 
@@ -186,6 +208,7 @@ def normalize(request: GenerateRequest, catalog: Catalog, *, job_id: str, defaul
                inputs=inputs)
     if s.used.tiling and not catalog.runs_image_input(TILING):
         raise NormalizeError("tiling", "seamless tiling is not run by the workers' kernel; send tiling false")
+    _check_own_timesteps(s)
     if _unet_timestep(s.used) is UnetTimestep.interpolated and not catalog.runs_image_input(INTERPOLATED_TIMESTEPS):
         raise NormalizeError("unet_timestep", "interpolated UNet timesteps are not run by the workers' kernel; "
                                               "send unet_timestep nearest")

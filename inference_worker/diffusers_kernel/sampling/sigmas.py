@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 
+from contract.a1111_timesteps import SCHEDULE_SAMPLERS
+
 # SDXL's and SD 1.5's own Align-Your-Steps noise levels for 10 steps (log-linearly resampled otherwise).
 _AYS = {
     "sdxl": [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029],
@@ -220,13 +222,11 @@ VARIANCE_PRESERVING = frozenset({"a1111_ddim", "a1111_unipc"})
 # Schedules whose levels lie at fractional times of the log-α interpolation: an `interpolated` UNet timestep is
 # read back with `vp_timestep` there (and with `timestep`, log-σ interpolation, everywhere else).
 VP_TIME_SCHEDULES = frozenset({"a1111_unipc"})
-# The only samplers each of those schedules runs with: A1111's DDIM at eta 0 is remgo's ddim (the Euler step), at
-# eta 1 its euler_ancestral (DDIM's noise σ_t is the ancestral step's σ_up on the same two levels); its PLMS,
-# which shares DDIM's timesteps, remgo's plms.
-# A1111's UniPC (variant bh1, order 3, lower order at the end, its defaults) is remgo's uni_pc.
-# A1111's PLMS is remgo's plms on the DDIM timesteps, and runs on no other schedule (`SAMPLER_SCHEDULE`).
-SCHEDULE_SAMPLER = {"a1111_ddim": ("ddim", "euler_ancestral", "plms"), "a1111_unipc": ("uni_pc",)}
-SAMPLER_SCHEDULE = {"plms": "a1111_ddim"}
+# The only samplers each of those schedules runs with (contract/a1111_timesteps.py): A1111's DDIM at eta 0 is
+# remgo's ddim (the Euler step), at eta 1 its euler_ancestral (DDIM's noise σ_t is the ancestral step's σ_up on the
+# same two levels); its PLMS, which shares DDIM's timesteps and runs on no other schedule, remgo's plms; its UniPC
+# (variant bh1, order 3, lower order at the end, its defaults) remgo's uni_pc.
+SCHEDULE_SAMPLER = {name: samplers for name, (samplers, _, _) in SCHEDULE_SAMPLERS.items()}
 # Names the contract knows that this kernel refuses, and why.
 REFUSED_SCHEDULES = {
     "edm_playground_v2.5": "needs an EDM model (Playground v2.5); remgo loads epsilon-prediction SDXL and SD 1.5",

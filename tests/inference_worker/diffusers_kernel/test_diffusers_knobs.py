@@ -9,10 +9,11 @@ import msgspec
 import pytest
 from PIL import Image
 
+from contract.a1111_timesteps import SAMPLER_SCHEDULE
 from contract.events import FailureKind, Stage
 from contract.task import AdmScalers, FreeU, GenerateTask, LoraSpec, ModelRef, OutputFormat, PreviewSettings
 from inference_worker.diffusers_kernel.sampling.samplers import SAMPLERS
-from inference_worker.diffusers_kernel.sampling.sigmas import SAMPLER_SCHEDULE, SCHEDULE_SAMPLER, SCHEDULES
+from inference_worker.diffusers_kernel.sampling.sigmas import SCHEDULE_SAMPLER, SCHEDULES
 from inference_worker.kernel import KernelError, KernelOptions
 from orchestrator.store.metadata.image_io import read_embedded as read_metadata
 from tests.inference_worker.diffusers_kernel.fidelity_models import pixels, run

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+from contract.a1111_timesteps import a1111_timesteps
 from contract.events import FailureKind, Stage
-from contract.task import a1111_timesteps
 from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas, schedule
 from inference_worker.kernel import KernelError
