@@ -20,7 +20,7 @@ from inference_worker.diffusers_kernel.sampling.sigmas import ModelSigmas, sched
 from inference_worker.kernel import KernelError
 from orchestrator.jobs.store import Normalized
 from tests.inference_worker.diffusers_kernel.fidelity_models import run
-from tests.inference_worker.diffusers_kernel.sampling.unet_record import record_unet
+from tests.inference_worker.diffusers_kernel.sampling.unet_record import record_noise_draws, record_unet
 
 CONFIG = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 # The model timesteps A1111's DDIM runs, read off its get_timesteps and ddim loop by hand.
@@ -88,14 +88,7 @@ def test_the_kernel_follows_diffusers_ddim_step_by_step(kernel, make, monkeypatc
 def test_at_eta_one_the_ancestral_step_is_diffusers_ddim_with_the_same_noise(kernel, make, monkeypatch, steps):
     """A1111's DDIM at eta 1 (webuiapi's default) is `euler_ancestral` on `a1111_ddim`: each step, from the kernel's
     own latent, lands where diffusers' `DDIMScheduler.step(eta=1)` lands given the unit noise the kernel drew."""
-    draws = []
-    draw = NoiseSource.__call__
-
-    def recording_draw(self, like):
-        draws.append(draw(self, like).detach().clone())
-        return draws[-1]
-
-    monkeypatch.setattr(NoiseSource, "__call__", recording_draw)
+    draws = record_noise_draws(monkeypatch)
     task = make(sampler="euler_ancestral", scheduler="a1111_ddim", steps=steps, guidance_scale=1.0, seeds=[6])
     inputs, timesteps, eps, final, _ = _record(kernel, task, monkeypatch)
     assert timesteps == A1111_TIMESTEPS[steps]

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
-from tests.inference_worker.diffusers_kernel.sampling.unet_record import record_unet
+from tests.inference_worker.diffusers_kernel.sampling.unet_record import record_noise_draws, record_unet
 
 
 def _a1111_cpu_draws(seed: int, shape: tuple[int, ...], count: int) -> list[torch.Tensor]:
@@ -17,14 +16,7 @@ def _a1111_cpu_draws(seed: int, shape: tuple[int, ...], count: int) -> list[torc
 
 
 def test_start_and_fresh_noise_are_a1111s_cpu_draws(kernel, make, monkeypatch):
-    draws = []
-    draw = NoiseSource.__call__
-
-    def recording(self, like):
-        draws.append(draw(self, like).detach().clone())
-        return draws[-1]
-
-    monkeypatch.setattr(NoiseSource, "__call__", recording)
+    draws = record_noise_draws(monkeypatch)
     task = make(sampler="euler_ancestral", scheduler="normal", steps=3, guidance_scale=1.0, seeds=[11])
     seen = record_unet(kernel, task, monkeypatch)
     shape = tuple(seen.inputs[0].shape[1:])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from inference_worker.diffusers_kernel.image_input import vae_io
+from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from tests.inference_worker.diffusers_kernel.fidelity_models import run
 
 
@@ -48,3 +49,16 @@ def record_unet(kernel, task, monkeypatch) -> UnetRecord:
         for hook in hooks:
             hook.remove()
     return seen
+
+
+def record_noise_draws(monkeypatch) -> list[torch.Tensor]:
+    """Every fresh noise draw a sampler makes from now on (`NoiseSource.__call__`), in order."""
+    draws: list[torch.Tensor] = []
+    draw = NoiseSource.__call__
+
+    def recording(self, like):
+        draws.append(draw(self, like).detach().clone())
+        return draws[-1]
+
+    monkeypatch.setattr(NoiseSource, "__call__", recording)
+    return draws
