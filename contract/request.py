@@ -161,6 +161,10 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     debugging_cn_preprocessor: bool | None = None
     # AUTOMATIC1111's seamless tiling: the image wraps around at its edges (every convolution pads circularly).
     tiling: bool | None = None
+    # AUTOMATIC1111's variation seeds (contract/task.py Variation): each image's starting noise turned towards the
+    # noise of `variation_seed` (+ the image's index) by `variation_strength`; 0 or None: off; -1: a random seed.
+    variation_seed: Annotated[int, msgspec.Meta(ge=-1, le=MAX_SEED)] | None = None
+    variation_strength: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] | None = None
     # The UNet's timestep at a noise level between two training timesteps (contract/task.py UnetTimestep):
     # `nearest` (Fooocus's, the default) or `interpolated` (AUTOMATIC1111's, which its face sends). None: nearest.
     unet_timestep: UnetTimestep | None = None

@@ -96,6 +96,15 @@ class UnetTimestep(str, enum.Enum):
     interpolated = "interpolated"
 
 
+class Variation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """AUTOMATIC1111's variation seeds: image i's starting noise is its seed's, spherically interpolated towards
+    the noise of `seeds[i]` by `strength` (1: that seed's noise alone); the samplers' fresh noise stays its own
+    seed's (worker-contract.md)."""
+
+    seeds: Annotated[list[Seed], msgspec.Meta(min_length=1, max_length=64)]  # one per task seed
+    strength: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
+
+
 class OutputFormat(str, enum.Enum):
     png = "png"
     jpeg = "jpeg"
@@ -190,6 +199,8 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # `a1111` Inpaint, with a `joint` refiner or none; entries count the steps the sampler runs, from 0.
     prompt_schedule: Annotated[list[ScheduledPrompt], msgspec.Meta(min_length=1, max_length=MAX_ENTRIES)] | (
         msgspec.UnsetType) = msgspec.UNSET
+    # Variation seeds (AUTOMATIC1111's subseeds); unset (never sent): each image's noise is its seed's alone.
+    variation: Variation | msgspec.UnsetType = msgspec.UNSET
     # The UNet's timestep between training timesteps; sent only when `interpolated` (unset: `nearest`).
     unet_timestep: UnetTimestep | msgspec.UnsetType = msgspec.UNSET
     contract_version: int = CONTRACT_VERSION
@@ -211,6 +222,8 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
                              " - at `$.width`")
         if self.prompt_schedule is not msgspec.UNSET:
             self._check_schedule(self.prompt_schedule)
+        if self.variation is not msgspec.UNSET and len(self.variation.seeds) != len(self.seeds):
+            raise ValueError("Expected one variation seed per seed - at `$.variation.seeds`")
 
     def _check_schedule(self, entries: list[ScheduledPrompt]) -> None:
         problem = schedule_problem([e.until_step for e in entries], self.steps)
@@ -260,6 +273,18 @@ class GenerateTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         if self.scheduler in (Scheduler.a1111_ddim, Scheduler.a1111_unipc):
             first = a1111_timesteps(self.steps) - (self.scheduler is Scheduler.a1111_ddim)
         return first + (fix.steps if fix is not None else 0)
+
+    def one_image(self, index: int, **changes) -> GenerateTask:
+        """The task for its image `index` alone (its seed, its variation seed), with `changes`."""
+        if self.variation is not msgspec.UNSET:
+            changes["variation"] = Variation(seeds=[self.variation.seeds[index]], strength=self.variation.strength)
+        return msgspec.structs.replace(self, seeds=[self.seeds[index]], **changes)
+
+    def variation_of(self, index: int) -> tuple[int, float] | None:
+        """(variation seed, strength) of image `index`, None when it has none."""
+        if self.variation is msgspec.UNSET:
+            return None
+        return self.variation.seeds[index], self.variation.strength
 
     def interpolated_timesteps(self) -> bool:
         return self.unet_timestep is UnetTimestep.interpolated

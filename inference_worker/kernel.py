@@ -112,7 +112,7 @@ class Kernel(Protocol):
     # "inpaint"), options ("upscale.upscaler", "inpaint.engine", "inpaint.a1111"), image prompt types ("prompt.PyraCanny",
     # "prompt.CPDS", …), "hires" (hires fix's second pass), "tiling" (AUTOMATIC1111's seamless tiling) and
     # "prompt_schedule" (a per-step conditioning schedule, contract.prompt_schedule) and "unet_timestep.interpolated"
-    # (the UNet conditioned on fractional timesteps, contract.task.UnetTimestep);
+    # (the UNet conditioned on fractional timesteps, contract.task.UnetTimestep), "variation" (variation seeds);
     # without it, text to image only (`check_image_method`). Health reports them as `image_inputs`.
 
 
@@ -139,6 +139,9 @@ def check_image_method(kernel: Any, task: GenerateTask) -> None:
     if task.schedule() is not None and "prompt_schedule" not in offered:
         raise KernelError(FailureKind.unsupported, f"prompt_schedule: the {kernel_name} kernel runs no per-step "
                           "conditioning schedule; send the prompts alone", "prompt_schedule")
+    if task.variation_of(0) is not None and "variation" not in offered:
+        raise KernelError(FailureKind.unsupported, f"variation: the {kernel_name} kernel runs no variation seeds; "
+                          "send none", "variation")
     if task.interpolated_timesteps() and "unet_timestep.interpolated" not in offered:
         raise KernelError(FailureKind.unsupported, f"unet_timestep: the {kernel_name} kernel conditions the UNet "
                           "on the nearest whole timestep only; send unet_timestep nearest", "unet_timestep")

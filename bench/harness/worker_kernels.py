@@ -84,10 +84,10 @@ class ColorKernel:
 
     def image_methods(self) -> frozenset[str]:
         # The image is task.width × task.height for each; the options and image prompts (their images, types,
-        # stops, weights and models are all in the digest) only change its colours; so does `unet_timestep`.
+        # stops, weights and models are all in the digest) only change its colours; so do `unet_timestep` and `variation`.
         return frozenset({"vary", "upscale", "inpaint", "upscale.upscaler", "inpaint.engine", "inpaint.a1111",
                           "prompt.ImagePrompt", "prompt.FaceSwap", "prompt.PyraCanny", "prompt.CPDS",
-                          "unet_timestep.interpolated"})
+                          "unet_timestep.interpolated", "variation"})
 
     def check(self, task: GenerateTask) -> None:
         return None

@@ -83,6 +83,7 @@ class SecondPass:
 
     fix: HiresFix
     seed: int
+    variation: tuple[int, float] | None  # (variation seed, strength) of the image, or None
     device: torch.device
     vae: Any
     sampler: Callable
@@ -96,7 +97,8 @@ def run(first: torch.Tensor, p: SecondPass) -> torch.Tensor:
     """The latent the image decodes from."""
     start = upscale(first, p.fix, p.vae).to(torch.float32)
     sig = p.schedule()
-    noise = NoiseSource(p.seed, p.device, span=sig)  # a fresh generator of the seed, as A1111's second pass
+    # a fresh generator of the seed (and the variation seed), as A1111's second pass makes its noise
+    noise = NoiseSource(p.seed, p.device, span=sig, variation=p.variation)
     scale = start_noise_scale(float(sig[0]), p.model_pass.sigmas.sigma_max)
     x = noise.start(tuple(start.shape), 1.0) * scale + start
     # The pass's own prompt schedule counts its calls from 0, as AUTOMATIC1111 restarts its denoiser's count.

@@ -66,6 +66,7 @@ _EXTRA_STEP_SAMPLERS = frozenset({"dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_
 TILING = "tiling"  # declared with the image inputs: this kernel runs AUTOMATIC1111's seamless tiling
 HIRES = "hires"  # …and hires fix's second pass (hires.py)
 PROMPT_SCHEDULE = "prompt_schedule"  # …and a per-step conditioning schedule (conditioning/schedule.py)
+VARIATION = "variation"  # …and AUTOMATIC1111's variation seeds (sampling/noise.py)
 INTERPOLATED = "unet_timestep.interpolated"  # …and the UNet conditioned on fractional timesteps (sampling/denoiser.py)
 
 
@@ -139,7 +140,7 @@ class DiffusersKernel:
 
     def image_methods(self) -> frozenset[str]:
         return inputs.METHODS | control.METHODS | ip_prompts.METHODS | {
-            TILING, HIRES, PROMPT_SCHEDULE, INTERPOLATED}
+            TILING, HIRES, PROMPT_SCHEDULE, INTERPOLATED, VARIATION}
 
     def loaded_models(self) -> list[str]:
         return self.cache.names()
@@ -340,7 +341,8 @@ class DiffusersKernel:
         sig = self._schedule(task, prepared.base.sigmas, base.arch, denoise)
         fix = task.hires_fix()
         total = len(sig) - 1 + (fix.steps if fix is not None else 0)  # progress counts both passes
-        noise = NoiseSource(seed, self.device, span=sig)  # one Brownian path over the whole schedule
+        # one Brownian path over the whole schedule; the start noise turned towards the image's variation seed's
+        noise = NoiseSource(seed, self.device, span=sig, variation=task.variation_of(index))
         variance_preserving = task.scheduler.value in VARIANCE_PRESERVING
         scale = start_noise_scale(float(sig[0]), prepared.base.sigmas.sigma_max, variance_preserving)
         x = noise.start((1, 4, height // 8, width // 8), 1.0) * scale
@@ -392,7 +394,8 @@ class DiffusersKernel:
             if models.engine is not None:
                 models.engine.restore()
         if fix is not None:
-            latents = self._second_pass(task, fix, seed, latents, sampler, reporter(len(sig) - 1), steps)
+            latents = self._second_pass(task, fix, seed, task.variation_of(index), latents, sampler,
+                                        reporter(len(sig) - 1), steps)
         with torch.inference_mode():
             steps.stage(Stage.decoding)
             if source is not None:
@@ -401,8 +404,8 @@ class DiffusersKernel:
             image = vae_io.decode(decoder, latents, tiled=tiled)
         return source.finish(image) if source else image
 
-    def _second_pass(self, task: GenerateTask, fix: HiresFix, seed: int, first: torch.Tensor, sampler,
-                     on_step, steps: StepSink) -> torch.Tensor:
+    def _second_pass(self, task: GenerateTask, fix: HiresFix, seed: int, variation: tuple[int, float] | None,
+                     first: torch.Tensor, sampler, on_step, steps: StepSink) -> torch.Tensor:
         """Hires fix: the first pass's latent upscaled and denoised again at the final size (hires.py)."""
         base = self._require_models().base
         steps.stage(Stage.encoding_prompt)  # SDXL's size conditioning is the final size's
@@ -411,6 +414,6 @@ class DiffusersKernel:
         table = prepared.base.sigmas
         with torch.inference_mode():
             return hires.run(first, hires.SecondPass(
-                fix=fix, seed=seed, device=self.device, vae=base.pipe.vae, sampler=sampler,
+                fix=fix, seed=seed, variation=variation, device=self.device, vae=base.pipe.vae, sampler=sampler,
                 model_pass=prepared.base, guidance=prepared.guidance, on_step=on_step,
                 schedule=lambda: self._schedule(task, table, base.arch, fix.denoise, fix.steps)))

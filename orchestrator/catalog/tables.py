@@ -170,6 +170,8 @@ class BuiltinDefaults(msgspec.Struct, frozen=True, kw_only=True):
     debugging_cn_preprocessor: bool = False
     tiling: bool = False  # AUTOMATIC1111's seamless tiling
     unet_timestep: UnetTimestep = UnetTimestep.nearest  # Fooocus's; AUTOMATIC1111's is interpolated
+    variation_seed: int = -1  # AUTOMATIC1111's variation seeds: off at strength 0
+    variation_strength: float = 0.0
 
 
 BUILTIN = BuiltinDefaults()

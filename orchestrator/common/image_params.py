@@ -98,3 +98,4 @@ class ImageParams(msgspec.Struct, frozen=True, kw_only=True):
     tiling: bool = False  # AUTOMATIC1111's seamless tiling
     hires: HiresUse | None = None  # None: no hires fix
     unet_timestep: str = "nearest"  # or "interpolated" (contract.task.UnetTimestep)
+    variation: tuple[int, float] | None = None  # AUTOMATIC1111's (variation seed, strength); None: off

@@ -74,10 +74,8 @@ class JobRun:
         metadata = [task.image_metadata[offset]] if task.image_metadata else []
         if not task.preview.enabled:
             preview = msgspec.structs.replace(preview, enabled=False)
-        return msgspec.structs.replace(
-            task, task_id=f"{task.task_id}.i{index}.{next(self._serial)}", seeds=[task.seeds[offset]],
-            image_metadata=metadata, preview=preview,
-        )
+        return task.one_image(offset, task_id=f"{task.task_id}.i{index}.{next(self._serial)}",
+                              image_metadata=metadata, preview=preview)
 
     def image_done(self, index: int) -> None:
         self.finished.add(index)

@@ -16,6 +16,7 @@ import msgspec
 
 from contract.prompt_schedule import ScheduledPrompt
 from contract.request import GenerateRequest, LoraEntry, Performance
+from contract.task import MAX_SEED
 from orchestrator.catalog import Catalog, CatalogSnapshot, ModelFile, ModelKind, Style
 from orchestrator.catalog.tables import FAST_MODE_FORCED, PERFORMANCE, PerformanceMode
 from orchestrator.common.input_image import ResolvedImage
@@ -179,6 +180,7 @@ def settle(request: GenerateRequest, catalog: Catalog, *, default_preset: str, r
 
     used = msgspec.structs.replace(
         used, style_selections=style_names, aspect_ratios_selection=aspect, image_seed=st.seed(rng),
+        variation_seed=_variation_seed(used, rng),
         seed_random=False, base_model_name=base.name, refiner_model_name=refiner.name if refiner else None,
         vae_name=vae.name if vae else None, refiner_switch=float(switch), overwrite_switch=overwrite_switch,
         loras=[LoraEntry(name=m.name, weight=w) for m, w in chosen_loras],
@@ -233,3 +235,11 @@ def _force_fast_mode(st: Sources, mode: PerformanceMode, used: GenerateRequest,
             del loras[i]
     loras.append((lora, mode.lora_weight))
     return msgspec.structs.replace(used, **FAST_MODE_FORCED)
+
+
+def _variation_seed(used: GenerateRequest, rng: random.Random) -> int:
+    """The first image's variation seed: as given, or drawn when -1 and a strength is set (-1 otherwise)."""
+    seed = used.variation_seed if used.variation_seed is not None else -1
+    if seed < 0 and (used.variation_strength or 0) > 0:
+        return rng.randint(0, MAX_SEED)
+    return seed

@@ -26,6 +26,7 @@ from contract.task import (
     Sampler,
     Scheduler,
     UnetTimestep,
+    Variation,
 )
 from orchestrator.catalog import Catalog, ModelFile, Style
 from orchestrator.catalog.styles import PROMPT_EXPANSION
@@ -39,6 +40,7 @@ from orchestrator.store.metadata import text as metadata
 
 TILING = "tiling"  # the name a worker's kernel declares (Health.image_inputs) when it runs seamless tiling
 INTERPOLATED_TIMESTEPS = "unet_timestep.interpolated"  # … and when it conditions the UNet on fractional timesteps
+VARIATION = "variation"  # … and when it runs AUTOMATIC1111's variation seeds
 
 
 class NormalizedJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +64,8 @@ class _Image(msgspec.Struct, kw_only=True):
 def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) -> _Image:
     u = s.used
     seed = u.image_seed if u.disable_seed_increment else (u.image_seed + index) % (MAX_SEED + 1)
+    # AUTOMATIC1111 gives image i the variation seed + i, whatever the seeds do
+    variation = ((u.variation_seed + index) % (MAX_SEED + 1), u.variation_strength) if u.variation_strength else None
     rng = random.Random(seed)
     snapshot = s.snapshot
 
@@ -110,7 +114,8 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         metadata_scheme=u.metadata_scheme.value, overwrite_switch=forced_switch,
         input=s.image_input.use if s.image_input else None,
         image_prompts=s.image_prompts.uses if s.image_prompts else [],
-        tiling=bool(u.tiling), hires=s.hires.use if s.hires else None, unet_timestep=_unet_timestep(u).value)
+        tiling=bool(u.tiling), hires=s.hires.use if s.hires else None, unet_timestep=_unet_timestep(u).value,
+        variation=variation)
     task = GenerateTask(
         task_id="-", base_model=_ref(s.base), width=s.width, height=s.height, seeds=[seed],
         positive=encoded[0].positive, negative=encoded[0].negative, steps=s.steps, sampler=Sampler(u.sampler_name),
@@ -130,7 +135,8 @@ def _image(s: Settled, index: int, hashes: dict[str, str], missing: set[str]) ->
         hires=_styled_hires(s.hires.fix, styles) if s.hires else msgspec.UNSET,
         prompt_schedule=encoded if s.schedule is not None else msgspec.UNSET,
         # sent only when interpolated: other tasks stay byte-identical
-        unet_timestep=UnetTimestep.interpolated if _unet_timestep(u) is UnetTimestep.interpolated else msgspec.UNSET)
+        unet_timestep=UnetTimestep.interpolated if _unet_timestep(u) is UnetTimestep.interpolated else msgspec.UNSET,
+        variation=Variation(seeds=[variation[0]], strength=variation[1]) if variation else msgspec.UNSET)
     return _Image(params=params, task=task)
 
 
@@ -173,21 +179,31 @@ def _unet_timestep(used) -> UnetTimestep:
 
 
 def _merge(images: list[_Image], job_id: str) -> list[GenerateTask]:
-    """Consecutive one-seed tasks equal apart from seed and metadata become one task."""
+    """Consecutive one-seed tasks equal apart from seed, variation seed and metadata become one task."""
     groups: list[list[_Image]] = []
     for img in images:
-        key = msgspec.structs.replace(img.task, seeds=[0], image_metadata=[])
-        if groups and msgspec.structs.replace(groups[-1][0].task, seeds=[0], image_metadata=[]) == key:
+        if groups and _per_image_apart(groups[-1][0].task) == _per_image_apart(img.task):
             groups[-1].append(img)
         else:
             groups.append([img])
     tasks = []
     for k, group in enumerate(groups):
         first = group[0].task
+        variation = first.variation
+        if variation is not msgspec.UNSET:
+            variation = Variation(seeds=[s for g in group for s in g.task.variation.seeds], strength=variation.strength)
         tasks.append(msgspec.structs.replace(
             first, task_id=f"{job_id}-{k}", seeds=[seed for g in group for seed in g.task.seeds],
-            image_metadata=[m for g in group for m in g.task.image_metadata]))
+            image_metadata=[m for g in group for m in g.task.image_metadata], variation=variation))
     return tasks
+
+
+def _per_image_apart(task: GenerateTask) -> GenerateTask:
+    """The task without what differs image by image."""
+    variation = task.variation
+    if variation is not msgspec.UNSET:
+        variation = msgspec.structs.replace(variation, seeds=[0])
+    return msgspec.structs.replace(task, seeds=[0], image_metadata=[], variation=variation)
 
 
 def _validated(task: GenerateTask) -> GenerateTask:
@@ -209,6 +225,8 @@ def normalize(request: GenerateRequest, catalog: Catalog, *, job_id: str, defaul
     if s.used.tiling and not catalog.runs_image_input(TILING):
         raise NormalizeError("tiling", "seamless tiling is not run by the workers' kernel; send tiling false")
     _check_own_timesteps(s)
+    if s.used.variation_strength and not catalog.runs_image_input(VARIATION):
+        raise NormalizeError("variation_strength", "variation seeds are not run by the workers' kernel; send 0")
     if _unet_timestep(s.used) is UnetTimestep.interpolated and not catalog.runs_image_input(INTERPOLATED_TIMESTEPS):
         raise NormalizeError("unet_timestep", "interpolated UNet timesteps are not run by the workers' kernel; "
                                               "send unet_timestep nearest")

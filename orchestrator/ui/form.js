@@ -137,7 +137,8 @@ export class GenerateForm {
     if (this.preset) req.preset = this.preset;
     for (const el of this.fields()) {
       if (el.name === "prompt") continue;
-      const value = read(el);
+      // a variation seed may pass 2^53, as an image seed may: read like one (a BigInt when it does)
+      const value = el.name === "variation_seed" ? seedValue(el.value) : read(el);
       if (value !== undefined && !same(el.name, value, eff[el.name])) req[el.name] = value;
     }
     const hires = this.hiresFix();

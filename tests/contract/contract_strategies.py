@@ -150,6 +150,10 @@ def _generate_task(kw: dict[str, Any]) -> dict[str, Any]:
     metadata = kw["image_metadata"]
     if metadata:
         kw["image_metadata"] = [metadata[i % len(metadata)] for i in range(len(kw["seeds"]))]
+    variation = kw.get("variation")
+    if variation is not msgspec.UNSET and variation is not None:  # one variation seed per seed
+        kw["variation"] = msgspec.structs.replace(
+            variation, seeds=[variation.seeds[i % len(variation.seeds)] for i in range(len(kw["seeds"]))])
     schedule = kw.get("prompt_schedule")
     if schedule is not msgspec.UNSET and schedule is not None:  # text to image on the base model, ascending
         hires = kw.get("hires")

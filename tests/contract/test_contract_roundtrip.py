@@ -8,6 +8,7 @@ from contract_strategies import for_type
 from hypothesis import HealthCheck, given, settings
 
 from contract.schema import public_structs
+from contract.task import GenerateTask
 
 STRUCTS = public_structs()
 
@@ -44,3 +45,13 @@ def test_drawn_values_satisfy_the_constraints(cls):
         assert msgspec.convert(msgspec.to_builtins(value), cls) == value
 
     check()
+
+
+def test_one_image_keeps_that_images_seed_and_variation_seed():
+    task = msgspec.convert({"task_id": "t", "base_model": {"name": "m", "path": "/m"}, "width": 64, "height": 64,
+                            "seeds": [5, 6, 7], "variation": {"seeds": [40, 41, 42], "strength": 0.5}}, GenerateTask)
+    one = task.one_image(1, task_id="t.1")
+    assert (one.task_id, one.seeds, one.variation.seeds, one.variation.strength) == ("t.1", [6], [41], 0.5)
+    assert one.variation_of(0) == task.variation_of(1) == (41, 0.5)
+    with pytest.raises(msgspec.ValidationError, match=r"variation"):
+        msgspec.convert({**msgspec.to_builtins(task), "variation": {"seeds": [40], "strength": 0.5}}, GenerateTask)

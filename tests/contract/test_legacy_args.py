@@ -172,6 +172,7 @@ def test_every_value_v1_carries_is_explicit():
         "overwrite_vary_strength", "overwrite_upscale_strength", "invert_mask_checkbox",
         "tiling",  # A1111's seamless tiling: Fooocus has none, so no v1 slot
         "unet_timestep",  # Fooocus conditions on the nearest timestep, always: no v1 slot
+        "variation_seed", "variation_strength",  # A1111's variation seeds: Fooocus has none
         "hires_fix",  # A1111's hires fix: Fooocus has none, so no v1 slot
         "prompt_schedule",  # A1111's prompt editing: Fooocus has none, so no v1 slot
     } - set(PROMPT_FIELDS)  # fmt: skip  # the input-image fields travel only while their feature runs (tests/golden/legacy)

@@ -60,10 +60,29 @@ class BrownianNoise:
         return w / abs(b - a) ** 0.5
 
 
+def variation_slerp(strength: float, noise: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """AUTOMATIC1111's variation: `noise` turned towards `other` by `strength` along the great circle, for one
+    image's (channels, height, width) noise. As A1111 computes it, the angle is taken per channel and column
+    (the vectors run down the image's height); where the two are almost parallel (mean cosine > 0.9995) A1111
+    blends linearly, giving `noise` the weight `strength`, and so does this."""
+    unit_a = noise / noise.norm(dim=1, keepdim=True)
+    unit_b = other / other.norm(dim=1, keepdim=True)
+    cosine = (unit_a * unit_b).sum(dim=1)
+    if cosine.mean() > 0.9995:
+        return noise * strength + other * (1 - strength)
+    angle = torch.acos(cosine)
+    sine = torch.sin(angle)
+    return ((torch.sin((1 - strength) * angle) / sine).unsqueeze(1) * noise
+            + (torch.sin(strength * angle) / sine).unsqueeze(1) * other)
+
+
 class NoiseSource:
-    def __init__(self, seed: int, device: torch.device | str = "cpu", span: Schedule | None = None) -> None:
-        """`span`: the image's whole schedule, which the Brownian path covers (else the first sampler's)."""
+    def __init__(self, seed: int, device: torch.device | str = "cpu", span: Schedule | None = None,
+                 variation: tuple[int, float] | None = None) -> None:
+        """`span`: the image's whole schedule, which the Brownian path covers (else the first sampler's).
+        `variation`: (variation seed, strength) that the starting noise is turned towards (AUTOMATIC1111's)."""
         self.generator = torch.Generator("cpu").manual_seed(seed)
+        self.variation = variation
         self.device = torch.device(device)
         self.tree_seed = seed
         self.span = None if span is None else _levels(span)
@@ -73,8 +92,14 @@ class NoiseSource:
         return torch.randn(like.shape, generator=self.generator, dtype=torch.float32).to(like.device)
 
     def start(self, shape: tuple[int, ...], sigma: float) -> torch.Tensor:
-        """The starting latent: unit noise × the first noise level."""
-        return torch.randn(shape, generator=self.generator, dtype=torch.float32).to(self.device) * sigma
+        """The starting latent: unit noise × the first noise level. With a variation, the seed's draw turned
+        towards the variation seed's first draw, image by image (the fresh noise after it stays the seed's)."""
+        noise = torch.randn(shape, generator=self.generator, dtype=torch.float32)
+        if self.variation is not None:
+            other_seed, strength = self.variation
+            other = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(other_seed), dtype=torch.float32)
+            noise = torch.stack([variation_slerp(strength, a, b) for a, b in zip(noise, other, strict=True)])
+        return noise.to(self.device) * sigma
 
     def brownian(self, like: torch.Tensor, sigmas: Schedule) -> BrownianNoise:
         """The image's Brownian path for latents like `like`; `sigmas` is the calling sampler's."""

@@ -55,8 +55,8 @@ def _check_common(body: Txt2ImgRequest | Img2ImgRequest) -> None:
     if body.restore_faces:
         raise refuse("restore_faces", "face restoration is not run here: it needs a loader for face-restoration models "
                                       "(GFPGAN, CodeFormer), which this build does not include; send false")
-    if body.subseed_strength:
-        raise refuse("subseed_strength", "variation seeds (subseed) are not run here; send 0")
+    if not 0 <= (body.subseed_strength or 0) <= 1:
+        raise refuse("subseed_strength", f"must be within 0…1, got {body.subseed_strength:g}")
     for name in ("seed_resize_from_w", "seed_resize_from_h"):
         if (getattr(body, name) or 0) > 0:
             raise refuse(name, "resizing the seed's noise is not run here; send -1 or 0")
@@ -210,6 +210,16 @@ def _prompts(body: Txt2ImgRequest | Img2ImgRequest, steps: int, sampling: Sampli
     return dict(prompt=prompt, negative_prompt=negative, prompt_schedule=entries)
 
 
+def _variation(body: Txt2ImgRequest | Img2ImgRequest) -> dict[str, Any]:
+    """A1111's variation seeds: with a strength, every image keeps the seed and image i takes the subseed + i
+    (-1: a random one), as A1111 numbers `all_seeds` and `all_subseeds` then."""
+    if not body.subseed_strength:
+        return {}
+    subseed = body.subseed if body.subseed is not None and body.subseed >= 0 else -1
+    return {"variation_seed": subseed, "variation_strength": float(body.subseed_strength),
+            "disable_seed_increment": True}
+
+
 def _one_line(text: str) -> str:
     return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
@@ -250,6 +260,7 @@ def base_fields(body: Txt2ImgRequest | Img2ImgRequest, catalog: Catalog, options
         # A1111 (its `enable_quantization` off) conditions the UNet on the fractional timestep of each level.
         unet_timestep=UnetTimestep.interpolated.value,
     )
+    fields.update(_variation(body))
     if switch is not None:
         fields["refiner_switch"] = switch
     keep = overrides if body.override_settings_restore_afterwards is False and overrides else None
@@ -298,7 +309,7 @@ A1111_FIELD = {
     "vae_name": "sd_vae", "clip_skip": "CLIP_stop_at_last_layers", "aspect_ratios_selection": "width",
     "uov_input_image": "init_images[0]", "inpaint_input_image": "init_images[0]", "inpaint_mask_image": "mask",
     "overwrite_vary_strength": "denoising_strength", "inpaint_strength": "denoising_strength",
-    "loras": "prompt", "image_seed": "seed",
+    "loras": "prompt", "image_seed": "seed", "variation_seed": "subseed", "variation_strength": "subseed_strength",
 }
 
 

@@ -86,6 +86,8 @@ def info(body: Txt2ImgRequest | Img2ImgRequest, mapped: Mapped, job: Job, catalo
     checkpoint = catalog.snapshot().models[ModelKind.checkpoints].get(first.base_model)
     vae = catalog.snapshot().models[ModelKind.vae].get(first.vae or "")
     subseed = body.subseed if body.subseed is not None else -1
+    strength = first.variation[1] if first.variation else 0
+    all_subseeds = [p.variation[0] for p in planned] if first.variation else [subseed] * count
     denoise = first.input.denoise if first.input is not None else None
     if first.hires is not None:
         denoise = first.hires.denoise
@@ -99,8 +101,8 @@ def info(body: Txt2ImgRequest | Img2ImgRequest, mapped: Mapped, job: Job, catalo
         "prompt": all_prompts[0], "all_prompts": all_prompts,
         "negative_prompt": all_negative[0], "all_negative_prompts": all_negative,
         "seed": first.seed, "all_seeds": [p.seed for p in planned],
-        # Variation seeds are not run: the subseed is reported as sent.
-        "subseed": subseed, "all_subseeds": [subseed] * count, "subseed_strength": 0,
+        # Without a strength the subseed did nothing: it is reported as sent.
+        "subseed": all_subseeds[0], "all_subseeds": all_subseeds, "subseed_strength": strength,
         "width": first.width, "height": first.height, "sampler_name": mapped.sampling.sampler.name,
         "cfg_scale": first.guidance_scale, "steps": first.steps, "batch_size": body.batch_size or 1,
         "restore_faces": False, "face_restoration_model": None,

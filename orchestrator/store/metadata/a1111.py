@@ -137,6 +137,8 @@ def render(params: ImageParams, fields: dict[str, Any]) -> str:
         ("Performance", params.performance),
         ("Scheduler", params.scheduler),
         ("VAE", stem(params.vae or DEFAULT_VAE)),
+        ("Variation seed", params.variation[0] if params.variation else None),  # A1111's keys, when on
+        ("Variation seed strength", params.variation[1] if params.variation else None),
         # The raw prompts survive multi-line text and style expansion, which the first lines cannot.
         ("Raw prompt", params.prompt),
         ("Raw negative prompt", params.negative_prompt),
@@ -241,6 +243,8 @@ def _params(values: dict[str, str], positive: str, negative: str) -> ImageParams
         image_prompts=prompt_fields.from_a1111(values),
         hires=hires,
         tiling=values.get("Tiling") == "True",
+        variation=(as_int(values["Variation seed"]), as_float(values.get("Variation seed strength", 0)))
+        if "Variation seed" in values and as_float(values.get("Variation seed strength", 0)) else None,
     )
 
 

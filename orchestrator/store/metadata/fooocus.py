@@ -161,6 +161,8 @@ def log_fields(params: ImageParams) -> dict[str, Any]:
     fields.update(hires_fields.fooocus_fields(params.hires))
     if params.tiling:  # remgo's key (Fooocus has no seamless tiling); left out when off
         fields["tiling"] = True
+    if params.variation is not None:  # remgo's keys (Fooocus has no variation seeds); left out when off
+        fields["variation_seed"], fields["variation_strength"] = str(params.variation[0]), params.variation[1]
     if params.unet_timestep != "nearest":  # remgo's key (Fooocus conditions on the nearest); left out then
         fields["unet_timestep"] = params.unet_timestep
     fields["metadata_scheme"] = params.metadata_scheme
@@ -253,6 +255,8 @@ def _from_fooocus(data: dict[str, Any]) -> ImageParams | None:
             hires=hires_fields.from_fooocus(data),
             tiling=as_flag(data.get("tiling", False)),
             unet_timestep=_unet_timestep(data.get("unet_timestep", "nearest")),
+            variation=(as_int(data["variation_seed"]), as_float(data["variation_strength"]))
+            if "variation_seed" in data else None,
         )
     except (KeyError, IndexError, TypeError, ValueError, SyntaxError, RecursionError, msgspec.ValidationError):
         return None

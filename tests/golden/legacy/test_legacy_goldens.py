@@ -70,7 +70,8 @@ NOT_IN_V1 = {"upscale_value", "upscale_model", "upscale_fallback",  # Fooocus-AP
              "hires_fix",  # A1111's: Fooocus has no hires fix
              "inpaint_a1111",  # A1111's inpainting steps: Fooocus inpaints its own way
              "prompt_schedule",  # A1111's prompt editing: Fooocus has none
-             "unet_timestep"}  # Fooocus conditions the UNet on the nearest timestep, always
+             "unet_timestep",  # Fooocus conditions the UNet on the nearest timestep, always
+             "variation_seed", "variation_strength"}  # A1111's variation seeds: Fooocus has none
 # Carried only while Fooocus would run image prompts: the image_prompts golden sets them.
 PROMPT_FIELDS = {"image_prompts", "controlnet_softness", "canny_low_threshold", "canny_high_threshold",
                  "skipping_cn_preprocessor", "debugging_cn_preprocessor"}

@@ -3,7 +3,9 @@ worker on the tiny SDXL. `sampler_name="UniPC"` runs remgo's `uni_pc` sampler on
 own UniPC times, tests/inference_worker/diffusers_kernel/sampling/test_a1111_unipc.py) with the UNet at fractional
 timesteps, as every request of this face runs (A1111's `enable_quantization` is off); the infotext says
 `Sampler: UniPC`; the face's options report A1111's UniPC defaults, and another value is refused. `PLMS` runs
-remgo's `plms` on A1111's DDIM timesteps (test_a1111_plms.py), webuiapi's default eta ignored as A1111 ignores it."""
+remgo's `plms` on A1111's DDIM timesteps (test_a1111_plms.py), webuiapi's default eta ignored as A1111 ignores it.
+Variation seeds (`subseed`, `subseed_strength`) run as A1111 numbers them: every image keeps the seed, image i
+takes the subseed + i, and the infotext carries A1111's `Variation seed` keys."""
 
 from __future__ import annotations
 
@@ -69,3 +71,21 @@ def test_plms_runs_on_a1111s_ddim_timesteps_and_says_so(tiny_server) -> None:
     task = job["normalized"]["tasks"][0]
     assert (task["sampler"], task["scheduler"], task["steps"]) == ("plms", "a1111_ddim", 4)
     assert job["status"] == "succeeded" and job["progress"]["total"] == 3  # timesteps 751, 501, 251, 1
+
+
+def test_variation_seeds_run_and_are_numbered_as_a1111_numbers_them(tiny_server) -> None:
+    api = webui(tiny_server, "Euler a", 3)
+    common = dict(prompt="a lighthouse", seed=4, width=256, height=256, batch_size=2, override_settings=TINY)
+    plain = api.txt2img(**common)
+    varied = api.txt2img(**common, subseed=40, subseed_strength=0.5)
+    info = varied.info
+    assert (info["all_seeds"], info["all_subseeds"], info["subseed_strength"]) == ([4, 4], [40, 41], 0.5)
+    assert "Variation seed: 41, Variation seed strength: 0.5" in info["infotexts"][1]
+    found = api.png_info(varied.images[1]).parameters
+    assert (found["Variation seed"], found["Variation seed strength"]) == ("41", "0.5")
+    assert plain.info["all_seeds"] == [4, 5]  # without a strength the seeds go on as usual
+    assert varied.images[0].tobytes() != plain.images[0].tobytes()
+    # one seed, two variation seeds: the two pictures of the varied batch differ from each other too
+    assert varied.images[0].tobytes() != varied.images[1].tobytes()
+    task = last_job(tiny_server)["normalized"]["tasks"][0]
+    assert task["seeds"] == [4, 4] and task["variation"] == {"seeds": [40, 41], "strength": 0.5}
