@@ -130,7 +130,7 @@ def test_img2img_size_follows_remgos_rule_or_is_refused(api) -> None:
 
 @pytest.mark.parametrize(("changes", "field"), [
     ({"enable_hr": True}, "enable_hr"), ({"tiling": True}, "tiling"), ({"restore_faces": True}, "restore_faces"),
-    ({"subseed_strength": 0.3}, "subseed_strength"), ({"prompt": "a [cat:dog:0.5]"}, "prompt"),
+    ({"subseed_strength": 1.5}, "subseed_strength"), ({"seed_resize_from_w": 512}, "seed_resize_from_w"), ({"prompt": "a [cat:dog:0.5]"}, "prompt"),
     ({"prompt": "[a|b]"}, "prompt"), ({"sampler_name": "DDIM CFG++"}, "sampler_name"), ({"scheduler": "Beta"}, "scheduler"),
     ({"override_settings": {"sd_vae": "nope.safetensors"}}, "override_settings.sd_vae"),
     ({"override_settings": {"eta_noise_seed_delta": 31337}}, "override_settings.eta_noise_seed_delta"),
