@@ -22,9 +22,10 @@ def a1111_timesteps(steps: int) -> int:
     return -(-TRAINING_TIMESTEPS // max(1, TRAINING_TIMESTEPS // steps))
 
 
-def pairing_problem(sampler: str, scheduler: str, steps: int) -> tuple[str, str] | None:
-    """(the field to blame: `sampler`, `scheduler` or `steps`; why) when a sampler, scheduler and step count
-    break these rules, else None."""
+def pairing_problem(sampler: str, scheduler: str, steps: int, *, image_input: bool = False, hires: bool = False,
+                    refiner: bool = False) -> tuple[str, str] | None:
+    """(the task field to blame: `sampler`, `scheduler`, `steps`, `image_input`, `hires` or `refiner`; why) when a
+    task breaks these rules (they run text to image from pure noise, with the base model only), else None."""
     if scheduler in SCHEDULE_SAMPLERS:
         samplers, fewest, why = SCHEDULE_SAMPLERS[scheduler]
         if sampler not in samplers:
@@ -32,6 +33,10 @@ def pairing_problem(sampler: str, scheduler: str, steps: int) -> tuple[str, str]
                                  f"not {sampler}")
         if steps < fewest:
             return "steps", f"the {scheduler} scheduler needs at least {fewest} steps ({why})"
+        for field, used, what in (("image_input", image_input, "an input image"), ("hires", hires, "hires fix"),
+                                  ("refiner", refiner, "a refiner")):
+            if used:
+                return field, f"the {scheduler} scheduler runs text to image only, without {what}"
     elif sampler in SAMPLER_SCHEDULE:
         return "sampler", f"the {sampler} sampler runs on the {SAMPLER_SCHEDULE[sampler]} scheduler only, not {scheduler}"
     return None

@@ -47,11 +47,9 @@ from inference_worker.diffusers_kernel.sampling.noise import NoiseSource
 from inference_worker.diffusers_kernel.sampling.samplers import REFUSED_SAMPLERS, SAMPLERS, start_noise_scale
 from inference_worker.diffusers_kernel.sampling.sigmas import (
     REFUSED_SCHEDULES,
-    SCHEDULE_SAMPLER,
     SCHEDULES,
     VARIANCE_PRESERVING,
-    VP_TIME_SCHEDULES,
-    ModelSigmas,
+    fractional_timestep,
     model_sigmas,
     schedule,
 )
@@ -68,15 +66,6 @@ HIRES = "hires"  # …and hires fix's second pass (hires.py)
 PROMPT_SCHEDULE = "prompt_schedule"  # …and a per-step conditioning schedule (conditioning/schedule.py)
 VARIATION = "variation"  # …and AUTOMATIC1111's variation seeds (sampling/noise.py)
 INTERPOLATED = "unet_timestep.interpolated"  # …and the UNet conditioned on fractional timesteps (sampling/denoiser.py)
-
-
-def _timestep_of(task: GenerateTask, sigmas: ModelSigmas):
-    """The UNet's fractional timestep of a level for `unet_timestep: interpolated` (None: the nearest whole one),
-    read back the way the schedule placed its levels: in log α on AUTOMATIC1111's UniPC times, else in log σ as
-    k-diffusion (A1111's k samplers) and diffusers do."""
-    if not task.interpolated_timesteps():
-        return None
-    return sigmas.vp_timestep if task.scheduler.value in VP_TIME_SCHEDULES else sigmas.timestep
 
 
 def _unsupported(field: str, message: str) -> KernelError:
@@ -170,27 +159,17 @@ class DiffusersKernel:
                 raise _unsupported(field, f"{field} {name!r} is not supported{why}; supported: {offered}")
         if task.scheduler.value == "turbo" and task.steps > 10:
             raise KernelError(FailureKind.bad_request, "the turbo scheduler runs at most 10 steps", "steps")
-        self._check_timestep_schedule(task)
+        # AUTOMATIC1111's own timestep schedules: their samplers, fewest steps, text to image only
+        if problem := pairing_problem(task.sampler.value, task.scheduler.value, task.steps,
+                                      image_input=task.method() is not None, hires=task.hires_fix() is not None,
+                                      refiner=task.refiner is not None):
+            field, message = problem
+            raise KernelError(FailureKind.bad_request if field == "steps" else FailureKind.unsupported, message, field)
         inputs.check(task)
         control_prompts.check(task)
         ip_prompts.check(task)
         if task.hires_fix() is not None and (task.refiner is not None or task.prompts()):
             raise _unsupported("hires", "hires fix runs on text to image without a refiner or image prompts")
-
-    @staticmethod
-    def _check_timestep_schedule(task: GenerateTask) -> None:
-        """AUTOMATIC1111's own timesteps (`a1111_ddim`, `a1111_unipc`): their samplers and fewest steps
-        (contract/a1111_timesteps.py), text to image from pure noise only."""
-        if problem := pairing_problem(task.sampler.value, task.scheduler.value, task.steps):
-            field, message = problem
-            raise KernelError(FailureKind.bad_request if field == "steps" else FailureKind.unsupported, message, field)
-        if task.scheduler.value not in SCHEDULE_SAMPLER:
-            return
-        for field, used in (("image_input", task.method() is not None), ("hires", task.hires_fix() is not None),
-                            ("refiner", task.refiner is not None)):
-            if used:
-                raise _unsupported(field, f"the {task.scheduler.value} scheduler runs text to image only, "
-                                          f"without {field}")
 
     # ----- loading --------------------------------------------------------------------------------------
 
@@ -259,7 +238,7 @@ class DiffusersKernel:
         base_pass = ModelPass(
             base.pipe.unet, table(base.pipe), cond, uncond, size_for(base.arch), boundary, base.prediction
         )
-        base_pass.timestep_of = _timestep_of(task, base_pass.sigmas)
+        base_pass.timestep_of = fractional_timestep(base_pass.sigmas, scheduler, task.interpolated_timesteps())
         base_pass.schedule = scheduled
         if inpaint_unet.takes_mask(base.pipe.unet):  # a 9-channel UNet; an inpaint's own mask replaces this
             base_pass.extra = inpaint_unet.unmasked_conditioning(base.pipe.vae, size)
@@ -274,7 +253,8 @@ class DiffusersKernel:
             refiner_pass = ModelPass(
                 r.pipe.unet, table(r.pipe), r_cond, r_uncond, size_for(r.arch), boundary, r.prediction
             )
-            refiner_pass.timestep_of = _timestep_of(task, refiner_pass.sigmas)
+            refiner_pass.timestep_of = fractional_timestep(refiner_pass.sigmas, scheduler,
+                                                           task.interpolated_timesteps())
             if scheduled is not None:  # the same entries in the refiner's form, the count going on (joint only)
                 refiner_pass.schedule = scheduled.mapped(
                     lambda c: refiner.refiner_conditioning(c, base.arch, r.arch, base.pipe))

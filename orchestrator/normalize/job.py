@@ -11,7 +11,7 @@ import random
 
 import msgspec
 
-from contract.a1111_timesteps import SCHEDULE_SAMPLERS, pairing_problem
+from contract.a1111_timesteps import pairing_problem
 from contract.hires import HiresFix
 from contract.prompt_schedule import ScheduledPrompt
 from contract.request import GenerateRequest
@@ -153,25 +153,19 @@ def _styled_hires(fix: HiresFix, styles: list[Style]) -> HiresFix:
     return msgspec.structs.replace(fix, prompt_schedule=[_styled(e, styles) for e in entries])
 
 
-# The request field behind each field a pairing problem names (contract/a1111_timesteps.py).
-_PAIRING_FIELDS = {"sampler": "sampler_name", "scheduler": "scheduler_name", "steps": "overwrite_step"}
+# The request field behind each task field a pairing problem names (contract/a1111_timesteps.py).
+_PAIRING_FIELDS = {"sampler": "sampler_name", "scheduler": "scheduler_name", "steps": "overwrite_step",
+                   "image_input": "scheduler_name", "hires": "hires_fix", "refiner": "refiner_model_name"}
 
 
 def _check_own_timesteps(s: Settled) -> None:
-    """AUTOMATIC1111's own timestep schedules run with their samplers, from their fewest steps, text to image
-    with the base model only: refused here, before the job is queued, rather than failed by the worker."""
+    """AUTOMATIC1111's own timestep schedules' rules, refused here before the job is queued rather than failed
+    by the worker."""
     u = s.used
-    if problem := pairing_problem(u.sampler_name, u.scheduler_name, s.steps):
+    if problem := pairing_problem(u.sampler_name, u.scheduler_name, s.steps, image_input=s.image_input is not None,
+                                  hires=s.hires is not None, refiner=s.refiner is not None):
         field, message = problem
         raise NormalizeError(_PAIRING_FIELDS[field], message)
-    if u.scheduler_name not in SCHEDULE_SAMPLERS:
-        return
-    for field, used, what in (("scheduler_name", s.image_input is not None, "an input image"),
-                              ("hires_fix", s.hires is not None, "hires fix"),
-                              ("refiner_model_name", s.refiner is not None, "a refiner")):
-        if used:
-            raise NormalizeError(field, f"the {u.scheduler_name} scheduler runs text to image only here, "
-                                        f"without {what}")
 
 
 def _unet_timestep(used) -> UnetTimestep:

@@ -37,6 +37,7 @@ class ModelSigmas:
             raise ValueError(f"beta_schedule {schedule!r} is not supported (scaled_linear, linear)")
         alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
         self.alphas_cumprod = alphas_cumprod  # all training timesteps, also on a distilled table (tcd)
+        self.log_alpha = 0.5 * alphas_cumprod.log()  # log α of each training timestep, decreasing
         self.table = ((1 - alphas_cumprod) / alphas_cumprod) ** 0.5
         self.log_table = self.table.log()
         self.sigma_min = float(self.table[0])
@@ -56,7 +57,7 @@ class ModelSigmas:
         """Fractional training timestep of a sigma with log ᾱ/2 (log α) interpolated linearly between the training
         timesteps, not log σ: the time of DPM-Solver's and UniPC's discrete noise schedule, which AUTOMATIC1111's
         UniPC runs on (`a1111_unipc`)."""
-        log_alpha = 0.5 * self.alphas_cumprod.log()  # decreasing in t
+        log_alpha = self.log_alpha
         wanted = -0.5 * torch.log1p(torch.as_tensor(sigma, dtype=torch.float64) ** 2)
         flat = wanted.reshape(-1).clamp(log_alpha[-1], log_alpha[0])
         idx = torch.searchsorted(-log_alpha, -flat).clamp(1, len(log_alpha) - 1)
@@ -172,7 +173,7 @@ def a1111_unipc(ms: ModelSigmas, steps: int) -> torch.Tensor:
     n = len(ms.alphas_cumprod)
     levels = -(-n // max(1, n // steps))
     t = torch.linspace(n - 1, 0, levels + 1, dtype=torch.float64)
-    log_alpha = 0.5 * ms.alphas_cumprod.log()
+    log_alpha = ms.log_alpha
     lo = t.floor().long().clamp(max=n - 2)
     w = t - lo
     alpha_sq = torch.exp(2 * ((1 - w) * log_alpha[lo] + w * log_alpha[lo + 1]))
@@ -231,6 +232,15 @@ SCHEDULE_SAMPLER = {name: samplers for name, (samplers, _, _) in SCHEDULE_SAMPLE
 REFUSED_SCHEDULES = {
     "edm_playground_v2.5": "needs an EDM model (Playground v2.5); remgo loads epsilon-prediction SDXL and SD 1.5",
 }
+
+
+def fractional_timestep(ms: ModelSigmas, schedule_name: str, interpolated: bool):
+    """σ → the UNet's fractional timestep for `unet_timestep: interpolated` (None: the nearest whole one), read
+    back the way the schedule placed its levels: in log α on AUTOMATIC1111's UniPC times, else in log σ as
+    k-diffusion (A1111's k samplers) and diffusers do."""
+    if not interpolated:
+        return None
+    return ms.vp_timestep if schedule_name in VP_TIME_SCHEDULES else ms.timestep
 
 
 def model_sigmas(name: str, config: dict) -> ModelSigmas:

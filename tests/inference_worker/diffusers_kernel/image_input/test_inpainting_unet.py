@@ -87,15 +87,21 @@ def test_fooocus_inpaint_feeds_diffusers_mask_and_masked_latent(kernel, make, mo
     assert np.array_equal(out[far], image[far])
 
 
+def _whole_picture_inpaint(image: np.ndarray, mask: np.ndarray, content: MaskedContent, denoise: float) -> dict:
+    """A1111's inpainting over the whole picture, unblurred, at the image's size."""
+    height, width = mask.shape
+    steps = A1111Inpaint(blur_x=0, blur_y=0, content=content, only_masked=False, padding=0, round_mask=True,
+                         width=width, height=height)
+    return {"method": "inpaint", "image": image_file(image), "mask": image_file(mask), "denoise": denoise,
+            "respective_field": 1.0, "a1111": msgspec.to_builtins(steps)}
+
+
 def test_a1111_inpaint_feeds_diffusers_mask_and_masked_latent(kernel, make, model) -> None:
     # the whole picture, no blur: the mask the UNet reads is the request's, off the 8-pixel grid this time
     image = noise_image(96, 64, seed=4)
     mask = np.zeros((64, 96), np.uint8)
     mask[13:45, 30:77] = 255
-    steps = A1111Inpaint(blur_x=0, blur_y=0, content=MaskedContent.original, only_masked=False, padding=0,
-                         round_mask=True, width=96, height=64)
-    method = {"method": "inpaint", "image": image_file(image), "mask": image_file(mask), "denoise": 0.75,
-              "respective_field": 1.0, "a1111": msgspec.to_builtins(steps)}
+    method = _whole_picture_inpaint(image, mask, MaskedContent.original, 0.75)
     task = make(base_model=model, width=96, height=64, steps=3, image_input=method)
     kernel.load(task, mock.Mock())
     with unet_inputs(kernel) as seen:
@@ -141,10 +147,7 @@ def test_the_sd15_inpainting_variant_runs_an_inpaint(kernel, make, tiny_models) 
     image = noise_image(64, 64, seed=6)
     mask = np.zeros((64, 64), np.uint8)
     mask[16:48, 16:48] = 255
-    steps = A1111Inpaint(blur_x=0, blur_y=0, content=MaskedContent.fill, only_masked=False, padding=0,
-                         round_mask=True, width=64, height=64)
-    method = {"method": "inpaint", "image": image_file(image), "mask": image_file(mask), "denoise": 1.0,
-              "respective_field": 1.0, "a1111": msgspec.to_builtins(steps)}
+    method = _whole_picture_inpaint(image, mask, MaskedContent.fill, 1.0)
     task = make(base_model=sd15, width=64, height=64, steps=2, image_input=method,
                 adm={"positive": 1.0, "negative": 1.0, "end": 0.0})
     result = run(kernel, task)
