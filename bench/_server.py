@@ -62,6 +62,22 @@ def placeholder_catalog(workdir: Path, checkpoint: str) -> Path:
     return root
 
 
+def lower_priority(pid: int) -> None:
+    """Nice 19 for every thread of process `pid` (threads it starts later inherit it), and for its scheduling
+    group: a worker runs in a session of its own, and where Linux groups sessions (autogroup) a nice value
+    only ranks threads inside their own group, so the group's share is lowered as well."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(tid), 19)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write("19")
+    except OSError:
+        pass  # no autogroup in this kernel: the threads' nice is enough
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below `pid` (the workers of a server), read from /proc."""
     parents: dict[int, int] = {}
@@ -112,7 +128,7 @@ class Server:
                 health = client.get(f"{self.url}/health").json()
                 if health["workers_ready"] == health["workers_total"]:
                     for pid in descendants(self.proc.pid) if nice_workers else ():
-                        os.setpriority(os.PRIO_PROCESS, pid, 19)
+                        lower_priority(pid)
                     return
             except httpx.HTTPError:
                 pass

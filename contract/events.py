@@ -38,6 +38,9 @@ class ImageResult(msgspec.Struct, frozen=True, kw_only=True):
     width: int
     height: int
     data: bytes  # the encoded file, metadata already embedded; base64 in JSON
+    # With attachments on (the `framing` method), the file travels as raw bytes after the response's frame:
+    # `attachment` is its place among them and `data` is empty. None: `data` holds the file.
+    attachment: int | None = None
 
 
 class Timings(msgspec.Struct, frozen=True, kw_only=True):

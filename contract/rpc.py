@@ -1,7 +1,8 @@
 """JSON-RPC 2.0 over newline-delimited frames, and the parameter/result shapes of each method.
 
-A frame is one UTF-8 JSON object followed by `\\n`. `decode_frame` never raises: garbage comes back as
-a `FrameError` carrying the JSON-RPC code to answer with.
+A frame is one UTF-8 JSON object followed by `\\n`; a response may be followed by raw attachments, once the
+client has asked for them (attachments.py). `decode_frame` never raises: garbage comes back as a
+`FrameError` carrying the JSON-RPC code to answer with.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Union
 
 import msgspec
 
+from contract.attachments import sizes_problem
 from contract.events import FailureKind
 from contract.task import CONTRACT_VERSION
 
@@ -69,6 +71,8 @@ class Response(msgspec.Struct, frozen=True, kw_only=True):
     id: RequestId
     result: Any
     jsonrpc: str = "2.0"
+    # The sizes of the raw attachments that follow this frame's newline (attachments.py); unset: none.
+    attachments: list[int] = msgspec.UNSET  # type: ignore[assignment]
 
 
 class ErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +107,18 @@ class StopParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 class ProgressParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     task_id: str | None = None
+
+
+class FramingParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`framing` asks the worker for a way of framing its answers on this connection."""
+
+    attachments: bool = False
+
+
+class Framing(msgspec.Struct, frozen=True, kw_only=True):
+    """The framing the worker now uses: what it was asked for, if it can."""
+
+    attachments: bool = False
 
 
 class Ack(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,6 +157,7 @@ class _Envelope(msgspec.Struct, kw_only=True):
     params: msgspec.Raw = msgspec.UNSET
     result: msgspec.Raw = msgspec.UNSET
     error: Any = msgspec.UNSET
+    attachments: Any = msgspec.UNSET
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
@@ -148,6 +165,7 @@ _error_decoder = msgspec.json.Decoder(RpcError)
 
 
 def encode_frame(message: Message | msgspec.Struct) -> bytes:
+    """One frame; a Response with `attachments` set must be followed by exactly those bytes."""
     return _encoder.encode(message) + b"\n"
 
 
@@ -173,6 +191,8 @@ def decode_frame(line: bytes | str) -> Message | FrameError:
         return FrameError(code=INVALID_REQUEST, message="id must be a string, an integer or null")
     if env.jsonrpc != "2.0":
         return FrameError(code=INVALID_REQUEST, message='"jsonrpc" must be "2.0"', id=rid)
+    if env.attachments is not msgspec.UNSET and (env.result is msgspec.UNSET or rid is None):
+        return FrameError(code=INVALID_REQUEST, message="only a response may carry attachments", id=rid)
     params: Any = None if env.params is msgspec.UNSET else env.params
     if env.method is not msgspec.UNSET:
         if not isinstance(env.method, str) or not env.method:
@@ -183,6 +203,11 @@ def decode_frame(line: bytes | str) -> Message | FrameError:
             return FrameError(code=INVALID_REQUEST, message="a request id must not be null")
         return Request(id=rid, method=env.method, params=params)
     if env.result is not msgspec.UNSET and rid is not None:
+        if env.attachments is not msgspec.UNSET:
+            problem = sizes_problem(env.attachments)
+            if problem is not None:
+                return FrameError(code=INVALID_REQUEST, message=problem, id=rid)
+            return Response(id=rid, result=env.result, attachments=env.attachments)
         return Response(id=rid, result=env.result)
     if env.error is not msgspec.UNSET:
         try:
@@ -221,6 +246,8 @@ __all__ = [
     "Ack",
     "ErrorResponse",
     "FrameError",
+    "Framing",
+    "FramingParams",
     "Health",
     "Message",
     "Notification",

@@ -1,7 +1,8 @@
 """A minimal blocking client for a worker subprocess (tests, benches): frames in, frames out, with timeouts.
 
 A reader thread sorts incoming frames into responses (by id), notifications, and lines that are not
-valid frames (which a conforming worker never writes).
+valid frames (which a conforming worker never writes). A response's attachments (after `framing`) are read
+right after its frame and kept in `attachments` by id.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class WorkerClient:
         self.responses: dict[Any, dict] = {}
         self.notifications: list[dict] = []
         self.garbage: list[bytes] = []
+        self.attachments: dict[Any, list[bytes]] = {}
         self.stderr_lines: list[bytes] = []
         self._cond = threading.Condition()
         self._next_id = 0
@@ -66,6 +68,9 @@ class WorkerClient:
                 elif "method" in frame and "id" not in frame:
                     self.notifications.append(frame)
                 else:
+                    sizes = frame.get("attachments")
+                    if isinstance(sizes, list):  # raw bytes follow the frame's newline
+                        self.attachments[frame.get("id")] = [self.proc.stdout.read(n) for n in sizes]
                     self.responses[frame.get("id")] = frame
                 self._cond.notify_all()
 

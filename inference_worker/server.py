@@ -17,7 +17,8 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from contract.events import Failure, FailureKind, Progress
+from contract.attachments import detach_images
+from contract.events import Failure, FailureKind, Progress, TaskResult
 from contract.rpc import (
     BUSY,
     CONTRACT_VERSION,
@@ -28,6 +29,8 @@ from contract.rpc import (
     Ack,
     ErrorResponse,
     FrameError,
+    Framing,
+    FramingParams,
     Health,
     Notification,
     ProgressParams,
@@ -61,11 +64,12 @@ _FIELD_RE = re.compile(r"at `\$\.?([^`]*)`")
 SHUTDOWN_GRACE_S = float(os.environ.get("REMGO_WORKER_SHUTDOWN_GRACE", "10"))
 
 
-_MISSING_RE = re.compile(r"missing required field `([^`]+)`")
+_MISSING_RE = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
 
 
 def field_of(exc: Exception) -> str | None:
-    """`Expected int - at `$.seeds[0]`` → `seeds[0]`; a missing field is named, under its parent's path."""
+    """`Expected int - at `$.seeds[0]`` → `seeds[0]`; a missing or unknown field is named, under its parent's
+    path."""
     text = str(exc)
     match = _FIELD_RE.search(text)
     where = match.group(1) if match else ""
@@ -100,6 +104,7 @@ class WorkerServer:
         self._run: TaskRun | None = None  # the task in flight
         self._last_run: TaskRun | None = None
         self._gen_thread: threading.Thread | None = None
+        self.attachments = False  # images beside the frame, once the client asks (`framing`)
         threading.Thread(target=self._load_kernel, name="kernel-load", daemon=True).start()
 
     # ----- kernel ---------------------------------------------------------------------------------
@@ -167,13 +172,18 @@ class WorkerServer:
         if method == "stop":
             params = self._params(req, StopParams)
             return self.stop(params.task_id, params.mode)
+        if method == "framing":
+            params = self._params(req, FramingParams)
+            self.attachments = params.attachments  # from the next answer on
+            return Framing(attachments=self.attachments)
         if method == "shutdown":
             return Ack()
         raise RpcFailure(
             METHOD_NOT_FOUND,
             Failure(
                 kind=FailureKind.bad_request,
-                message=f"unknown method {method!r}; this worker answers health, generate, progress, stop, shutdown",
+                message=(f"unknown method {method!r}; this worker answers health, generate, progress, stop, "
+                         "framing, shutdown"),
                 field="method",
             ),
         )
@@ -293,6 +303,9 @@ class WorkerServer:
             )  # idle before answering: the next generate may follow at once
         if isinstance(outcome, RpcFailure):
             self._send_error(rid, outcome)
+        elif self.attachments and isinstance(outcome.result, TaskResult):
+            result, files = detach_images(outcome.result)
+            self.out.send(Response(id=rid, result=result, attachments=[len(f) for f in files]), files)
         else:
             self.out.send(outcome)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import msgspec
@@ -32,13 +33,16 @@ class FrameWriter:
         self._lock = threading.Lock()
         self.closed = False
 
-    def send(self, message: msgspec.Struct) -> None:
+    def send(self, message: msgspec.Struct, attachments: Sequence[bytes] = ()) -> None:
+        """One frame, then its attachments' bytes (a Response that lists their sizes), all under one lock."""
         frame = encode_frame(message)
         with self._lock:
             if self.closed:
                 return
             try:
                 self._stream.write(frame)
+                for blob in attachments:
+                    self._stream.write(blob)
                 self._stream.flush()
             except (BrokenPipeError, ValueError, OSError):
                 self.closed = True  # the orchestrator went away; end of stdin follows

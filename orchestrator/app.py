@@ -37,6 +37,7 @@ from orchestrator.api.routes import system as system_routes
 from orchestrator.api.routes import ui as ui_routes
 from orchestrator.api.routes import uploads as uploads_routes
 from orchestrator.catalog import Catalog
+from orchestrator.common.foreground import Foreground, ForegroundMiddleware
 from orchestrator.compat.a1111 import auth as a1111_auth
 from orchestrator.compat.a1111 import routes as a1111_routes
 from orchestrator.compat.fooocus_api import routes as fooocus_api_routes
@@ -75,14 +76,16 @@ class Services:
     submitter: Submitter
     state_lock: StateLock
     inputs: InputStore
+    foreground: Foreground  # the requests being answered, which background hashing waits for
     daily_log: DailyLog | None = None  # None when the `daily_log` setting is off
 
 
 def build_services(settings: Settings) -> Services:
     state_lock = StateLock(Path(settings.state_dir))
     state_lock.acquire()  # before the job database is opened: two servers would run its jobs twice
+    foreground = Foreground()
     catalog = Catalog(Path(settings.catalog_dir), [Path(r) for r in settings.model_roots],
-                      allow_unsafe_pickles=settings.allow_unsafe_pickles)
+                      allow_unsafe_pickles=settings.allow_unsafe_pickles, foreground=foreground)
     jobs = JobStore(Path(settings.state_dir) / "jobs.db")
     outputs = OutputStore(Path(settings.outputs_dir))
     history = History(default_db_path(Path(settings.outputs_dir)), outputs)
@@ -96,15 +99,15 @@ def build_services(settings: Settings) -> Services:
     # Workers accept model paths in exactly the folders the catalog scanned (docs/models.md, "Links").
     pool = WorkerPool(settings, on_health=lambda h: catalog.set_kernel_capabilities(
         h.samplers, h.schedulers, h.image_inputs if h.kernel_state == "ready" else None),
-                      model_roots=catalog.worker_roots())
+                      model_roots=catalog.worker_roots(), foreground=foreground)
     dispatcher = Dispatcher(settings=settings, store=jobs, pool=pool, events=events, outputs=outputs,
-                            history=history, webhooks=webhooks, inputs=inputs)
+                            history=history, webhooks=webhooks, inputs=inputs, foreground=foreground)
     submitter = Submitter(catalog=catalog, dispatcher=dispatcher, webhooks=webhooks,
                           inputs=InputResolver(inputs, history), default_preset=settings.default_preset,
                           webhook_allow_private=settings.webhook_allow_private)
     return Services(settings=settings, catalog=catalog, jobs=jobs, dispatcher=dispatcher, pool=pool,
                     events=events, outputs=outputs, history=history, webhooks=webhooks, submitter=submitter,
-                    state_lock=state_lock, inputs=inputs, daily_log=daily_log)
+                    state_lock=state_lock, inputs=inputs, foreground=foreground, daily_log=daily_log)
 
 
 # Where `?api_key=` is taken: GETs of image bytes (an <img> tag cannot send a header or, cross-origin, a
@@ -277,8 +280,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             svc.jobs.close()
             svc.state_lock.release()
 
-    middleware = [Middleware(RequestGuard, bind_host=settings.host, allowed_hosts=settings.allowed_hosts,
-                             cors_origins=settings.cors_origins)]  # outermost: before CORS, keys, routes
+    middleware = [Middleware(ForegroundMiddleware, foreground=svc.foreground),  # counts every request
+                  Middleware(RequestGuard, bind_host=settings.host, allowed_hosts=settings.allowed_hosts,
+                             cors_origins=settings.cors_origins)]  # before CORS, keys, routes
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                                      allow_methods=["GET", "POST", "PATCH", "DELETE"],

@@ -11,6 +11,9 @@ Standard library only, so it starts in milliseconds. Modes:
 - crash-mid-task: a healthy worker that, on `generate`, writes garbage and half a frame, then exits.
 - bad-result: a healthy worker whose `generate` answer is not a TaskResult.
 - instant: a healthy worker that answers every `generate` at once with a 1x1 PNG per seed.
+- cut-attachments: takes attachments when asked (`framing`), then answers `generate` with a frame announcing
+  1000 bytes of attachment, writes 10 and exits with code 7.
+The healthy modes answer `framing` with -32601, as a worker written before that method: images stay base64.
 """
 
 from __future__ import annotations
@@ -42,16 +45,20 @@ def requests():
             continue
 
 
-def healthy(on_generate) -> None:
+def healthy(on_generate, attachments: bool = False) -> None:
     for req in requests():
         method, rid = req.get("method"), req.get("id")
-        if method == "health":
+        if method == "framing" and attachments:
+            send({"jsonrpc": "2.0", "id": rid, "result": {"attachments": True}})
+        elif method == "health":
             send({"jsonrpc": "2.0", "id": rid, "result": health()})
         elif method == "generate":
             on_generate(rid, req.get("params") or {})
         elif method == "shutdown":
             send({"jsonrpc": "2.0", "id": rid, "result": {}})
             return
+        elif method == "framing":  # as a worker written before the method existed answers
+            send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "unknown method 'framing'"}})
         elif rid is not None:
             send({"jsonrpc": "2.0", "id": rid, "result": {}})
 
@@ -98,6 +105,17 @@ def main(mode: str) -> int:
             os._exit(7)
 
         healthy(crash)
+        return 0
+    if mode == "cut-attachments":
+        def cut(rid, task) -> None:
+            image = {"index": 0, "seed": task["seeds"][0], "format": "png", "width": 1, "height": 1, "data": "",
+                     "attachment": 0}
+            OUT.write(json.dumps({"jsonrpc": "2.0", "id": rid, "result": {"task_id": task["task_id"],
+                                  "images": [image]}, "attachments": [1000]}).encode() + b"\n" + b"x" * 10)
+            OUT.flush()
+            os._exit(7)
+
+        healthy(cut, attachments=True)
         return 0
     if mode == "bad-result":
         healthy(lambda rid, task: send({"jsonrpc": "2.0", "id": rid, "result": {"images": "none"}}))

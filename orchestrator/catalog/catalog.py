@@ -19,6 +19,7 @@ from contract.task import OutputFormat, RefinerSwapMethod, Sampler, Scheduler
 from orchestrator.catalog import tables
 from orchestrator.catalog.errors import CatalogError
 from orchestrator.common.field_error import close_matches
+from orchestrator.common.foreground import Foreground
 from orchestrator.catalog.hashes import INLINE_HASH_BYTES, BackgroundHasher, HashCache
 from orchestrator.catalog.image_prompt_models import image_prompt_types
 from orchestrator.catalog.model_info import ModelInfo
@@ -39,16 +40,18 @@ from orchestrator.catalog.wildcards import load_wildcards
 
 class Catalog:
     """Model hashes are computed in the background after each scan (files under `inline_hash_bytes` during
-    the scan itself); `close()` stops that, as dropping the catalog does."""
+    the scan itself), giving way to the requests `foreground` counts; `close()` stops that, as dropping the
+    catalog does."""
 
     def __init__(self, catalog_dir: Path, model_roots: Iterable[Path] = (), *,
-                 allow_unsafe_pickles: bool = False, inline_hash_bytes: int = INLINE_HASH_BYTES) -> None:
+                 allow_unsafe_pickles: bool = False, inline_hash_bytes: int = INLINE_HASH_BYTES,
+                 foreground: Foreground | None = None) -> None:
         self.catalog_dir = Path(catalog_dir)
         self.model_roots = [self.catalog_dir / "models", *(Path(r) for r in model_roots)]
         self.allow_unsafe_pickles = allow_unsafe_pickles
         self._info = ModelInfo()
         self._hashes = HashCache.shared(self.catalog_dir / "models" / ".hash_cache.json")
-        self._hasher = BackgroundHasher(self._hashes, inline_below=inline_hash_bytes)
+        self._hasher = BackgroundHasher(self._hashes, inline_below=inline_hash_bytes, foreground=foreground)
         weakref.finalize(self, self._hasher.close)  # a one-off catalog (a start-up check) stops hashing too
         self._samplers = [s.value for s in Sampler]
         self._schedulers = [s.value for s in Scheduler]

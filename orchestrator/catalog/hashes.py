@@ -18,17 +18,18 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from orchestrator.common.background import lower_thread_priority
+from orchestrator.common.foreground import Foreground
 
 if TYPE_CHECKING:
     from orchestrator.catalog.models import ModelFile
 
 SHORT_HASH_LENGTH = 10
-_CHUNK = 1 << 20
+_CHUNK = 256 * 1024  # a piece takes ~0.15 ms to read and hash: the longest a request can meet it
 # Files smaller than this are hashed by the scan itself: one short read each, and a catalog of small
 # files (tiny embeddings, the tests' fake models) then knows every hash as soon as it is built.
 INLINE_HASH_BYTES = 64 * 1024
@@ -36,18 +37,28 @@ INLINE_HASH_BYTES = 64 * 1024
 _SAVE_EVERY_S = 5.0
 # The hasher thread's nice value: on a busy machine requests get the CPU first, and hashing still moves.
 HASHER_NICE = 19
+# Before each piece the background hasher waits for a moment without requests, at most this long: under a
+# steady stream of requests it still hashes at least a piece per wait (12.5 MiB/s).
+YIELD_MAX_S = 0.02
 
 log = logging.getLogger("remgo.catalog")
 
 
-def _sha256_file(path: str, digest: Any) -> None:
+AfterPiece = Callable[[int], object]
+
+
+def _sha256_file(path: str, digest: Any, after_piece: AfterPiece | None) -> None:
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
+            if after_piece is not None:
+                after_piece(len(chunk))
 
 
-def sha256_of(path: str) -> str:
-    """Full hex sha256 of a file; of a folder, over its files' relative paths and bytes in sorted order."""
+def sha256_of(path: str, after_piece: AfterPiece | None = None) -> str:
+    """Full hex sha256 of a file; of a folder, over its files' relative paths and bytes in sorted order.
+    `after_piece(n)` is called after each piece of n bytes (the background hasher counts, then waits there for
+    a quiet moment)."""
     digest = hashlib.sha256()
     if os.path.isdir(path):
         for dirpath, dirnames, filenames in os.walk(path):
@@ -55,9 +66,9 @@ def sha256_of(path: str) -> str:
             for f in sorted(filenames):
                 full = os.path.join(dirpath, f)
                 digest.update(os.path.relpath(full, path).replace(os.sep, "/").encode() + b"\0")
-                _sha256_file(full, digest)
+                _sha256_file(full, digest, after_piece)
     else:
-        _sha256_file(path, digest)
+        _sha256_file(path, digest, after_piece)
     return digest.hexdigest()
 
 
@@ -105,13 +116,14 @@ class HashCache:
             hit = self._entries.get(path)
         return hit[2] if hit and hit[0] == size and hit[1] == mtime_ns else None
 
-    def short_hash(self, path: str, size: int, mtime_ns: int, *, save: bool = True) -> str:
+    def short_hash(self, path: str, size: int, mtime_ns: int, *, save: bool = True,
+                   after_piece: AfterPiece | None = None) -> str:
         """The hash, computed now on a miss (blocking). Two threads asking for one path hash it once:
         the second waits for the first and reads its result."""
         with self._path_lock(path):
             value = self.known(path, size, mtime_ns)
             if value is None:
-                value = sha256_of(path)[:SHORT_HASH_LENGTH]
+                value = sha256_of(path, after_piece)[:SHORT_HASH_LENGTH]
                 with self._lock:
                     self._entries[path] = (size, mtime_ns, value)
                     self._dirty = True
@@ -149,11 +161,16 @@ class BackgroundHasher:
     `submit` replaces what an earlier scan left waiting; a file being hashed meanwhile is finished, and the
     cache answers for it when the new pass reaches it, so rescans never start a second pass over the same
     files. The thread ends when nothing is left and the next `submit` starts one: an idle catalog holds none.
+    With a `foreground`, the thread waits for a moment without requests before each piece (foreground.py).
     """
 
-    def __init__(self, cache: HashCache, *, inline_below: int = INLINE_HASH_BYTES) -> None:
+    def __init__(self, cache: HashCache, *, inline_below: int = INLINE_HASH_BYTES,
+                 foreground: Foreground | None = None) -> None:
         self._cache = cache
         self._inline_below = inline_below
+        self._foreground = foreground
+        self._current_size = 0
+        self._current_read = 0
         self._cond = threading.Condition()
         self._queue: deque[ModelFile] = deque()
         self._total = 0
@@ -186,9 +203,9 @@ class BackgroundHasher:
                 self._thread.start()
             self._cond.notify_all()
 
-    def _hash(self, model: ModelFile) -> None:
+    def _hash(self, model: ModelFile, after_piece: AfterPiece | None = None) -> None:
         try:
-            self._cache.short_hash(model.path, model.size, model.mtime_ns, save=False)
+            self._cache.short_hash(model.path, model.size, model.mtime_ns, save=False, after_piece=after_piece)
         except OSError as exc:  # removed or unreadable since the scan: its hash stays unknown
             log.warning("cannot hash %s: %s", model.path, exc)
 
@@ -203,8 +220,9 @@ class BackgroundHasher:
                 model = self._queue.popleft()
                 this_pass = self._pass
                 self._current = model.name
+                self._current_size, self._current_read = model.size, 0
             try:
-                self._hash(model)
+                self._hash(model, self._after_piece)
             except Exception:  # a bug must not end hashing for the rest of the files
                 log.exception("hashing %s failed", model.path)
             with self._cond:
@@ -218,11 +236,19 @@ class BackgroundHasher:
                 self._current = None
                 self._cond.notify_all()
 
+    def _after_piece(self, nbytes: int) -> None:
+        self._current_read += nbytes
+        if self._foreground is not None:
+            self._foreground.wait_quiet(YIELD_MAX_S)
+
     def progress(self) -> dict[str, Any]:
         """`done` of `total` files of the latest scan have a known hash (or could not be read); `current`
-        names the model being hashed now."""
+        names the model being hashed now, `current_bytes` how much of its `current_size` is read."""
         with self._cond:
-            return {"done": self._done, "total": self._total, "current": self._current}
+            busy = self._current is not None
+            return {"done": self._done, "total": self._total, "current": self._current,
+                    "current_bytes": self._current_read if busy else 0,
+                    "current_size": self._current_size if busy else 0}
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until nothing is waiting or being hashed; False if `timeout` passed first."""

@@ -18,6 +18,7 @@ import msgspec
 from contract.events import FailureKind, Progress, TaskResult
 from contract.rpc import BUSY, StopMode
 from contract.task import PreviewSettings
+from orchestrator.common.foreground import Foreground
 from orchestrator.jobs import terminal_log as job_log
 from orchestrator.jobs.events import EventHub
 from orchestrator.jobs.image_writer import ImageWriter, OutputFailed
@@ -45,7 +46,8 @@ class QueueFull(Exception):
 
 class Dispatcher:
     def __init__(self, *, settings: Settings, store: JobStore, pool: WorkerPool, events: EventHub,
-                 outputs: Any, history: Any, webhooks: WebhookSender, inputs: Any = None) -> None:
+                 outputs: Any, history: Any, webhooks: WebhookSender, inputs: Any = None,
+                 foreground: Foreground | None = None) -> None:
         self.settings = settings
         self.store = store
         self.pool = pool
@@ -62,7 +64,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.writer = ImageWriter(outputs, history)
+        self.writer = ImageWriter(outputs, history, foreground)
         self._preview = PreviewSettings(
             enabled=settings.preview_enabled, every_n_steps=settings.preview_every_n_steps,
             max_side=settings.preview_max_side, quality=settings.preview_quality,
@@ -322,7 +324,7 @@ class Dispatcher:
         if run.cancel_requested or run.failure is not None:
             return
         reason = (f"worker {worker.name} ({worker.device}) ended while making image {index}: "
-                  f"{worker.kill_reason or 'the process exited'}")
+                  f"{worker.kill_reason or 'the process exited'}{worker.protocol_note()}")
         if run.retries.get(index, 0) < MAX_RETRIES:
             run.retries[index] = run.retries.get(index, 0) + 1
             run.avoid[index].add(worker.name)

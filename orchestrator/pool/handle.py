@@ -16,10 +16,12 @@ from collections.abc import Callable
 
 import msgspec
 
+from contract.attachments import attach_images
 from contract.events import Progress, TaskResult
-from contract.rpc import Health, StopMode, StopParams
+from contract.rpc import METHOD_NOT_FOUND, Framing, FramingParams, Health, StopMode, StopParams
 from contract.task import CONTRACT_VERSION, GenerateTask
 from orchestrator.common.background import in_background
+from orchestrator.common.foreground import Foreground
 from orchestrator.pool.rpc_client import LARGE_FRAME, RpcCallError, RpcClient, WorkerGone
 from orchestrator.pool.transport import (
     StartError,
@@ -44,8 +46,9 @@ class WorkerState(enum.StrEnum):
 class WorkerHandle:
     def __init__(self, name: str, device: str, cmd: list[str], *, env: dict[str, str] | None = None,
                  on_progress: Callable[[WorkerHandle, Progress], None] | None = None,
-                 transport: WorkerTransport | None = None) -> None:
+                 transport: WorkerTransport | None = None, foreground: Foreground | None = None) -> None:
         self.name = name
+        self.foreground = foreground  # the requests its image bytes wait for (common/foreground.py)
         self.device = device
         self.cmd = cmd
         self.env = env
@@ -56,6 +59,7 @@ class WorkerHandle:
         self.health: Health | None = None
         self.restarts = 0
         self.tasks_done = 0
+        self.attachments = False  # its images come beside the frame (asked for at each start)
         self.error: str | None = None  # why it is not running now (failed start), if so
         self.last_exit: str | None = None  # why the previous process ended
         self.kill_reason: str | None = None  # why the orchestrator killed it, if it did
@@ -105,7 +109,7 @@ class WorkerHandle:
         assert self.transport.reader is not None and self.transport.writer is not None
         self.device = self.transport.device or self.device
         self.rpc = RpcClient(self.transport.reader, self.transport.writer,  # type: ignore[arg-type]
-                             on_notification=self._notified, name=self.name)
+                             on_notification=self._notified, name=self.name, foreground=self.foreground)
         self.rpc.start()
         self.started_at = time.time()
         try:
@@ -115,12 +119,13 @@ class WorkerHandle:
             # asyncio.timeout, not wait_for: on Python 3.11 a wait_for cancelled while its inner task ends in
             # WorkerGone (the pool stopping a worker mid start-up) leaves that exception unread.
             async with asyncio.timeout(left):
+                self.attachments = await self._ask_for_attachments()
                 health = await self._until_ready()
         except TimeoutError:
-            raise StartError(f"not ready after {timeout:g} s{self._protocol_note()}") from None
+            raise StartError(f"not ready after {timeout:g} s{self.protocol_note()}") from None
         except WorkerGone:
             tail = " | ".join(list(self.stderr_tail)[-5:])
-            raise StartError(f"exited during start-up: {tail or 'no output'}{self._protocol_note()}") from None
+            raise StartError(f"exited during start-up: {tail or 'no output'}{self.protocol_note()}") from None
         except RpcCallError as exc:
             raise StartError(f"answered `health` with an error: {exc}") from None
         except msgspec.MsgspecError as exc:  # a result that is not a Health
@@ -133,9 +138,24 @@ class WorkerHandle:
         self.last_activity = time.monotonic()
         return health
 
-    def _protocol_note(self) -> str:
+    def protocol_note(self) -> str:
+        """How its output last broke the protocol, as a clause to end a message with; "" if it never did."""
         problem = self.rpc.last_problem if self.rpc is not None else None
         return f"; its output broke the protocol: {problem}" if problem else ""
+
+    async def _ask_for_attachments(self) -> bool:
+        """Images beside the frame from now on, if the worker can (contract/attachments.py); a worker that
+        does not know `framing` keeps base64, as before it existed."""
+        assert self.rpc is not None
+        try:
+            raw = await self.rpc.call("framing", FramingParams(attachments=True), timeout=30)
+            return msgspec.json.decode(raw or b"null", type=Framing).attachments
+        except RpcCallError as exc:
+            if exc.code == METHOD_NOT_FOUND:
+                return False
+            raise StartError(f"answered `framing` with an error: {exc}") from None
+        except msgspec.MsgspecError as exc:
+            raise StartError(f"answered `framing` with a malformed result: {exc}") from None
 
     async def _until_ready(self) -> Health:
         while True:
@@ -220,12 +240,14 @@ class WorkerHandle:
         """Run one task; RpcCallError (with `.failure`) or WorkerGone when it does not succeed."""
         if self.rpc is None:
             raise WorkerGone(f"{self.name} is not running")
-        raw = await self.rpc.call("generate", task)
+        raw, files = await self.rpc.call_with_attachments("generate", task)
         self.tasks_done += 1
         self.last_model = task.base_model.name
-        if raw is not None and len(raw) > LARGE_FRAME:  # images: megabytes of base64, off the loop
-            return await in_background(_result_decoder.decode, raw)
-        return msgspec.json.decode(raw or b"null", type=TaskResult)
+        if raw is not None and len(raw) > LARGE_FRAME:  # images as base64: megabytes of JSON, off the loop
+            result = await in_background(_result_decoder.decode, raw)
+        else:
+            result = _result_decoder.decode(raw or b"null")
+        return attach_images(result, files) if files else result
 
     async def stop_task(self, task_id: str, mode: StopMode) -> bool:
         """Ask the worker to stop/skip; False when it does not know the task (not started or done)."""

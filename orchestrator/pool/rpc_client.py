@@ -3,6 +3,7 @@
 `generate` can run for minutes while `progress` and `stop` go out and come back on the same pipe, so
 every call gets its own future keyed by request id and one reader task resolves them as answers
 arrive. Notifications go to a callback. When the pipe closes every pending call fails with WorkerGone.
+A response's attachments (contract/attachments.py) are read right after its frame and handed over with it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -26,8 +27,12 @@ from contract.rpc import (
     encode_frame,
 )
 from orchestrator.common.background import in_background
+from orchestrator.common.foreground import Foreground
 
 LARGE_FRAME = 256 * 1024  # bytes; smaller frames (progress, health) are decoded on the loop
+# Attachments are read once requests leave a quiet moment, waiting at most this long (the worker meanwhile
+# waits on its full pipe, a few ms in a task of seconds).
+ATTACHMENT_YIELD_MAX_S = 0.05
 log = logging.getLogger("remgo.rpc")
 
 
@@ -54,15 +59,22 @@ class RpcCallError(Exception):
 NotificationHandler = Callable[[str, msgspec.Raw | None], None]
 
 
+class Reply(NamedTuple):
+    result: msgspec.Raw | None
+    attachments: list[bytes]
+
+
 class RpcClient:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
-                 on_notification: NotificationHandler, name: str = "worker") -> None:
+                 on_notification: NotificationHandler, name: str = "worker",
+                 foreground: Foreground | None = None) -> None:
         self._reader = reader
+        self._foreground = foreground
         self._writer = writer
         self._on_notification = on_notification
         self._name = name
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[msgspec.Raw | None]] = {}
+        self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._write_lock = asyncio.Lock()
         self._reader_task: asyncio.Task[None] | None = None
         self.closed = False
@@ -77,10 +89,15 @@ class RpcClient:
 
     async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw | None:
         """Send a request and wait for its answer: the raw `result`, or RpcCallError / WorkerGone."""
+        return (await self.call_with_attachments(method, params, timeout=timeout)).result
+
+    async def call_with_attachments(self, method: str, params: Any = None, *,
+                                    timeout: float | None = None) -> Reply:
+        """As `call`, with the attachments that followed the answer's frame."""
         if self.closed:
             raise WorkerGone(f"{self._name} is not running")
         rid = next(self._ids)
-        future: asyncio.Future[msgspec.Raw | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
         try:
             await self._send(encode_frame(Request(id=rid, method=method, params=params)))
@@ -118,15 +135,24 @@ class RpcClient:
                 # A result carrying images is megabytes of JSON: parsed in a thread, so the event loop keeps
                 # answering requests meanwhile (frames stay in order: the next line waits for this one).
                 message = await in_background(decode_frame, line) if len(line) > LARGE_FRAME else decode_frame(line)
-                self._dispatch(message)
+                attachments: list[bytes] = []
+                if isinstance(message, Response) and message.attachments:
+                    if self._foreground is not None:
+                        await self._foreground.until_quiet(ATTACHMENT_YIELD_MAX_S)
+                    try:  # raw bytes: read as they come, nothing to parse
+                        attachments = [await self._reader.readexactly(n) for n in message.attachments]
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        self.last_problem = "the output ended inside a frame's attachments"
+                        break
+                self._dispatch(message, attachments)
         finally:
             self._fail_all(WorkerGone(f"{self._name} closed its output"))
 
-    def _dispatch(self, message: Any) -> None:
+    def _dispatch(self, message: Any, attachments: list[bytes]) -> None:
         if isinstance(message, Response):
             future = self._pending.get(message.id)  # type: ignore[arg-type]
             if future is not None and not future.done():
-                future.set_result(message.result)
+                future.set_result(Reply(message.result, attachments))
         elif isinstance(message, ErrorResponse):
             future = self._pending.get(message.id) if message.id is not None else None  # type: ignore[arg-type]
             err = message.error

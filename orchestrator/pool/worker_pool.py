@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from contract.events import Progress
 from contract.rpc import Health
+from orchestrator.common.foreground import Foreground
 from orchestrator.pool.backend import make_backend
 from orchestrator.pool.handle import StartError, WorkerHandle, WorkerState
 from orchestrator.settings import Settings
@@ -34,7 +35,7 @@ class WorkerPool:
                  on_progress: Callable[[WorkerHandle, Progress], None] | None = None,
                  on_change: Callable[[], None] | None = None,
                  on_health: Callable[[Health], None] | None = None,
-                 model_roots: list[str] | None = None) -> None:
+                 model_roots: list[str] | None = None, foreground: Foreground | None = None) -> None:
         self.settings = settings
         self.backend = make_backend(settings, devices)
         self.devices = self.backend.devices
@@ -48,7 +49,7 @@ class WorkerPool:
             WorkerHandle(f"w{i}", device, self.backend.command(device, self.model_roots),
                          env=dict(settings.worker_env),
                          on_progress=lambda worker, progress: self.on_progress(worker, progress),
-                         transport=self.backend.transport(i))
+                         transport=self.backend.transport(i), foreground=foreground)
             for i, device in enumerate(self.devices)
         ]
         self._tasks: list[asyncio.Task[None]] = []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import subprocess
 import sys
 import time
+
+from PIL import Image
 
 from bench.harness.worker_kernels import HOLD, WORKER_KERNELS
 from inference_worker.process_client import REPO, WorkerClient, default_worker_cmd, worker_env
@@ -94,3 +98,25 @@ def test_cli_rejects_bad_options():
             input="",
         )
         assert out.returncode != 0 and args[0] in out.stderr
+
+
+def test_images_beside_the_frame_are_the_files_base64_carried():
+    """`framing` turns attachments on and off; with them on, each image's file follows the frame as raw bytes,
+    read here by byte count off the real pipe, and they are exactly the files the base64 answer carries."""
+    with spawn("ColorKernel") as w:
+        before = w.call("generate", TASK)["result"]
+        assert w.call("framing", {"attachments": True})["result"] == {"attachments": True}
+        rid = w.send("generate", TASK)
+        beside = w.wait(rid)
+        files = w.attachments[rid]
+        assert beside["attachments"] == [len(f) for f in files] and len(files) == 2
+        assert [(i["data"], i["attachment"]) for i in beside["result"]["images"]] == [("", 0), ("", 1)]
+        assert files == [base64.b64decode(i["data"]) for i in before["images"]]
+        assert all(Image.open(io.BytesIO(f)).size == (64, 64) for f in files)
+        assert w.call("health")["result"]["busy"] is False  # the stream stays in step after the bytes
+        assert w.call("framing", {"attachments": False})["result"] == {"attachments": False}
+        after = w.call("generate", TASK)
+        assert "attachments" not in after and after["result"]["images"] == before["images"]
+        refused = w.call("framing", {"attachments": True, "images": "raw"})["error"]
+        assert refused["code"] == -32602 and refused["data"]["field"] == "images"
+        assert w.garbage == []

@@ -57,3 +57,26 @@ async def test_a_library_printing_to_stdout_inside_the_real_worker(tmp_path) -> 
         assert worker.restarts == 0 and worker.rpc.last_problem is None  # no stray line reached the protocol
         assert any("must not reach the protocol stream" in line for line in worker.stderr_tail)
     assert audit(Path(settings.state_dir), Path(settings.outputs_dir)).problems == []
+
+
+async def test_a_worker_written_before_framing_keeps_sending_base64(tmp_path) -> None:
+    settings = server_settings(tmp_path, worker_cmd=[sys.executable, str(FAKE), "instant"])
+    async with running(settings) as srv:
+        await srv.client.post("/v1/jobs?id=j", json={**SMALL, "image_number": 2})
+        job = await poll(srv.client, "j", "succeeded")
+        worker = srv.services.pool.workers[0]
+        assert worker.attachments is False and worker.rpc.last_problem is None
+        for image in job["images"]:
+            saved = await srv.client.get(image["url"])
+            assert saved.content[:8] == b"\x89PNG\r\n\x1a\n"  # the worker's 1×1 PNG, from its base64
+
+
+async def test_a_worker_cut_off_inside_its_attachments(tmp_path) -> None:
+    settings = server_settings(tmp_path, worker_cmd=[sys.executable, str(FAKE), "cut-attachments"])
+    async with running(settings) as srv:
+        await srv.client.post("/v1/jobs?id=j", json=SMALL)
+        job = await poll(srv.client, "j", "failed")
+        assert job["error"]["kind"] == "worker_died"
+        assert "its output broke the protocol: the output ended inside a frame's attachments" in job["error"]["message"]
+        assert srv.services.pool.workers[0].attachments is True  # asked again at each respawn
+        assert (await srv.client.get("/health")).status_code == 200

@@ -11,6 +11,7 @@ import hashlib
 import json
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from contract.request import GenerateRequest
 from orchestrator.catalog import Catalog, ModelKind
 from orchestrator.catalog import hashes as hashes_module
 from orchestrator.catalog.hashes import HashCache
+from orchestrator.common.foreground import Foreground
 from orchestrator.normalize import normalize
 from orchestrator.store.metadata import text as metadata
 from tests.orchestrator.catalog.catalog_samples import STANDARD_MODELS, catalog_dir
@@ -42,13 +44,13 @@ class HeldHash:
         self._real = hashes_module.sha256_of
         self._lock = threading.Lock()
 
-    def __call__(self, path: str) -> str:
+    def __call__(self, path: str, after_piece=None) -> str:
         with self._lock:
             self.calls[path] += 1
         if Path(path).name == self.held:
             self.started.set()
             assert self.go.wait(WAIT), "the test never released the held file"
-        return self._real(path)
+        return self._real(path, after_piece)
 
     def release(self) -> None:
         self.go.set()
@@ -91,7 +93,9 @@ def test_a_job_is_normalized_while_its_checkpoint_is_being_hashed(root, held):
     catalog = background_catalog(root)
     assert held.started.wait(WAIT)
     progress = catalog.summary()["hashing"]
-    assert progress == {"done": 0, "total": MODEL_FILES, "current": BIG}
+    big_size = catalog.model(ModelKind.checkpoints, BIG).size
+    assert progress == {"done": 0, "total": MODEL_FILES, "current": BIG, "current_bytes": 0,
+                        "current_size": big_size}
 
     during = soon(job, catalog)  # the hasher is held inside the checkpoint: a waiting job would never return
     image = during.images[0]
@@ -106,7 +110,8 @@ def test_a_job_is_normalized_while_its_checkpoint_is_being_hashed(root, held):
 
     held.release()
     assert catalog.wait_for_hashes(timeout=WAIT)
-    assert catalog.summary()["hashing"] == {"done": MODEL_FILES, "total": MODEL_FILES, "current": None}
+    assert catalog.summary()["hashing"] == {"done": MODEL_FILES, "total": MODEL_FILES, "current": None,
+                                            "current_bytes": 0, "current_size": 0}
     after = job(catalog).images[0]
     base = catalog.model(ModelKind.checkpoints, BIG)
     lora = catalog.model(ModelKind.loras, LORA)
@@ -126,7 +131,8 @@ def test_rescans_and_blocking_lookups_meanwhile_hash_each_file_once(root, held):
         soon(catalog.rescan)  # returns while the checkpoint is still being hashed
         soon(catalog.rescan)
         other = soon(background_catalog, root)  # a second catalog of the folder shares the cache
-        assert catalog.hashing_progress() == {"done": 0, "total": MODEL_FILES, "current": BIG}
+        assert catalog.hashing_progress() == {"done": 0, "total": MODEL_FILES, "current": BIG,
+                                              "current_bytes": 0, "current_size": big.size}
         held.release()
         assert [f.result(timeout=WAIT) for f in lookups] == [real_hash(big)] * 2
     assert catalog.wait_for_hashes(timeout=WAIT) and other.wait_for_hashes(timeout=WAIT)
@@ -171,6 +177,33 @@ def test_close_stops_hashing_after_the_current_file(root, held):
 def test_small_files_are_hashed_by_the_scan_itself(root):
     catalog = Catalog(root)  # the fake models are a few bytes: no thread, every hash known at once
     assert catalog.wait_for_hashes(timeout=0)
-    assert catalog.summary()["hashing"] == {"done": MODEL_FILES, "total": MODEL_FILES, "current": None}
+    assert catalog.summary()["hashing"] == {"done": MODEL_FILES, "total": MODEL_FILES, "current": None,
+                                            "current_bytes": 0, "current_size": 0}
     base = catalog.model(ModelKind.checkpoints, BIG)
     assert catalog.known_hash(base) == real_hash(base)
+
+
+def test_the_background_hasher_gives_way_to_requests_being_answered(tmp_path, monkeypatch):
+    """While a request is in flight the hasher reads one piece per YIELD_MAX_S, and goes on at full speed
+    once requests stop; the hash it ends with is the file's sha256 all the same."""
+    monkeypatch.setattr(hashes_module, "_CHUNK", 1024)
+    monkeypatch.setattr(hashes_module, "YIELD_MAX_S", 0.2)
+    root = catalog_dir(tmp_path)
+    big = Path(root / "models" / "checkpoints" / BIG)
+    big.write_bytes(random.Random(1).randbytes(64 * 1024))  # 64 pieces
+    foreground = Foreground()
+    foreground.begin()  # a request is being answered, and stays so until end()
+    catalog = Catalog(root, inline_hash_bytes=0, foreground=foreground)
+    model = catalog.model(ModelKind.checkpoints, BIG)
+    deadline = time.monotonic() + WAIT
+    while catalog.hashing_progress()["current"] != BIG and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    during = catalog.hashing_progress()
+    assert during["current"] == BIG and during["current_size"] == 64 * 1024
+    # a piece, then one more per 0.2 s (about 4 by now; unhindered, the 64 take microseconds)
+    assert 1024 <= during["current_bytes"] <= 32 * 1024
+    foreground.end()
+    assert catalog.wait_for_hashes(timeout=WAIT)
+    assert catalog.known_hash(model) == real_hash(model)
+    catalog.close()

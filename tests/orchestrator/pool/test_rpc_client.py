@@ -8,9 +8,22 @@ import msgspec
 import pytest
 
 from bench.harness.settings import REPO_ROOT, kernel_spec, worker_cmd
+from contract.attachments import attach_images
 from contract.events import Progress, TaskResult
-from contract.rpc import METHOD_NOT_FOUND, UNKNOWN_TASK, Health, StopMode, StopParams
+from contract.rpc import (
+    METHOD_NOT_FOUND,
+    UNKNOWN_TASK,
+    Framing,
+    FramingParams,
+    Health,
+    Response,
+    StopMode,
+    StopParams,
+    encode_frame,
+)
 from contract.task import GenerateTask, ModelRef
+from orchestrator.common.foreground import Foreground
+from orchestrator.pool import rpc_client
 from orchestrator.pool.rpc_client import RpcCallError, RpcClient, WorkerGone
 
 pytestmark = pytest.mark.anyio
@@ -121,3 +134,59 @@ async def test_a_worker_gone_while_a_request_is_written_leaves_no_lost_failure()
     gc.collect()  # an unretrieved exception is reported when its future is collected
     await asyncio.sleep(0)
     assert [c for c in lost if "never retrieved" in str(c.get("message"))] == []
+
+
+async def test_attachments_arrive_with_their_answer() -> None:
+    """With attachments on, the bytes after a `generate` answer reach that call alone, and the frames that
+    follow them (progress, other answers) are read as frames again."""
+    proc, client, notes = await spawn(step_delay=0.02)
+    try:
+        plain = msgspec.json.decode(await client.call("generate", task("b64", steps=8, seeds=(3, 4)), timeout=10),
+                                    type=TaskResult)
+        framing = await client.call("framing", FramingParams(attachments=True), timeout=5)
+        assert msgspec.json.decode(framing, type=Framing).attachments is True
+        gen = asyncio.create_task(client.call_with_attachments("generate", task("raw", steps=8, seeds=(3, 4))))
+        while not [n for n in notes if n.task_id == "raw"]:
+            await asyncio.sleep(0.01)
+        assert msgspec.json.decode(await client.call("health", timeout=5), type=Health).busy
+        raw, files = await asyncio.wait_for(gen, 20)
+        result = attach_images(msgspec.json.decode(raw, type=TaskResult), files)
+        assert [i.data for i in result.images] == [i.data for i in plain.images] == files
+        assert [(i.seed, i.attachment) for i in result.images] == [(3, None), (4, None)]
+        assert (await client.call_with_attachments("health", timeout=5)).attachments == []
+        assert client.last_problem is None
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_attachments_wait_for_the_request_being_answered(monkeypatch) -> None:
+    """A frame announcing attachments is read up to its newline; its bytes wait while a request is in flight
+    (bounded by ATTACHMENT_YIELD_MAX_S, here longer than the test), then the answer arrives whole."""
+    monkeypatch.setattr(rpc_client, "ATTACHMENT_YIELD_MAX_S", 30)
+    reader = asyncio.StreamReader()
+
+    class Writer:
+        def write(self, data: bytes) -> None:
+            pass
+
+        async def drain(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    foreground = Foreground(grace=0.01)
+    client = RpcClient(reader, Writer(), on_notification=lambda method, params: None, name="w0",
+                       foreground=foreground)
+    client.start()
+    foreground.begin()
+    call = asyncio.create_task(client.call_with_attachments("generate", {}))
+    await asyncio.sleep(0)
+    reader.feed_data(encode_frame(Response(id=1, result={"task_id": "t"}, attachments=[3, 2])) + b"abcde")
+    await asyncio.sleep(0.3)
+    assert not call.done() and len(reader._buffer) == 5  # the bytes are still where they came in
+    foreground.end()
+    reply = await asyncio.wait_for(call, 10)
+    assert reply.attachments == [b"abc", b"de"] and msgspec.json.decode(reply.result) == {"task_id": "t"}
+    await client.close()
