@@ -101,7 +101,7 @@ def build_services(settings: Settings) -> Services:
         h.samplers, h.schedulers, h.image_inputs if h.kernel_state == "ready" else None),
                       model_roots=catalog.worker_roots(), foreground=foreground)
     dispatcher = Dispatcher(settings=settings, store=jobs, pool=pool, events=events, outputs=outputs,
-                            history=history, webhooks=webhooks, inputs=inputs, foreground=foreground)
+                            history=history, webhooks=webhooks, inputs=inputs)
     submitter = Submitter(catalog=catalog, dispatcher=dispatcher, webhooks=webhooks,
                           inputs=InputResolver(inputs, history), default_preset=settings.default_preset,
                           webhook_allow_private=settings.webhook_allow_private)

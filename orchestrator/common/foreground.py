@@ -2,11 +2,10 @@
 
 Bulk work beside a request slows it, whatever the threads' priorities, since both share the memory bus, the
 caches and, within this process, the interpreter: on 2 cores p99 submit latency doubled while a checkpoint
-was hashed and tripled while 2.5 MB images came in and were saved. So that work waits before each piece
+was hashed and tripled while 2.5 MB images came in from a worker. So that work waits before each piece
 (`wait_quiet` on a thread, `until_quiet` on the event loop) until no request has been in flight for a moment,
-or for a bounded time, so that it still moves under a steady stream of requests: hashing a model file, reading
-a worker's image bytes off its pipe, saving an image (catalog/hashes.py, pool/rpc_client.py,
-jobs/image_writer.py).
+or for a bounded time, so that it still moves under a steady stream of requests: hashing a model file
+(catalog/hashes.py) and taking a worker's image bytes off its pipe (pool/rpc_client.py).
 
 A request counts from its arrival until its answer starts (`http.response.start`): an event stream or a file
 download counts only until its headers are sent, and a WebSocket never counts.

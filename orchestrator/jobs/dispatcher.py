@@ -18,7 +18,6 @@ import msgspec
 from contract.events import FailureKind, Progress, TaskResult
 from contract.rpc import BUSY, StopMode
 from contract.task import PreviewSettings
-from orchestrator.common.foreground import Foreground
 from orchestrator.jobs import terminal_log as job_log
 from orchestrator.jobs.events import EventHub
 from orchestrator.jobs.image_writer import ImageWriter, OutputFailed
@@ -46,8 +45,7 @@ class QueueFull(Exception):
 
 class Dispatcher:
     def __init__(self, *, settings: Settings, store: JobStore, pool: WorkerPool, events: EventHub,
-                 outputs: Any, history: Any, webhooks: WebhookSender, inputs: Any = None,
-                 foreground: Foreground | None = None) -> None:
+                 outputs: Any, history: Any, webhooks: WebhookSender, inputs: Any = None) -> None:
         self.settings = settings
         self.store = store
         self.pool = pool
@@ -64,7 +62,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
-        self.writer = ImageWriter(outputs, history, foreground)
+        self.writer = ImageWriter(outputs, history)
         self._preview = PreviewSettings(
             enabled=settings.preview_enabled, every_n_steps=settings.preview_every_n_steps,
             max_side=settings.preview_max_side, quality=settings.preview_quality,

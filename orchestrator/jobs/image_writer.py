@@ -11,7 +11,6 @@ from typing import Any
 
 from contract.events import ImageResult
 from orchestrator.common.background import BACKGROUND_NICE, lower_thread_priority
-from orchestrator.common.foreground import Foreground
 from orchestrator.common.image_params import ImageParams
 
 
@@ -24,15 +23,10 @@ class OutputFailed(Exception):
         self.cause = cause
 
 
-# Each save waits for a moment without requests (common/foreground.py), at most this long.
-SAVE_YIELD_MAX_S = 0.05
-
-
 class ImageWriter:
-    def __init__(self, outputs: Any, history: Any, foreground: Foreground | None = None) -> None:
+    def __init__(self, outputs: Any, history: Any) -> None:
         self.outputs = outputs
         self.history = history
-        self.foreground = foreground
         # The thread yields the CPU to the event loop's thread (requests) when both want it.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remgo-writer",
                                           initializer=lower_thread_priority, initargs=(BACKGROUND_NICE,))
@@ -43,8 +37,6 @@ class ImageWriter:
 
     def _save(self, job_id: str, params: ImageParams, image: ImageResult) -> tuple[str, int | str]:
         fmt = image.format.value
-        if self.foreground is not None:
-            self.foreground.wait_quiet(SAVE_YIELD_MAX_S)
         try:
             relpath = self.outputs.save(image.data, fmt, job_id=job_id)
         except Exception as exc:  # noqa: BLE001 - OutputError, OSError

@@ -28,11 +28,14 @@ from contract.rpc import (
 )
 from orchestrator.common.background import in_background
 from orchestrator.common.foreground import Foreground
+from orchestrator.pool.transport import LINE_LIMIT, READ_AHEAD
 
 LARGE_FRAME = 256 * 1024  # bytes; smaller frames (progress, health) are decoded on the loop
-# Attachments are read once requests leave a quiet moment, waiting at most this long (the worker meanwhile
-# waits on its full pipe, a few ms in a task of seconds).
-ATTACHMENT_YIELD_MAX_S = 0.05
+# Attachments are taken a piece at a time, each once requests leave a quiet moment or after this long at
+# most: under a steady stream of requests a 2.5 MB image moves in about 0.2 s, while the worker waits on its
+# full pipe (seconds per image on a GPU).
+ATTACHMENT_PIECE = READ_AHEAD
+ATTACHMENT_YIELD_MAX_S = 0.02
 log = logging.getLogger("remgo.rpc")
 
 
@@ -119,12 +122,39 @@ class RpcClient:
         except (ConnectionError, RuntimeError) as exc:  # RuntimeError: transport closed
             raise WorkerGone(f"{self._name}: cannot write: {exc}") from None
 
+    async def _read_line(self) -> bytes:
+        """The next frame's line, up to LINE_LIMIT bytes, read READ_AHEAD at a time; b"" at the end of the
+        output (a last line without its newline comes back as it is). ValueError past the limit."""
+        pieces: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                pieces.append(await self._reader.readuntil(b"\n"))
+                return b"".join(pieces)
+            except asyncio.LimitOverrunError as exc:  # no newline among the bytes buffered: take them, go on
+                piece = await self._reader.readexactly(exc.consumed)
+            except asyncio.IncompleteReadError as exc:
+                return b"".join(pieces) + exc.partial
+            pieces.append(piece)
+            size += len(piece)
+            if size > LINE_LIMIT:
+                raise ValueError(f"no newline in the first {size} bytes; the limit is {LINE_LIMIT}")
+
+    async def _read_attachment(self, size: int) -> bytes:
+        pieces = []
+        while size:
+            if self._foreground is not None:
+                await self._foreground.until_quiet(ATTACHMENT_YIELD_MAX_S)
+            pieces.append(await self._reader.readexactly(min(size, ATTACHMENT_PIECE)))
+            size -= len(pieces[-1])
+        return b"".join(pieces)
+
     async def _read_loop(self) -> None:
         try:
             while True:
                 try:
-                    line = await self._reader.readline()
-                except (ValueError, asyncio.LimitOverrunError) as exc:
+                    line = await self._read_line()
+                except ValueError as exc:
                     self.last_problem = f"a line longer than the frame limit: {exc}"
                     log.error("%s: frame too long, dropping the connection: %s", self._name, exc)
                     break
@@ -137,10 +167,8 @@ class RpcClient:
                 message = await in_background(decode_frame, line) if len(line) > LARGE_FRAME else decode_frame(line)
                 attachments: list[bytes] = []
                 if isinstance(message, Response) and message.attachments:
-                    if self._foreground is not None:
-                        await self._foreground.until_quiet(ATTACHMENT_YIELD_MAX_S)
-                    try:  # raw bytes: read as they come, nothing to parse
-                        attachments = [await self._reader.readexactly(n) for n in message.attachments]
+                    try:  # raw bytes: nothing to parse
+                        attachments = [await self._read_attachment(n) for n in message.attachments]
                     except (asyncio.IncompleteReadError, ConnectionError):
                         self.last_problem = "the output ended inside a frame's attachments"
                         break

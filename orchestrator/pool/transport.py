@@ -16,8 +16,11 @@ from typing import Protocol
 
 import msgspec
 
-# Frames carry whole images (base64); allow long lines.
+# Frames carry whole images (base64, from workers that do not send attachments); allow long lines.
 LINE_LIMIT = 1 << 28
+# How far ahead of its reader a worker's output is read: past twice this the pipe is left to fill and the
+# worker waits, so image bytes move when the reader takes them (pool/rpc_client.py) and not before.
+READ_AHEAD = 256 * 1024
 
 StderrSink = Callable[[str], None]
 
@@ -125,7 +128,7 @@ class SubprocessTransport:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env={**os.environ, **env}, limit=LINE_LIMIT,
+                stderr=asyncio.subprocess.PIPE, env={**os.environ, **env}, limit=READ_AHEAD,
                 start_new_session=True,
             )
         except OSError as exc:

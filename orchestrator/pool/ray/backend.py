@@ -20,7 +20,7 @@ from typing import Any
 from orchestrator.pool.command import worker_command
 from orchestrator.pool.ray import actor as ray_actor
 from orchestrator.pool.ray.actor import ActorGone, RemotePipe
-from orchestrator.pool.transport import LINE_LIMIT, StartError, StderrSink, WorkerPlacement
+from orchestrator.pool.transport import READ_AHEAD, StartError, StderrSink, WorkerPlacement
 from orchestrator.settings import Settings, SettingsError
 
 log = logging.getLogger("remgo.workers")
@@ -135,7 +135,7 @@ class RayTransport:
         self.placement = WorkerPlacement(
             backend="ray", node_id=info["node_id"], node_ip=info["node_ip"], hostname=info["hostname"],
             actor_pid=info["actor_pid"], gpu_ids=info["gpu_ids"], cuda_visible_devices=info["cuda_visible_devices"])
-        self.reader = asyncio.StreamReader(limit=LINE_LIMIT)
+        self.reader = asyncio.StreamReader(limit=READ_AHEAD)
         self.writer = _ActorWriter(self)
         self._exited = asyncio.Event()
         self._started = True

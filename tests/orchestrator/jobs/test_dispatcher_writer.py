@@ -1,22 +1,12 @@
 """Saving an image and adding its history row happen on the dispatcher's writer thread, not the event loop."""
 
-import asyncio
-import io
 import threading
 
 import pytest
-from PIL import Image
 
-from contract.events import ImageResult
-from contract.task import OutputFormat
-from orchestrator.common.foreground import Foreground
-from orchestrator.jobs import image_writer
-from orchestrator.jobs.image_writer import ImageWriter
 from orchestrator.jobs.store import JobStatus
-from orchestrator.store.history.index import History, default_db_path
-from orchestrator.store.outputs import OutputStore
 from tests.orchestrator.jobs.dispatch_harness import rig, until
-from tests.orchestrator.jobs.job_samples import image_params, make_job
+from tests.orchestrator.jobs.job_samples import make_job
 
 pytestmark = pytest.mark.anyio
 WAIT = 30  # seconds: a bound on waiting for a condition, never a measurement
@@ -65,24 +55,3 @@ async def test_a_held_save_leaves_the_loop_free_and_writes_stay_on_one_thread(tm
         # Each file before its row, all on one thread that is not the loop's.
         assert [kind for kind, _ in writers] == ["save", "add"] * 3
         assert len({thread for _, thread in writers}) == 1 and writers[0][1] != loop_thread
-
-
-async def test_a_save_waits_for_the_request_being_answered(tmp_path, monkeypatch) -> None:
-    """With a request in flight the writer holds the image (up to SAVE_YIELD_MAX_S, here longer than the test)
-    and saves it once the request is answered."""
-    monkeypatch.setattr(image_writer, "SAVE_YIELD_MAX_S", WAIT)
-    outputs = OutputStore(tmp_path / "outputs")
-    history = History(default_db_path(tmp_path / "outputs"), outputs)
-    foreground = Foreground(grace=0.01)
-    writer = ImageWriter(outputs, history, foreground)
-    png = io.BytesIO()
-    Image.new("RGB", (8, 8), "red").save(png, "PNG")
-    image = ImageResult(index=0, seed=1, format=OutputFormat.png, width=8, height=8, data=png.getvalue())
-    foreground.begin()
-    saving = asyncio.create_task(writer.save("job", image_params(1, 1, 8), image))
-    await asyncio.sleep(0.3)
-    assert not saving.done() and history.count() == 0
-    foreground.end()
-    relpath, _ = await asyncio.wait_for(saving, WAIT)
-    assert (tmp_path / "outputs" / relpath).read_bytes() == png.getvalue() and history.count() == 1
-    history.close()

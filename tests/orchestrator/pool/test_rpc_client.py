@@ -25,6 +25,7 @@ from contract.task import GenerateTask, ModelRef
 from orchestrator.common.foreground import Foreground
 from orchestrator.pool import rpc_client
 from orchestrator.pool.rpc_client import RpcCallError, RpcClient, WorkerGone
+from orchestrator.pool.transport import READ_AHEAD
 
 pytestmark = pytest.mark.anyio
 
@@ -50,6 +51,19 @@ async def spawn(step_delay: float = 0.0):
     while msgspec.json.decode(await client.call("health", timeout=10), type=Health).kernel_state != "ready":
         await asyncio.sleep(0.05)
     return proc, client, notes
+
+
+class SilentWriter:
+    """A worker's stdin that takes every request and answers nothing: the test feeds the answers."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def task(task_id: str, steps: int = 4, seeds=(1,)) -> GenerateTask:
@@ -166,18 +180,8 @@ async def test_attachments_wait_for_the_request_being_answered(monkeypatch) -> N
     monkeypatch.setattr(rpc_client, "ATTACHMENT_YIELD_MAX_S", 30)
     reader = asyncio.StreamReader()
 
-    class Writer:
-        def write(self, data: bytes) -> None:
-            pass
-
-        async def drain(self) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
     foreground = Foreground(grace=0.01)
-    client = RpcClient(reader, Writer(), on_notification=lambda method, params: None, name="w0",
+    client = RpcClient(reader, SilentWriter(), on_notification=lambda method, params: None, name="w0",
                        foreground=foreground)
     client.start()
     foreground.begin()
@@ -189,4 +193,25 @@ async def test_attachments_wait_for_the_request_being_answered(monkeypatch) -> N
     foreground.end()
     reply = await asyncio.wait_for(call, 10)
     assert reply.attachments == [b"abc", b"de"] and msgspec.json.decode(reply.result) == {"task_id": "t"}
+    await client.close()
+
+
+async def test_a_frame_longer_than_the_read_ahead_arrives_whole() -> None:
+    """A worker that sends images as base64 writes lines of megabytes; the reader takes them READ_AHEAD at a
+    time and hands the frame over whole, then reads on."""
+    reader = asyncio.StreamReader(limit=READ_AHEAD)
+
+    client = RpcClient(reader, SilentWriter(), on_notification=lambda method, params: None, name="w0")
+    client.start()
+    first = asyncio.create_task(client.call("generate", {}))
+    second = asyncio.create_task(client.call("health"))
+    await asyncio.sleep(0)
+    big = "x" * (3 * READ_AHEAD + 17)
+    stream = encode_frame(Response(id=1, result={"data": big})) + encode_frame(Response(id=2, result=7))
+    for start in range(0, len(stream), 65536):  # as a pipe delivers it
+        reader.feed_data(stream[start:start + 65536])
+        await asyncio.sleep(0)
+    assert msgspec.json.decode(await asyncio.wait_for(first, 10)) == {"data": big}
+    assert msgspec.json.decode(await asyncio.wait_for(second, 10)) == 7
+    assert client.last_problem is None
     await client.close()
