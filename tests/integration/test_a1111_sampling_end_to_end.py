@@ -16,6 +16,18 @@ import webuiapi
 from tests.integration.webui_client import TINY, last_job, webui
 
 
+def sampled(server, api: webuiapi.WebUIApi, sampler: str, steps: int) -> tuple[dict, dict]:
+    """One 256² txt2img as the client sends it, its infotext's sampler and steps checked (in the response and
+    in the PNG); the job and its task."""
+    r = api.txt2img(prompt="a lighthouse", seed=4, width=256, height=256, override_settings=TINY)
+    assert [img.size for img in r.images] == [(256, 256)]
+    text = r.info["infotexts"][0]
+    assert f"Sampler: {sampler}," in text and f"Steps: {steps}," in text and r.info["sampler_name"] == sampler
+    assert api.png_info(r.images[0]).parameters["Sampler"] == sampler
+    job = last_job(server)
+    return job, job["normalized"]["tasks"][0]
+
+
 @pytest.fixture
 def api(tiny_server) -> webuiapi.WebUIApi:
     return webui(tiny_server, "UniPC", 7)
@@ -23,13 +35,7 @@ def api(tiny_server) -> webuiapi.WebUIApi:
 
 def test_unipc_runs_on_a1111s_times_and_says_so(tiny_server, api) -> None:
     assert "UniPC" in [s["name"] for s in api.get_samplers()]
-    r = api.txt2img(prompt="a lighthouse", seed=4, width=256, height=256, override_settings=TINY)
-    assert [img.size for img in r.images] == [(256, 256)]
-    text = r.info["infotexts"][0]
-    assert "Sampler: UniPC," in text and "Steps: 7," in text and r.info["sampler_name"] == "UniPC"
-    assert api.png_info(r.images[0]).parameters["Sampler"] == "UniPC"
-    job = last_job(tiny_server)
-    task = job["normalized"]["tasks"][0]
+    job, task = sampled(tiny_server, api, "UniPC", 7)
     assert (task["sampler"], task["scheduler"], task["steps"], task["unet_timestep"]) == (
         "uni_pc", "a1111_unipc", 7, "interpolated")
     # A1111 runs UniPC with steps = its 8 DDIM timesteps of 7 (1000 // 7 = 142): eight model steps
@@ -61,14 +67,7 @@ def test_fewer_than_three_steps_are_refused_by_name(tiny_server) -> None:
 
 
 def test_plms_runs_on_a1111s_ddim_timesteps_and_says_so(tiny_server) -> None:
-    api = webui(tiny_server, "PLMS", 4)
-    r = api.txt2img(prompt="a lighthouse", seed=4, width=256, height=256, override_settings=TINY)  # eta 1.0
-    assert [img.size for img in r.images] == [(256, 256)]
-    text = r.info["infotexts"][0]
-    assert "Sampler: PLMS," in text and "Steps: 4," in text and r.info["sampler_name"] == "PLMS"
-    assert api.png_info(r.images[0]).parameters["Sampler"] == "PLMS"
-    job = last_job(tiny_server)
-    task = job["normalized"]["tasks"][0]
+    job, task = sampled(tiny_server, webui(tiny_server, "PLMS", 4), "PLMS", 4)  # webuiapi sends eta 1.0
     assert (task["sampler"], task["scheduler"], task["steps"]) == ("plms", "a1111_ddim", 4)
     assert job["status"] == "succeeded" and job["progress"]["total"] == 3  # timesteps 751, 501, 251, 1
 
